@@ -1,0 +1,173 @@
+//go:build mage
+
+// Fieldline's build, test and run targets. Run them with `go tool mage <target>` (mage is a tool dependency
+// in go.mod: nothing to install globally). `go tool mage -l` lists the targets.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/magefile/mage/mg"
+	"github.com/magefile/mage/sh"
+)
+
+// Default target: the full test suite.
+var Default = Test
+
+// Services groups the targets that manage the real services on loopback.
+type Services mg.Namespace
+
+// Up installs (if needed) and starts PostgreSQL, Mosquitto and InfluxDB on loopback, idempotently, and prints
+// the environment the tests read.
+func (Services) Up() error {
+	out, err := servicesUp()
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
+	return nil
+}
+
+// Down stops the services Up started.
+func (Services) Down() error { return sh.RunV("bash", "scripts/services.sh", "down") }
+
+// Env prints the test environment (eval "$(scripts/services.sh env)" loads it into a shell).
+func (Services) Env() error { return sh.RunV("bash", "scripts/services.sh", "env") }
+
+func servicesUp() (string, error) {
+	var out bytes.Buffer
+	cmd := exec.Command("bash", "scripts/services.sh", "up")
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("bring up services: %w", err)
+	}
+	if err := loadEnv(out.String()); err != nil {
+		return "", err
+	}
+	return out.String(), nil
+}
+
+// loadEnv applies `export K='V'` lines to this process (children inherit them).
+func loadEnv(s string) error {
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		line := strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		if err := os.Setenv(k, strings.Trim(v, "'")); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// Test runs everything: services up, go vet, gofmt check, all Go tests against the real services (unit,
+// integration, fuzz seeds), the fault tests (which restart services, so they run alone, last), and the
+// firmware host tests.
+func Test() error {
+	if _, err := servicesUp(); err != nil {
+		return err
+	}
+	mg.SerialDeps(Lint)
+	if err := sh.RunV("go", "test", "-count=1", "-skip", "^TestFault", "./..."); err != nil {
+		return err
+	}
+	mg.SerialDeps(TestFaults, TestFirmware)
+	return nil
+}
+
+// TestFaults runs the fault tests alone: they stop and restart PostgreSQL, Mosquitto and InfluxDB.
+func TestFaults() error {
+	if _, err := servicesUp(); err != nil {
+		return err
+	}
+	return sh.RunV("go", "test", "-count=1", "-p", "1", "-run", "^TestFault", "-v", "./ingester/...")
+}
+
+// TestFirmware runs the Pico W firmware's host tests with CPython.
+func TestFirmware() error {
+	if _, err := os.Stat("firmware/pico-w/tests"); err != nil {
+		return nil
+	}
+	return sh.RunV("python3", "-m", "unittest", "discover", "-s", "firmware/pico-w/tests", "-t", "firmware/pico-w")
+}
+
+// Lint runs go vet and fails on files gofmt would change.
+func Lint() error {
+	if err := sh.RunV("go", "vet", "./..."); err != nil {
+		return err
+	}
+	out, err := sh.Output("gofmt", "-l", ".")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(out) != "" {
+		return fmt.Errorf("gofmt would change:\n%s", out)
+	}
+	return nil
+}
+
+// Run is the local run: services up, then the ingester in the foreground against them (Ctrl-C stops it).
+// Publish e.g. `mosquitto_pub -t pico/temperature/dht22 -m 22.4 -q 1` and read `psql` or /metrics.
+func Run() error {
+	if _, err := servicesUp(); err != nil {
+		return err
+	}
+	bin, err := buildIngester()
+	if err != nil {
+		return err
+	}
+	args := append([]string{}, os.Args[len(os.Args):]...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(),
+		"FIELDLINE_POSTGRES_URL="+os.Getenv("FIELDLINE_TEST_POSTGRES_URL"),
+		"FIELDLINE_MQTT_URL="+os.Getenv("FIELDLINE_TEST_MQTT_URL"),
+		"FIELDLINE_INFLUX_URL="+os.Getenv("FIELDLINE_TEST_INFLUX_URL"),
+		"FIELDLINE_INFLUX_ORG="+os.Getenv("FIELDLINE_TEST_INFLUX_ORG"),
+		"FIELDLINE_INFLUX_BUCKET="+os.Getenv("FIELDLINE_TEST_INFLUX_BUCKET"),
+	)
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = os.Stdout, os.Stderr, os.Stdin
+	fmt.Println("fieldline-ingester: MQTT", os.Getenv("FIELDLINE_TEST_MQTT_URL"), "→ PostgreSQL + InfluxDB; metrics at http://127.0.0.1:9464/metrics")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); _ = cmd.Process.Signal(syscall.SIGTERM) }()
+	return cmd.Wait()
+}
+
+func buildIngester() (string, error) {
+	bin := filepath.Join("bin", "fieldline-ingester")
+	if err := sh.RunV("go", "build", "-o", bin, "./ingester"); err != nil {
+		return "", err
+	}
+	return bin, nil
+}
+
+// Bench groups the benchmark targets (figures are printed, never asserted).
+type Bench mg.Namespace
+
+// Ingest queues N QoS-1 messages (FIELDLINE_BENCH_MESSAGES, default 200000) for the ingester's persistent
+// session, starts the ingester and prints drain throughput, CPU seconds per 100 000 messages and peak RSS,
+// PostgreSQL only and then PostgreSQL + InfluxDB.
+func (Bench) Ingest() error {
+	if _, err := servicesUp(); err != nil {
+		return err
+	}
+	if _, err := buildIngester(); err != nil {
+		return err
+	}
+	return sh.RunV("go", "run", "./ingester/cmd/ingestbench", "-ingester", filepath.Join("bin", "fieldline-ingester"))
+}

@@ -1,0 +1,129 @@
+// Command fieldline-ingester subscribes to MQTT, decodes sensor readings and writes them in batches to
+// PostgreSQL/TimescaleDB and InfluxDB, acknowledging each message only once it is safely stored.
+//
+// Configuration: defaults < YAML file (-config) < FIELDLINE_* environment variables < flags.
+// See fieldline-ingester.sample.yaml and the README. Exit status 2 means invalid configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fieldline-iot/fieldline/ingester/config"
+	"github.com/fieldline-iot/fieldline/ingester/metrics"
+	"github.com/fieldline-iot/fieldline/ingester/pipeline"
+	"github.com/fieldline-iot/fieldline/ingester/sink"
+	"github.com/fieldline-iot/fieldline/ingester/spool"
+	"github.com/fieldline-iot/fieldline/pkg/store"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+}
+
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := config.Load(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "fieldline-ingester:", err)
+		return 2
+	}
+	log := newLogger(cfg.Log, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("fieldline-ingester stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	m := metrics.New()
+	var sinks []*sink.Buffered
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	add := func(s sink.Sink, timeout time.Duration) error {
+		sp, err := spool.Open(filepath.Join(cfg.Spool.Dir, s.Name()), cfg.Spool.MaxBytes)
+		if err != nil {
+			return err
+		}
+		if n := sp.Len(); n > 0 {
+			log.Info("spool holds batches from an earlier run; replaying them first", "sink", s.Name(), "batches", n, "bytes", sp.Bytes())
+		}
+		sinks = append(sinks, sink.NewBuffered(s, sp, timeout, m, log))
+		closers = append(closers, s.Close)
+		return nil
+	}
+	if cfg.Postgres.Enabled {
+		mode, _ := store.ParseTimescaleMode(cfg.Postgres.Timescale) // validated
+		pg, err := sink.NewPostgres(sink.PostgresOptions{URL: cfg.Postgres.URL, Timescale: mode, Notify: cfg.Postgres.Notify,
+			NotifyTrigger: cfg.Postgres.NotifyTrigger}, log)
+		if err != nil {
+			return err
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if _, err := pg.Prepare(pctx); err != nil {
+			log.Warn("PostgreSQL not ready at start; batches are spooled and the schema is migrated when it answers", "err", err)
+		}
+		cancel()
+		if err := add(pg, cfg.Postgres.WriteTimeout); err != nil {
+			return err
+		}
+	}
+	if cfg.Influx.Enabled() {
+		if err := add(sink.NewInflux(sink.InfluxOptions{URL: cfg.Influx.URL, Token: cfg.Influx.Token, Org: cfg.Influx.Org,
+			Bucket: cfg.Influx.Bucket, Timeout: cfg.Influx.WriteTimeout}), cfg.Influx.WriteTimeout); err != nil {
+			return err
+		}
+	}
+	p, err := pipeline.New(cfg, sinks, m, log)
+	if err != nil {
+		return err
+	}
+	if cfg.HTTP.Addr != "" && cfg.HTTP.Addr != "off" {
+		stopHTTP, addr, err := metrics.Serve(ctx, cfg.HTTP.Addr, m, p.Ready, log)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+		log.Info("serving /metrics, /healthz, /readyz", "addr", addr)
+	}
+	names := make([]string, len(sinks))
+	for i, s := range sinks {
+		names[i] = s.Name()
+	}
+	log.Info("fieldline-ingester starting", "sinks", names, "subscriptions", len(cfg.MQTT.Subs), "batch_max_rows", cfg.Batch.MaxRows,
+		"spool", cfg.Spool.Dir)
+	if err := p.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("fieldline-ingester stopped cleanly")
+	return nil
+}

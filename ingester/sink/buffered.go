@@ -1,0 +1,217 @@
+// Package sink holds fieldline-ingester's storage sinks (PostgreSQL, InfluxDB) and Buffered, which puts an
+// on-disk spool in front of a sink so that one sink being down neither loses data nor stops the others.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fieldline-iot/fieldline/ingester/metrics"
+	"github.com/fieldline-iot/fieldline/ingester/spool"
+	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+)
+
+// Sink stores batches. Write returns nil only when the whole batch is committed.
+type Sink interface {
+	Name() string
+	Write(ctx context.Context, batch []telemetry.Reading) error
+	Close()
+}
+
+// PermanentError is a write the sink will never accept (retrying cannot help); the batch is counted as refused.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return "refused for good: " + e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Buffered delivers batches to a sink in order: directly while the sink is healthy and nothing is spooled,
+// otherwise through the spool, which a background loop replays oldest first with backoff.
+type Buffered struct {
+	sink    Sink
+	spool   *spool.Spool
+	timeout time.Duration
+	log     *slog.Logger
+
+	written, errs, refused, spooled, replayed interface{ Add(float64) }
+	writeSeconds                              interface{ Observe(float64) }
+	up, spoolBytes, spoolBatches              interface{ Set(float64) }
+
+	mu      sync.Mutex // serialises direct writes and replay writes (order)
+	healthy atomic.Bool
+	lastErr atomic.Pointer[string]
+}
+
+// NewBuffered wires a sink to its spool and metrics. Call Run to replay the spool.
+func NewBuffered(s Sink, sp *spool.Spool, timeout time.Duration, m *metrics.Metrics, log *slog.Logger) *Buffered {
+	n := s.Name()
+	b := &Buffered{
+		sink: s, spool: sp, timeout: timeout, log: log.With("sink", n),
+		written: m.Written.WithLabelValues(n), errs: m.WriteErrors.WithLabelValues(n),
+		refused: m.SinkDropped.WithLabelValues(n), spooled: m.Spooled.WithLabelValues(n),
+		replayed: m.Replayed.WithLabelValues(n), writeSeconds: m.WriteSeconds.WithLabelValues(n),
+		up: m.SinkUp.WithLabelValues(n), spoolBytes: m.SpoolBytes.WithLabelValues(n),
+		spoolBatches: m.SpoolBatches.WithLabelValues(n),
+	}
+	b.healthy.Store(sp.Len() == 0)
+	b.gauges()
+	return b
+}
+
+// Name is the sink's name.
+func (b *Buffered) Name() string { return b.sink.Name() }
+
+// Accept returns once the batch is committed to the sink or durably spooled. While the spool is full it
+// waits (backpressure: the caller stops acknowledging, so the broker keeps the messages). It fails only when
+// ctx ends or the spool cannot be written.
+func (b *Buffered) Accept(ctx context.Context, batch []telemetry.Reading) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	if b.spool.Len() == 0 {
+		err := b.write(ctx, batch)
+		if err == nil {
+			b.mu.Unlock()
+			return nil
+		}
+		if b.refusedForGood(err, len(batch)) {
+			b.mu.Unlock()
+			return nil
+		}
+		if ctx.Err() != nil {
+			b.mu.Unlock()
+			return ctx.Err()
+		}
+		b.markDown(err)
+	}
+	b.mu.Unlock()
+	if err := b.spool.Append(ctx, batch); err != nil {
+		return fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	b.spooled.Add(float64(len(batch)))
+	b.gauges()
+	return nil
+}
+
+func (b *Buffered) write(ctx context.Context, batch []telemetry.Reading) error {
+	wctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	start := time.Now()
+	err := b.sink.Write(wctx, batch)
+	if err != nil {
+		b.errs.Add(1)
+		return err
+	}
+	b.writeSeconds.Observe(time.Since(start).Seconds())
+	b.written.Add(float64(len(batch)))
+	return nil
+}
+
+func (b *Buffered) refusedForGood(err error, n int) bool {
+	var pe *PermanentError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	b.refused.Add(float64(n))
+	b.log.Error("sink refused a batch for good; counted in readings_refused_total", "rows", n, "err", err)
+	return true
+}
+
+func (b *Buffered) markDown(err error) {
+	msg := err.Error()
+	b.lastErr.Store(&msg)
+	if b.healthy.Swap(false) {
+		b.log.Warn("sink down: spooling batches to disk until it returns", "err", err, "spool", b.spool.Dir())
+	}
+	b.up.Set(0)
+}
+
+// Healthy reports whether the sink took its last write and nothing is spooled.
+func (b *Buffered) Healthy() bool { return b.healthy.Load() }
+
+// Blocked reports whether the spool is full (intake is held back).
+func (b *Buffered) Blocked() bool { return b.spool.Full() }
+
+// LastError is the most recent write error, or "".
+func (b *Buffered) LastError() string {
+	if p := b.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// SpoolLen is the number of batches waiting.
+func (b *Buffered) SpoolLen() int { return b.spool.Len() }
+
+func (b *Buffered) gauges() {
+	b.spoolBytes.Set(float64(b.spool.Bytes()))
+	b.spoolBatches.Set(float64(b.spool.Len()))
+	if b.healthy.Load() {
+		b.up.Set(1)
+	} else {
+		b.up.Set(0)
+	}
+}
+
+// Run replays the spool until ctx ends.
+func (b *Buffered) Run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		added := b.spool.Added()
+		seq, batch, ok, err := b.spool.Peek()
+		if err != nil {
+			b.log.Error("spool", "err", err)
+			if !errors.Is(err, spool.ErrCorrupt) {
+				sleep(ctx, backoff)
+			}
+			continue
+		}
+		if !ok {
+			if !b.healthy.Swap(true) {
+				b.log.Info("sink back: spool drained")
+			}
+			b.gauges()
+			select {
+			case <-added:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		b.mu.Lock()
+		err = b.write(ctx, batch)
+		if err == nil || b.refusedForGood(err, len(batch)) {
+			if err == nil {
+				b.replayed.Add(float64(len(batch)))
+			}
+			if rerr := b.spool.Remove(seq); rerr != nil {
+				b.log.Error("spool", "err", rerr)
+			}
+			b.mu.Unlock()
+			b.gauges()
+			backoff = 100 * time.Millisecond
+			continue
+		}
+		b.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		b.markDown(err)
+		b.log.Debug("replay failed; retrying", "err", err, "backoff", backoff, "spooled_batches", b.spool.Len())
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,89 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fieldline-iot/fieldline/pkg/store"
+	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+)
+
+// Postgres writes batches with store.Writer (COPY, rollup, one NOTIFY per batch). It migrates the schema on
+// its first successful contact with the server, so the ingester starts (and spools) while PostgreSQL is down.
+type Postgres struct {
+	pool          *pgxpool.Pool
+	mode          store.TimescaleMode
+	notify        bool
+	notifyTrigger bool
+	log           *slog.Logger
+
+	mu     sync.Mutex
+	writer *store.Writer
+	info   store.SchemaInfo
+}
+
+// PostgresOptions configure the PostgreSQL sink.
+type PostgresOptions struct {
+	URL           string
+	Timescale     store.TimescaleMode
+	Notify        bool
+	NotifyTrigger bool
+	MaxConns      int32
+}
+
+// NewPostgres prepares the pool; it does not connect yet.
+func NewPostgres(opts PostgresOptions, log *slog.Logger) (*Postgres, error) {
+	pc, err := pgxpool.ParseConfig(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres sink: parse URL: %w", err)
+	}
+	pc.AfterConnect = store.WriterSessionSetup
+	pc.MaxConns = max(opts.MaxConns, 2)
+	pc.ConnConfig.RuntimeParams["application_name"] = "fieldline-ingester"
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres sink: %w", err)
+	}
+	return &Postgres{pool: pool, mode: opts.Timescale, notify: opts.Notify, notifyTrigger: opts.NotifyTrigger, log: log}, nil
+}
+
+// Name implements Sink.
+func (p *Postgres) Name() string { return "postgres" }
+
+// Pool exposes the connection pool (tests, health).
+func (p *Postgres) Pool() *pgxpool.Pool { return p.pool }
+
+// Prepare migrates the schema once; later calls return at once.
+func (p *Postgres) Prepare(ctx context.Context) (store.SchemaInfo, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.writer != nil {
+		return p.info, nil
+	}
+	info, err := store.Migrate(ctx, p.pool, p.mode)
+	if err != nil {
+		return info, fmt.Errorf("postgres sink: %w", err)
+	}
+	if err := store.SetNotifyTrigger(ctx, p.pool, info, p.notifyTrigger); err != nil {
+		return info, fmt.Errorf("postgres sink: %w", err)
+	}
+	p.log.Info("PostgreSQL schema ready", "variant", info.Variant, "version", info.Version, "applied", info.Applied,
+		"notify_trigger", p.notifyTrigger)
+	p.info, p.writer = info, store.NewWriter(p.pool, info, p.notify)
+	return info, nil
+}
+
+// Write implements Sink.
+func (p *Postgres) Write(ctx context.Context, batch []telemetry.Reading) error {
+	if _, err := p.Prepare(ctx); err != nil {
+		return err
+	}
+	return p.writer.Write(ctx, batch)
+}
+
+// Close implements Sink.
+func (p *Postgres) Close() { p.pool.Close() }

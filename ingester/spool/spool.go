@@ -1,0 +1,312 @@
+// Package spool is a bounded on-disk FIFO of reading batches for a sink that is down.
+//
+// Each batch is one file, made durable before Append returns (write to a temporary name, fsync, rename, fsync
+// the directory), so a batch acknowledged to the broker because it sits in the spool survives SIGKILL and power
+// loss. Files are named by a sequence number and replayed oldest first. A file is removed only after the sink
+// committed it; a crash between commit and removal replays it once more (a duplicate, never a loss).
+package spool
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+)
+
+const (
+	suffix  = ".batch"
+	magic   = "FLSP1\n"
+	tmpPref = ".tmp-"
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt marks a spool file whose checksum or encoding is wrong. Such files are moved to the corrupt/
+// subdirectory by Peek, so they are kept for inspection and do not block replay.
+var ErrCorrupt = errors.New("corrupt spool file")
+
+// Spool is safe for concurrent use.
+type Spool struct {
+	dir      string
+	maxBytes int64
+
+	mu      sync.Mutex
+	entries []entry // ascending seq
+	bytes   int64
+	nextSeq uint64
+	space   chan struct{} // closed and replaced whenever space is freed
+	added   chan struct{} // closed and replaced whenever a batch is appended
+}
+
+type entry struct {
+	seq  uint64
+	size int64
+}
+
+// Open opens (creating if needed) the spool in dir, bounded to maxBytes of batch files.
+func Open(dir string, maxBytes int64) (*Spool, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("spool: create %s: %w", dir, err)
+	}
+	s := &Spool{dir: dir, maxBytes: maxBytes, space: make(chan struct{}), added: make(chan struct{}), nextSeq: 1}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: read %s: %w", dir, err)
+	}
+	for _, de := range des {
+		name := de.Name()
+		if strings.HasPrefix(name, tmpPref) { // an Append interrupted before its rename: never acknowledged
+			_ = os.Remove(filepath.Join(dir, name))
+			continue
+		}
+		if de.IsDir() || !strings.HasSuffix(name, suffix) {
+			continue
+		}
+		seq, err := strconv.ParseUint(strings.TrimSuffix(name, suffix), 10, 64)
+		if err != nil {
+			continue
+		}
+		info, err := de.Info()
+		if err != nil {
+			return nil, fmt.Errorf("spool: stat %s: %w", name, err)
+		}
+		s.entries = append(s.entries, entry{seq: seq, size: info.Size()})
+		s.bytes += info.Size()
+		if seq >= s.nextSeq {
+			s.nextSeq = seq + 1
+		}
+	}
+	sort.Slice(s.entries, func(i, j int) bool { return s.entries[i].seq < s.entries[j].seq })
+	return s, nil
+}
+
+// Dir is the spool's directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// Len is the number of spooled batches.
+func (s *Spool) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.entries)
+}
+
+// Bytes is the size of the spooled batch files.
+func (s *Spool) Bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
+}
+
+// Full reports whether the spool is at its bound.
+func (s *Spool) Full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes >= s.maxBytes
+}
+
+// Added returns a channel closed at the next Append.
+func (s *Spool) Added() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.added
+}
+
+// Append stores the batch durably. While the spool is full it waits for Remove to free space (backpressure)
+// until ctx ends. A batch larger than the whole bound is accepted only into an empty spool.
+func (s *Spool) Append(ctx context.Context, batch []telemetry.Reading) error {
+	data := Encode(batch)
+	for {
+		s.mu.Lock()
+		if s.bytes == 0 || s.bytes+int64(len(data)) <= s.maxBytes {
+			seq := s.nextSeq
+			s.nextSeq++
+			s.mu.Unlock()
+			if err := s.writeFile(seq, data); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			// keep entries sorted: concurrent appends may finish out of order
+			i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].seq > seq })
+			s.entries = append(s.entries, entry{})
+			copy(s.entries[i+1:], s.entries[i:])
+			s.entries[i] = entry{seq: seq, size: int64(len(data))}
+			s.bytes += int64(len(data))
+			close(s.added)
+			s.added = make(chan struct{})
+			s.mu.Unlock()
+			return nil
+		}
+		wait := s.space
+		s.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return fmt.Errorf("spool full (%d bytes): %w", s.maxBytes, ctx.Err())
+		}
+	}
+}
+
+func (s *Spool) path(seq uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, suffix))
+}
+
+func (s *Spool) writeFile(seq uint64, data []byte) error {
+	tmp := filepath.Join(s.dir, fmt.Sprintf("%s%020d", tmpPref, seq))
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("spool: create batch file: %w", err)
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("spool: write batch file: %w", werr)
+	}
+	if err := os.Rename(tmp, s.path(seq)); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("spool: rename batch file: %w", err)
+	}
+	return syncDir(s.dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("spool: open dir for sync: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("spool: sync dir: %w", err)
+	}
+	return nil
+}
+
+// Peek returns the oldest batch and its sequence number without removing it; ok is false when the spool is
+// empty. A corrupt file is moved to corrupt/ and reported with ErrCorrupt (the next Peek continues).
+func (s *Spool) Peek() (seq uint64, batch []telemetry.Reading, ok bool, err error) {
+	s.mu.Lock()
+	if len(s.entries) == 0 {
+		s.mu.Unlock()
+		return 0, nil, false, nil
+	}
+	e := s.entries[0]
+	s.mu.Unlock()
+	data, err := os.ReadFile(s.path(e.seq))
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("spool: read batch %d: %w", e.seq, err)
+	}
+	batch, derr := Decode(data)
+	if derr != nil {
+		qdir := filepath.Join(s.dir, "corrupt")
+		_ = os.MkdirAll(qdir, 0o750)
+		_ = os.Rename(s.path(e.seq), filepath.Join(qdir, filepath.Base(s.path(e.seq))))
+		s.drop(e.seq)
+		return e.seq, nil, false, fmt.Errorf("spool: batch %d moved to %s: %w", e.seq, qdir, derr)
+	}
+	return e.seq, batch, true, nil
+}
+
+// Remove deletes a batch the sink has committed.
+func (s *Spool) Remove(seq uint64) error {
+	if err := os.Remove(s.path(seq)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: remove batch %d: %w", seq, err)
+	}
+	s.drop(seq)
+	return nil
+}
+
+func (s *Spool) drop(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, e := range s.entries {
+		if e.seq == seq {
+			s.bytes -= e.size
+			s.entries = append(s.entries[:i], s.entries[i+1:]...)
+			close(s.space)
+			s.space = make(chan struct{})
+			return
+		}
+	}
+}
+
+// Encode serialises a batch: magic, count, rows, CRC-32C of everything before it.
+func Encode(batch []telemetry.Reading) []byte {
+	n := len(magic) + binary.MaxVarintLen64
+	for i := range batch {
+		r := &batch[i]
+		n += 8 + 8 + 4*binary.MaxVarintLen64 + len(r.Device) + len(r.Metric) + len(r.Sensor) + len(r.Unit)
+	}
+	buf := make([]byte, 0, n+4)
+	buf = append(buf, magic...)
+	buf = binary.AppendUvarint(buf, uint64(len(batch)))
+	for i := range batch {
+		r := &batch[i]
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(r.Time.UnixNano()))
+		for _, s := range [...]string{r.Device, r.Metric, r.Sensor, r.Unit} {
+			buf = binary.AppendUvarint(buf, uint64(len(s)))
+			buf = append(buf, s...)
+		}
+		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(r.Value))
+	}
+	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, crcTable))
+}
+
+// Decode parses what Encode wrote, checking the checksum.
+func Decode(data []byte) ([]telemetry.Reading, error) {
+	if len(data) < len(magic)+1+4 || string(data[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%w: bad header", ErrCorrupt)
+	}
+	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	}
+	p := body[len(magic):]
+	count, k := binary.Uvarint(p)
+	if k <= 0 || count > uint64(len(p)) {
+		return nil, fmt.Errorf("%w: bad row count", ErrCorrupt)
+	}
+	p = p[k:]
+	out := make([]telemetry.Reading, 0, count)
+	for i := uint64(0); i < count; i++ {
+		var r telemetry.Reading
+		if len(p) < 8 {
+			return nil, fmt.Errorf("%w: truncated row %d", ErrCorrupt, i)
+		}
+		r.Time = time.Unix(0, int64(binary.LittleEndian.Uint64(p))).UTC()
+		p = p[8:]
+		for _, dst := range [...]*string{&r.Device, &r.Metric, &r.Sensor, &r.Unit} {
+			l, k := binary.Uvarint(p)
+			if k <= 0 || l > uint64(len(p)-k) {
+				return nil, fmt.Errorf("%w: truncated label in row %d", ErrCorrupt, i)
+			}
+			*dst = string(p[k : k+int(l)])
+			p = p[k+int(l):]
+		}
+		if len(p) < 8 {
+			return nil, fmt.Errorf("%w: truncated value in row %d", ErrCorrupt, i)
+		}
+		r.Value = math.Float64frombits(binary.LittleEndian.Uint64(p))
+		p = p[8:]
+		out = append(out, r)
+	}
+	if len(p) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(p))
+	}
+	return out, nil
+}

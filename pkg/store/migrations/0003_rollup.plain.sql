@@ -1,0 +1,35 @@
+-- 1-minute rollup, kept current by fieldline-ingester in the same transaction as each batch (incremental merge).
+-- Rows written by other writers are folded in by fieldline_refresh_readings_1m(start, stop).
+-- Buckets are date_bin('1 minute', time, '2000-01-03'), which equal TimescaleDB's time_bucket('1 minute', time).
+CREATE TABLE IF NOT EXISTS readings_1m (
+    bucket    timestamptz      NOT NULL,
+    device    text             NOT NULL,
+    metric    text             NOT NULL,
+    sensor    text             NOT NULL,
+    count     bigint           NOT NULL,
+    sum       double precision NOT NULL,
+    min       double precision NOT NULL,
+    max       double precision NOT NULL,
+    last      double precision NOT NULL,
+    last_time timestamptz      NOT NULL,
+    PRIMARY KEY (metric, device, sensor, bucket)
+);
+CREATE INDEX IF NOT EXISTS readings_1m_bucket_idx ON readings_1m (bucket DESC);
+
+CREATE OR REPLACE FUNCTION fieldline_refresh_readings_1m(start_time timestamptz, stop_time timestamptz)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    lo timestamptz := date_bin(INTERVAL '1 minute', start_time, TIMESTAMPTZ '2000-01-03 00:00:00+00');
+    n  bigint;
+BEGIN
+    DELETE FROM readings_1m WHERE bucket >= lo AND bucket < stop_time;
+    INSERT INTO readings_1m (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
+    SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS b, device, metric, sensor,
+           count(*), sum(value), min(value), max(value),
+           (array_agg(value ORDER BY time DESC))[1], max(time)
+      FROM readings
+     WHERE time >= lo AND time < stop_time
+     GROUP BY b, device, metric, sensor;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
