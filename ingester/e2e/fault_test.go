@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fieldline-iot/fieldline/internal/testsvc"
+)
+
+// The fault tests stop and start the shared services, so `go tool mage test` runs them alone, after the rest
+// (go test -p 1 -run ^TestFault). Each publishes a paced stream of unique values, injects the fault
+// mid-stream, and ends with every published reading stored in PostgreSQL and in InfluxDB; duplicates (a
+// message stored, then redelivered because its acknowledgement was lost) are counted and logged.
+
+const faultMessages = 12_000
+
+type faultRun struct {
+	e   *env
+	cfg string
+	in  *ingester
+}
+
+func newFaultRun(t *testing.T) *faultRun {
+	e := newEnv(t, true)
+	cfg := e.config(fmt.Sprintf(`    - filter: %[1]s/f/+/+
+      qos: 1
+      template: "%[1]s/f/{device}/{metric}"
+      format: value`, e.prefix))
+	return &faultRun{e: e, cfg: cfg, in: e.start(cfg)}
+}
+
+// stream publishes faultMessages unique values at about rate msg/s; fault runs once a third has been sent.
+func (f *faultRun) stream(t *testing.T, rate int, fault func()) {
+	pub := newPublisher(t, f.e.mqttURL)
+	msgs := make([]pubMsg, faultMessages)
+	for i := range msgs {
+		msgs[i] = pubMsg{fmt.Sprintf("%s/f/node%d/temperature", f.e.prefix, i%5), []byte(strconv.Itoa(i))}
+	}
+	const chunk = 200
+	interval := time.Duration(float64(time.Second) * chunk / float64(rate))
+	var wg sync.WaitGroup
+	for off := 0; off < len(msgs); off += chunk {
+		if off == len(msgs)/3 {
+			wg.Add(1)
+			go func() { defer wg.Done(); fault() }()
+		}
+		start := time.Now()
+		pub.publishAll(msgs[off:min(off+chunk, len(msgs))], chunk)
+		time.Sleep(interval - time.Since(start))
+	}
+	wg.Wait()
+}
+
+// verify waits until both sinks hold every value, then logs and returns the duplicates.
+func (f *faultRun) verify(t *testing.T) (pgDup, influxDup int64) {
+	var pgRows, pgDistinct, ixPoints, ixDistinct int64
+	eventually(t, 120*time.Second, func() string {
+		pgRows, pgDistinct = pgCount(t, f.e.pgURL, "")
+		if pgDistinct != faultMessages {
+			return fmt.Sprintf("PostgreSQL holds %d of %d distinct values", pgDistinct, faultMessages)
+		}
+		ixPoints, ixDistinct = influxCount(t, f.e.influx, "temperature")
+		if ixDistinct != faultMessages {
+			return fmt.Sprintf("InfluxDB holds %d of %d distinct values", ixDistinct, faultMessages)
+		}
+		return ""
+	})
+	// nothing outside the published set
+	if n, _ := pgCount(t, f.e.pgURL, "value < 0 OR value >= $1 OR value <> floor(value)", faultMessages); n != 0 {
+		t.Errorf("PostgreSQL holds %d values that were never published", n)
+	}
+	pgDup, influxDup = pgRows-pgDistinct, ixPoints-ixDistinct
+	t.Logf("every one of %d readings stored; duplicates: postgres=%d influxdb=%d", faultMessages, pgDup, influxDup)
+	return pgDup, influxDup
+}
+
+func (f *faultRun) spooled(sink string) float64 {
+	return metric(f.in.metrics(), "fieldline_ingester_readings_spooled_total", "sink", sink)
+}
+
+func TestFaultInfluxRestart(t *testing.T) {
+	f := newFaultRun(t)
+	f.stream(t, 1500, func() {
+		testsvc.Services(t, "stop", "influxdb")
+		time.Sleep(3 * time.Second)
+		testsvc.Services(t, "start", "influxdb")
+	})
+	f.verify(t)
+	if n := f.spooled("influxdb"); n == 0 {
+		t.Errorf("no reading went through the InfluxDB spool: the fault did not hit the sink")
+	}
+	if n := f.spooled("postgres"); n != 0 {
+		t.Errorf("%v readings spooled for PostgreSQL while only InfluxDB was down", n)
+	}
+}
+
+func TestFaultPostgresRestart(t *testing.T) {
+	f := newFaultRun(t)
+	f.stream(t, 1500, func() {
+		testsvc.Services(t, "stop", "postgres")
+		time.Sleep(3 * time.Second)
+		testsvc.Services(t, "start", "postgres")
+	})
+	f.verify(t)
+	if n := f.spooled("postgres"); n == 0 {
+		t.Errorf("no reading went through the PostgreSQL spool: the fault did not hit the sink")
+	}
+}
+
+func TestFaultBrokerRestart(t *testing.T) {
+	f := newFaultRun(t)
+	f.stream(t, 1500, func() {
+		testsvc.Services(t, "stop", "mosquitto")
+		time.Sleep(2 * time.Second)
+		testsvc.Services(t, "start", "mosquitto")
+	})
+	f.verify(t)
+	if lost := metric(f.in.metrics(), "fieldline_ingester_mqtt_connections_lost_total", "", ""); lost == 0 {
+		t.Errorf("the ingester never lost its MQTT connection: the fault did not happen")
+	}
+}
+
+// TestFaultIngesterKill SIGKILLs the ingester mid-stream while InfluxDB is down (so batches sit in its spool,
+// acknowledged), restarts it, then brings InfluxDB back: the spool survives the kill and is replayed.
+func TestFaultIngesterKill(t *testing.T) {
+	f := newFaultRun(t)
+	f.stream(t, 1500, func() {
+		testsvc.Services(t, "stop", "influxdb")
+		time.Sleep(1500 * time.Millisecond)
+		f.in.stop(syscall.SIGKILL)
+		time.Sleep(500 * time.Millisecond)
+		f.in = f.e.start(f.cfg)
+		time.Sleep(1500 * time.Millisecond)
+		testsvc.Services(t, "start", "influxdb")
+	})
+	f.verify(t)
+	if n := metric(f.in.metrics(), "fieldline_ingester_readings_replayed_total", "sink", "influxdb"); n == 0 {
+		t.Errorf("the restarted ingester replayed nothing from the InfluxDB spool")
+	}
+}
