@@ -107,7 +107,7 @@ persistence_location $STATE/mosquitto/data/
 autosave_interval 30
 max_queued_messages 1000000
 max_queued_bytes 0
-max_inflight_messages 10000
+max_inflight_messages 20000
 set_tcp_nodelay true
 pid_file $STATE/mosquitto/mosquitto.pid
 log_dest file $STATE/mosquitto/mosquitto.log

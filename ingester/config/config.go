@@ -58,11 +58,11 @@ type TLS struct {
 
 // Subscription is one topic filter with how to read its messages.
 type Subscription struct {
-	Filter     string                  `yaml:"filter"`
-	QoS        byte                    `yaml:"qos"`
-	ShareGroup string                  `yaml:"share_group"` // subscribe as $share/<group>/<filter>
-	Template   string                  `yaml:"template"`
-	Format     string                  `yaml:"format"`
+	Filter     string      `yaml:"filter"`
+	QoS        byte        `yaml:"qos"`
+	ShareGroup string      `yaml:"share_group"` // subscribe as $share/<group>/<filter>
+	Template   string      `yaml:"template"`
+	Format     string      `yaml:"format"`
 	Labels     Labels      `yaml:"labels"`
 	JSON       JSONOptions `yaml:"json"`
 	Influx     InfluxLines `yaml:"influx"`
@@ -162,7 +162,7 @@ func Default() Config {
 			URL:         "tcp://127.0.0.1:1883",
 			ClientID:    "fieldline-ingester",
 			KeepAlive:   30 * time.Second,
-			MaxInflight: 10000,
+			MaxInflight: 20000,
 			Subs: []Subscription{
 				{Filter: "pico/+/+", QoS: 1, Template: "{device}/{metric}/{sensor}", Format: "value"},
 				{Filter: "iiot/+/+", QoS: 1, Template: "iiot/{device}/{metric}", Format: "value"},

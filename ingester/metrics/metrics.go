@@ -21,24 +21,24 @@ const ns = "fieldline_ingester"
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Received      *prometheus.CounterVec // by subscription filter
-	Rejected      *prometheus.CounterVec // by reason
-	Acked         prometheus.Counter
-	Inflight      prometheus.Gauge
-	Batches       prometheus.Counter
-	BatchRows     prometheus.Histogram
-	Written       *prometheus.CounterVec   // rows by sink
-	WriteErrors   *prometheus.CounterVec   // by sink
-	SinkDropped   *prometheus.CounterVec   // rows a sink refused for good (e.g. InfluxDB field type conflict), by sink
-	WriteSeconds  *prometheus.HistogramVec // by sink
-	SpoolBytes    *prometheus.GaugeVec     // by sink
-	SpoolBatches  *prometheus.GaugeVec     // by sink
-	Spooled       *prometheus.CounterVec   // rows written to the spool, by sink
-	Replayed      *prometheus.CounterVec   // rows replayed from the spool, by sink
-	SinkUp        *prometheus.GaugeVec     // by sink
-	Connected     prometheus.Gauge
+	Received        *prometheus.CounterVec // by subscription filter
+	Rejected        *prometheus.CounterVec // by reason
+	Acked           prometheus.Counter
+	Inflight        prometheus.Gauge
+	Batches         prometheus.Counter
+	BatchRows       prometheus.Histogram
+	Written         *prometheus.CounterVec   // rows by sink
+	WriteErrors     *prometheus.CounterVec   // by sink
+	SinkDropped     *prometheus.CounterVec   // rows a sink refused for good (e.g. InfluxDB field type conflict), by sink
+	WriteSeconds    *prometheus.HistogramVec // by sink
+	SpoolBytes      *prometheus.GaugeVec     // by sink
+	SpoolBatches    *prometheus.GaugeVec     // by sink
+	Spooled         *prometheus.CounterVec   // rows written to the spool, by sink
+	Replayed        *prometheus.CounterVec   // rows replayed from the spool, by sink
+	SinkUp          *prometheus.GaugeVec     // by sink
+	Connected       prometheus.Gauge
 	ConnectionsLost prometheus.Counter
-	StaleAcks     prometheus.Counter
+	StaleAcks       prometheus.Counter
 }
 
 // New registers all metrics (plus Go runtime and process collectors) on a fresh registry.

@@ -62,11 +62,23 @@ type Pipeline struct {
 	lastMsg   mqtt.Message // router goroutine only: drops the second delivery of one message to overlapping routes
 	client    mqtt.Client
 
-	// batch state, batch loop only
-	readings []telemetry.Reading
-	msgs     []mqtt.Message
+	// batch loop only
+	cur      *batch
+	free     chan *batch // batches ready for reuse (inFlight+1 of them)
+	order    chan *batch // submitted batches, in receipt order, for the acker
 	rejects  rejectLog
 	rejected map[string]prometheus.Counter
+}
+
+// inFlight is how many batches may be committing at once while the next one fills. Two overlap decoding and
+// acknowledging one batch with committing the other; acknowledgements still go out strictly in receipt order.
+const inFlight = 2
+
+// batch is one group of messages and the readings decoded from them.
+type batch struct {
+	readings []telemetry.Reading
+	msgs     []mqtt.Message
+	done     chan error
 }
 
 // New validates subscriptions and builds the MQTT client (not connected yet).
@@ -77,11 +89,19 @@ func New(cfg config.Config, sinks []*sink.Buffered, m *metrics.Metrics, log *slo
 	p := &Pipeline{
 		cfg: cfg, sinks: sinks, m: m, log: log,
 		in:       make(chan inbound, cfg.MQTT.MaxInflight),
-		readings: make([]telemetry.Reading, 0, cfg.Batch.MaxRows+64),
-		msgs:     make([]mqtt.Message, 0, cfg.Batch.MaxRows+64),
+		free:     make(chan *batch, inFlight+1),
+		order:    make(chan *batch, inFlight),
 		rejected: map[string]prometheus.Counter{},
 		rejects:  rejectLog{log: log, every: 10 * time.Second, last: map[string]time.Time{}, suppressed: map[string]int{}},
 	}
+	for range inFlight + 1 {
+		p.free <- &batch{
+			readings: make([]telemetry.Reading, 0, cfg.Batch.MaxRows+64),
+			msgs:     make([]mqtt.Message, 0, cfg.Batch.MaxRows+64),
+			done:     make(chan error, 1),
+		}
+	}
+	p.cur = <-p.free
 	for _, r := range telemetry.Reasons() {
 		p.rejected[string(r)] = m.Rejected.WithLabelValues(string(r))
 	}
@@ -122,6 +142,7 @@ func (p *Pipeline) clientOptions() (*mqtt.ClientOptions, error) {
 		SetMaxReconnectInterval(10 * time.Second). // paho's default backs off to 10 minutes
 		SetConnectRetry(true).
 		SetConnectRetryInterval(2 * time.Second).
+		SetStore(noStore{}).
 		SetDefaultPublishHandler(p.handler(nil)).
 		SetOnConnectHandler(p.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -138,6 +159,9 @@ func (p *Pipeline) clientOptions() (*mqtt.ClientOptions, error) {
 		o.SetPassword(c.Password)
 	}
 	scheme := strings.SplitN(c.URL, "://", 2)[0]
+	if scheme != "ws" && scheme != "wss" {
+		o.SetCustomOpenConnectionFn(openConn)
+	}
 	if scheme == "ssl" || scheme == "tls" || scheme == "mqtts" || scheme == "wss" || c.TLS.CAFile != "" || c.TLS.CertFile != "" {
 		tc, err := tlsConfig(c.TLS)
 		if err != nil {
@@ -242,28 +266,36 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.Run(replayCtx) }()
 	}
+	// Writes outlive ctx by up to ShutdownGrace, so the final batches can still commit and be acknowledged.
+	writeCtx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWrites()
+	ackerDone := make(chan error, 1)
+	go func() { ackerDone <- p.acker() }()
+
 	p.client.Connect() // with ConnectRetry, paho keeps trying in the background
 	p.log.Info("connecting to MQTT", "broker", p.cfg.MQTT.URL)
 
-	p.batchLoop(ctx)
+	p.batchLoop(ctx, writeCtx)
 
-	// Shutdown: stop enqueueing, drain what was received, flush it with a bounded grace period, ack, disconnect.
+	// Shutdown: stop enqueueing, take what was received, commit it within the grace period, ack, disconnect.
 	p.closing.Store(true)
-	hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownGrace)
-	defer cancel()
+	grace := time.AfterFunc(ShutdownGrace, cancelWrites)
+	defer grace.Stop()
 	for {
 		select {
 		case in := <-p.in:
 			p.add(in)
-			if len(p.readings) >= p.cfg.Batch.MaxRows {
-				p.flush(hard)
+			if p.full() {
+				p.submit(writeCtx)
 			}
 			continue
 		default:
 		}
 		break
 	}
-	err := p.flush(hard)
+	p.submit(writeCtx)
+	close(p.order)
+	err := <-ackerDone
 	p.client.Disconnect(250)
 	p.connected.Store(false)
 	p.m.Connected.Set(0)
@@ -275,8 +307,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-func (p *Pipeline) batchLoop(ctx context.Context) {
-	maxRows := p.cfg.Batch.MaxRows
+func (p *Pipeline) full() bool {
+	return len(p.cur.readings) >= p.cfg.Batch.MaxRows || len(p.cur.msgs) >= p.cfg.Batch.MaxRows
+}
+
+func (p *Pipeline) batchLoop(ctx, writeCtx context.Context) {
 	linger := p.cfg.Batch.Linger
 	var timer *time.Timer
 	for {
@@ -287,7 +322,7 @@ func (p *Pipeline) batchLoop(ctx context.Context) {
 			return
 		}
 	fill:
-		for len(p.readings) < maxRows && len(p.msgs) < maxRows {
+		for !p.full() {
 			select {
 			case in := <-p.in:
 				p.add(in)
@@ -312,16 +347,73 @@ func (p *Pipeline) batchLoop(ctx context.Context) {
 				break fill
 			}
 		}
-		if err := p.flush(ctx); err != nil {
-			// Only when ctx ended mid-flush: the batch is kept and Run flushes it with the grace context.
-			return
-		}
+		p.submit(writeCtx)
 	}
+}
+
+// submit starts committing the current batch and takes a fresh one. It blocks while inFlight batches are
+// committing (their messages stay unacknowledged, so the broker's in-flight window holds the rest back).
+func (p *Pipeline) submit(writeCtx context.Context) {
+	b := p.cur
+	if len(b.msgs) == 0 {
+		return
+	}
+	p.order <- b
+	go func() { b.done <- p.deliver(writeCtx, b.readings) }()
+	p.cur = <-p.free
+}
+
+// deliver hands readings to every sink in parallel; nil once all committed or spooled them.
+func (p *Pipeline) deliver(ctx context.Context, readings []telemetry.Reading) error {
+	if len(readings) == 0 {
+		return nil
+	}
+	if len(p.sinks) == 1 {
+		return p.sinks[0].Accept(ctx, readings)
+	}
+	errs := make([]error, len(p.sinks))
+	var wg sync.WaitGroup
+	for i, s := range p.sinks {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = s.Accept(ctx, readings) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// acker acknowledges batches in the order they were received, each once its delivery succeeded. After a
+// failure (only when the shutdown grace ran out) it acknowledges nothing more: MQTT wants acknowledgements in
+// receipt order, and the broker redelivers everything unacknowledged to the next session.
+func (p *Pipeline) acker() error {
+	var failed error
+	for b := range p.order {
+		err := <-b.done
+		if err == nil && failed == nil {
+			if n := len(b.readings); n > 0 {
+				p.m.Batches.Inc()
+				p.m.BatchRows.Observe(float64(n))
+			}
+			for _, m := range b.msgs {
+				m.Ack() // paho drops acks for messages of a connection that has since been lost (they are redelivered)
+			}
+			n := float64(len(b.msgs))
+			p.m.Acked.Add(n)
+			p.m.Inflight.Sub(n)
+		} else if failed == nil {
+			failed = err
+		}
+		clear(b.readings)
+		clear(b.msgs)
+		b.readings, b.msgs = b.readings[:0], b.msgs[:0]
+		p.free <- b
+	}
+	return failed
 }
 
 // add decodes one message into the current batch (or counts its rejection).
 func (p *Pipeline) add(in inbound) {
-	p.msgs = append(p.msgs, in.msg)
+	b := p.cur
+	b.msgs = append(b.msgs, in.msg)
 	if in.sub == nil {
 		p.rejected[reasonNoSubscription].Inc()
 		p.rejects.note(reasonNoSubscription, in.msg.Topic(), "no configured subscription matches this topic")
@@ -329,7 +421,7 @@ func (p *Pipeline) add(in inbound) {
 	}
 	in.sub.received.Inc()
 	var err error
-	p.readings, err = in.sub.dec.Decode(in.msg.Topic(), in.msg.Payload(), in.received, p.readings)
+	b.readings, err = in.sub.dec.Decode(in.msg.Topic(), in.msg.Payload(), in.received, b.readings)
 	if err != nil {
 		reason, detail := "unknown", err.Error()
 		var rej *telemetry.Rejection
@@ -344,44 +436,6 @@ func (p *Pipeline) add(in inbound) {
 		c.Inc()
 		p.rejects.note(reason, in.msg.Topic(), detail)
 	}
-}
-
-// flush hands the batch to every sink in parallel and acknowledges its messages once all accepted it.
-// On error (ctx ended) nothing is acknowledged and the batch is kept for a later flush.
-func (p *Pipeline) flush(ctx context.Context) error {
-	if len(p.msgs) == 0 {
-		return nil
-	}
-	if n := len(p.readings); n > 0 {
-		var err error
-		if len(p.sinks) == 1 {
-			err = p.sinks[0].Accept(ctx, p.readings)
-		} else {
-			errs := make([]error, len(p.sinks))
-			var wg sync.WaitGroup
-			for i, s := range p.sinks {
-				wg.Add(1)
-				go func() { defer wg.Done(); errs[i] = s.Accept(ctx, p.readings) }()
-			}
-			wg.Wait()
-			err = errors.Join(errs...)
-		}
-		if err != nil {
-			return err
-		}
-		p.m.Batches.Inc()
-		p.m.BatchRows.Observe(float64(n))
-	}
-	for _, m := range p.msgs {
-		m.Ack() // paho drops acks for messages of a connection that has since been lost (they are redelivered)
-	}
-	n := float64(len(p.msgs))
-	p.m.Acked.Add(n)
-	p.m.Inflight.Sub(n)
-	clear(p.readings)
-	clear(p.msgs)
-	p.readings, p.msgs = p.readings[:0], p.msgs[:0]
-	return nil
 }
 
 // rejectLog logs rejections at most once per reason and interval, with how many were suppressed.

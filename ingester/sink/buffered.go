@@ -41,7 +41,9 @@ type Buffered struct {
 	writeSeconds                              interface{ Observe(float64) }
 	up, spoolBytes, spoolBatches              interface{ Set(float64) }
 
-	mu      sync.Mutex // serialises direct writes and replay writes (order)
+	// mu: direct writes share it (batches commit concurrently), replay takes it alone, so nothing is written
+	// directly while the spool is being replayed ahead of it.
+	mu      sync.RWMutex
 	healthy atomic.Bool
 	lastErr atomic.Pointer[string]
 }
@@ -72,24 +74,24 @@ func (b *Buffered) Accept(ctx context.Context, batch []telemetry.Reading) error 
 	if len(batch) == 0 {
 		return nil
 	}
-	b.mu.Lock()
+	b.mu.RLock()
 	if b.spool.Len() == 0 {
 		err := b.write(ctx, batch)
 		if err == nil {
-			b.mu.Unlock()
+			b.mu.RUnlock()
 			return nil
 		}
 		if b.refusedForGood(err, len(batch)) {
-			b.mu.Unlock()
+			b.mu.RUnlock()
 			return nil
 		}
 		if ctx.Err() != nil {
-			b.mu.Unlock()
+			b.mu.RUnlock()
 			return ctx.Err()
 		}
 		b.markDown(err)
 	}
-	b.mu.Unlock()
+	b.mu.RUnlock()
 	if err := b.spool.Append(ctx, batch); err != nil {
 		return fmt.Errorf("%s: %w", b.Name(), err)
 	}

@@ -1,0 +1,315 @@
+// Command ingestbench measures fieldline-ingester's drain throughput: it queues N QoS-1 messages for the
+// ingester's persistent session at the broker, starts the ingester, and prints how fast it drains them,
+// its CPU seconds per 100 000 messages and its peak RSS — PostgreSQL only, then PostgreSQL + InfluxDB.
+//
+// It reads the services from FIELDLINE_TEST_* (see scripts/services.sh env); `go tool mage bench:ingest` runs it.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+func main() {
+	bin := flag.String("ingester", "bin/fieldline-ingester", "path of the fieldline-ingester binary")
+	n := flag.Int("n", envInt("FIELDLINE_BENCH_MESSAGES", 200_000), "messages to queue and drain")
+	series := flag.Int("series", 20, "distinct devices the messages spread over")
+	modes := flag.String("modes", "postgres,postgres+influxdb", "comma-separated runs")
+	maxRows := flag.Int("batch", 0, "batch.max_rows for the ingester (0: its default)")
+	flag.IntVar(&brokerPID, "broker-pid", 0, "PID of the local broker, to print its CPU use during the drain (0: skip)")
+	flag.Parse()
+	for _, mode := range strings.Split(*modes, ",") {
+		r, err := run(*bin, mode, *n, *series, *maxRows)
+		if err != nil {
+			log.Fatalf("%s: %v", mode, err)
+		}
+		fmt.Printf("ingest %-18s %7d msgs  drain %6.2f s  %8.0f msg/s  CPU %.2f s/100k msgs  peak RSS %5.1f MB  (batches %d, avg %.0f rows; broker CPU %.0f%% of a core)\n",
+			mode, *n, r.drain.Seconds(), float64(*n)/r.drain.Seconds(), r.cpu/float64(*n)*100_000, r.rssMB, r.batches,
+			float64(*n)/float64(max(r.batches, 1)), r.brokerCPU/r.drain.Seconds()*100)
+	}
+}
+
+var brokerPID int
+
+type result struct {
+	brokerCPU float64
+	drain     time.Duration
+	cpu       float64
+	rssMB     float64
+	batches   int
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
+
+func must(k string) string {
+	v := os.Getenv(k)
+	if v == "" {
+		log.Fatalf("%s is not set: run `go tool mage services:up` and eval \"$(scripts/services.sh env)\"", k)
+	}
+	return v
+}
+
+func run(bin, mode string, n, series, maxRows int) (result, error) {
+	ctx := context.Background()
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	broker := must("FIELDLINE_TEST_MQTT_URL")
+	clientID := "fieldline-bench-" + stamp
+	prefix := "bench" + stamp
+
+	// A fresh database (and bucket) per run.
+	pgBase := must("FIELDLINE_TEST_POSTGRES_URL")
+	db := "fieldline_bench_" + stamp
+	admin, err := pgx.Connect(ctx, pgBase)
+	if err != nil {
+		return result{}, err
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		return result{}, err
+	}
+	defer admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") //nolint:errcheck
+	u, _ := url.Parse(pgBase)
+	u.Path = "/" + db
+
+	influx := ""
+	if strings.Contains(mode, "influx") {
+		ix := must("FIELDLINE_TEST_INFLUX_URL")
+		if err := influxQL(ix, "CREATE DATABASE "+db); err != nil {
+			return result{}, err
+		}
+		defer influxQL(ix, "DROP DATABASE "+db) //nolint:errcheck
+		influx = fmt.Sprintf("influx:\n  url: %s\n  bucket: %s\n  org: fieldline\n", ix, db)
+	}
+
+	// 1. Create the persistent session and its subscription, then go away.
+	filter := prefix + "/+/+"
+	sess := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(false))
+	if t := sess.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return result{}, fmt.Errorf("session connect: %v", t.Error())
+	}
+	if t := sess.Subscribe(filter, 1, nil); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return result{}, fmt.Errorf("subscribe: %v", t.Error())
+	}
+	sess.Disconnect(100)
+	defer func() {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(true))
+		if t := c.Connect(); t.WaitTimeout(5 * time.Second) {
+			c.Disconnect(100)
+		}
+	}()
+
+	// 2. Queue n QoS-1 messages for it.
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID + "-pub").SetCleanSession(true))
+	if t := pub.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return result{}, fmt.Errorf("publisher connect: %v", t.Error())
+	}
+	start := time.Now()
+	window := make(chan mqtt.Token, 1000)
+	done := make(chan error, 1)
+	go func() {
+		for t := range window {
+			if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
+				done <- fmt.Errorf("publish: %v", t.Error())
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < n; i++ {
+		window <- pub.Publish(fmt.Sprintf("%s/node%d/temperature", prefix, i%series), 1, false, strconv.FormatFloat(20+float64(i%1000)/100, 'f', 2, 64))
+	}
+	close(window)
+	if err := <-done; err != nil {
+		return result{}, err
+	}
+	pub.Disconnect(100)
+	log.Printf("%s: queued %d messages in %s", mode, n, time.Since(start).Round(time.Millisecond))
+
+	// 3. Start the ingester and time the drain.
+	dir, err := os.MkdirTemp("", "ingestbench-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	batch := ""
+	if maxRows > 0 {
+		batch = fmt.Sprintf("batch:\n  max_rows: %d\n", maxRows)
+	}
+	cfg := fmt.Sprintf(`mqtt:
+  url: %s
+  client_id: %s
+  subscriptions:
+    - filter: %s
+      qos: 1
+      template: "%s/{device}/{metric}"
+postgres:
+  url: %s
+%s%sspool:
+  dir: %s
+log:
+  level: warn
+`, broker, clientID, filter, prefix, u.String(), influx, batch, filepath.Join(dir, "spool"))
+	cfgPath := filepath.Join(dir, "ingester.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return result{}, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return result{}, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "-config", cfgPath, "-http-addr", addr)
+	cmd.Stderr = os.Stderr
+	b0 := brokerCPU()
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	defer cmd.Process.Kill() //nolint:errcheck
+	var acked, batches float64
+	for acked < float64(n) {
+		time.Sleep(100 * time.Millisecond)
+		acked, batches = scrape(addr)
+		if time.Since(t0) > 10*time.Minute {
+			return result{}, fmt.Errorf("drained %v of %d in 10 minutes", acked, n)
+		}
+	}
+	drain := time.Since(t0)
+	b1 := brokerCPU()
+	log.Printf("%s: %s", mode, meanWrite(addr))
+	cpu, rss, err := procStats(cmd.Process.Pid)
+	if err != nil {
+		return result{}, err
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+
+	var stored int
+	c, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return result{}, err
+	}
+	defer c.Close(ctx)
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM readings").Scan(&stored); err != nil {
+		return result{}, err
+	}
+	if stored < n {
+		return result{}, fmt.Errorf("PostgreSQL holds %d of %d readings", stored, n)
+	}
+	return result{drain: drain, cpu: cpu, rssMB: rss, batches: int(batches), brokerCPU: b1 - b0}, nil
+}
+
+func brokerCPU() float64 {
+	if brokerPID == 0 {
+		return 0
+	}
+	cpu, _, err := procStats(brokerPID)
+	if err != nil {
+		return 0
+	}
+	return cpu
+}
+
+// meanWrite returns the mean batch write time per sink from the batch_write_seconds histogram.
+func meanWrite(addr string) string {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil || fams["fieldline_ingester_batch_write_seconds"] == nil {
+		return ""
+	}
+	var parts []string
+	for _, m := range fams["fieldline_ingester_batch_write_seconds"].Metric {
+		h := m.GetHistogram()
+		if h.GetSampleCount() == 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.1f ms", m.Label[0].GetValue(), h.GetSampleSum()/float64(h.GetSampleCount())*1000))
+	}
+	return "mean batch write: " + strings.Join(parts, ", ")
+}
+
+func scrape(addr string) (acked, batches float64) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, 0
+	}
+	get := func(name string) float64 {
+		if f := fams[name]; f != nil && len(f.Metric) > 0 && f.Metric[0].Counter != nil {
+			return f.Metric[0].Counter.GetValue()
+		}
+		return 0
+	}
+	return get("fieldline_ingester_messages_acked_total"), get("fieldline_ingester_batches_total")
+}
+
+// procStats returns CPU seconds (user+system) and peak RSS (VmHWM, MB) of a running process.
+func procStats(pid int) (cpu, rssMB float64, err error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	ut, _ := strconv.ParseFloat(fields[11], 64)
+	st, _ := strconv.ParseFloat(fields[12], 64)
+	cpu = (ut + st) / 100 // USER_HZ
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(sc.Text())[1], 64)
+			rssMB = kb / 1024
+		}
+	}
+	return cpu, rssMB, nil
+}
+
+func influxQL(base, q string) error {
+	resp, err := http.PostForm(strings.TrimRight(base, "/")+"/query", url.Values{"q": {q}})
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("influx %q: %s", q, resp.Status)
+	}
+	return nil
+}
