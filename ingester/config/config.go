@@ -237,6 +237,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 			return Config{}, keyErr("config", "%s: %w", *path, err)
 		}
 	}
+	if cfg.Spool.Dir == "" {
+		cfg.Spool.Dir = defaultSpoolDir()
+	}
 	if err := applyEnv(&cfg, getenv); err != nil {
 		return Config{}, err
 	}

@@ -225,7 +225,12 @@ log:
 
 func brokerCPU() float64 {
 	if brokerPID == 0 {
-		return 0
+		// scripts/services.sh keeps Mosquitto's pid file in its state directory
+		b, err := os.ReadFile(filepath.Join(os.Getenv("FIELDLINE_STATE_DIR"), "mosquitto", "mosquitto.pid"))
+		if err != nil {
+			return 0
+		}
+		brokerPID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
 	cpu, _, err := procStats(brokerPID)
 	if err != nil {

@@ -1,0 +1,136 @@
+package config
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestZeroConfiguration(t *testing.T) {
+	cfg, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MQTT.URL != "tcp://127.0.0.1:1883" || !cfg.Postgres.Enabled || cfg.Influx.Enabled() {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if !strings.Contains(cfg.Postgres.URL, "127.0.0.1:5432/fieldline") {
+		t.Errorf("postgres default %q", cfg.Postgres.URL)
+	}
+	if len(cfg.MQTT.Subs) != 2 || cfg.MQTT.Subs[0].Template != "{device}/{metric}/{sensor}" || cfg.MQTT.Subs[1].Template != "iiot/{device}/{metric}" {
+		t.Errorf("default subscriptions %+v", cfg.MQTT.Subs)
+	}
+}
+
+func TestPrecedenceFileEnvFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	yaml := `mqtt:
+  url: tcp://file:1883
+  client_id: from-file
+  subscriptions:
+    - filter: sensors/#
+      qos: 1
+      share_group: fieldline
+      template: "sensors/{device}/{metric}"
+      format: json
+      json:
+        time_field: ts
+        fields:
+          n1.t: {device: node1, metric: temperature}
+influx:
+  url: http://file:8086
+  bucket: b
+batch:
+  max_rows: 100
+  linger: 20ms
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load([]string{"-config", path, "-client-id", "from-flag"},
+		env(map[string]string{"FIELDLINE_MQTT_URL": "tcp://env:1883", "FIELDLINE_MQTT_CLIENT_ID": "from-env", "FIELDLINE_INFLUX_TOKEN": "t0ken"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MQTT.URL != "tcp://env:1883" {
+		t.Errorf("env should override file: %s", cfg.MQTT.URL)
+	}
+	if cfg.MQTT.ClientID != "from-flag" {
+		t.Errorf("flag should override env: %s", cfg.MQTT.ClientID)
+	}
+	if cfg.Influx.Token != "t0ken" || cfg.Influx.URL != "http://file:8086" {
+		t.Errorf("influx %+v", cfg.Influx)
+	}
+	if cfg.Batch.MaxRows != 100 || cfg.Batch.Linger != 20*time.Millisecond {
+		t.Errorf("batch %+v", cfg.Batch)
+	}
+	s := cfg.MQTT.Subs[0]
+	if s.BrokerFilter() != "$share/fieldline/sensors/#" || s.JSON.Fields["n1.t"].Device != "node1" {
+		t.Errorf("subscription %+v", s)
+	}
+	if _, err := cfg.NewDecoder(s); err != nil {
+		t.Errorf("decoder: %v", err)
+	}
+}
+
+func TestPostgresOffAndSampleFile(t *testing.T) {
+	cfg, err := Load([]string{"-postgres-url", "off", "-influx-url", "http://127.0.0.1:8086"}, env(nil), io.Discard)
+	if err != nil || cfg.Postgres.Enabled || !cfg.Influx.Enabled() {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	// The documented sample must load as it is.
+	if _, err := Load([]string{"-config", "../fieldline-ingester.sample.yaml"}, env(nil), io.Discard); err != nil {
+		t.Fatalf("sample config: %v", err)
+	}
+}
+
+// Every invalid setting gives one error that names its key.
+func TestInvalidConfigurationNamesTheKey(t *testing.T) {
+	cases := []struct {
+		yaml, env, key string
+	}{
+		{"mqtt:\n  url: http://x\n", "", "mqtt.url"},
+		{"mqtt:\n  client_id: \"\"\n", "", "mqtt.client_id"},
+		{"mqtt:\n  subscriptions: []\n", "", "mqtt.subscriptions"},
+		{"mqtt:\n  subscriptions:\n    - {filter: 'a/#/b', template: '{device}/{metric}'}\n", "", "mqtt.subscriptions[0].filter"},
+		{"mqtt:\n  subscriptions:\n    - {filter: 'a/+', qos: 3, template: 'a/{device}'}\n", "", "mqtt.subscriptions[0].qos"},
+		{"mqtt:\n  subscriptions:\n    - {filter: 'a/+', template: 'a/{nope}'}\n", "", "mqtt.subscriptions[0].template"},
+		{"mqtt:\n  subscriptions:\n    - {filter: 'a/+', template: 'a/{device}', format: xml}\n", "", "mqtt.subscriptions[0].template"},
+		{"mqtt:\n  subscriptions:\n    - {filter: '$share/g/a/+', template: 'a/{device}/{metric}'}\n", "", "mqtt.subscriptions[0].filter"},
+		{"postgres:\n  url: mysql://x\n", "", "postgres.url"},
+		{"postgres:\n  timescale: maybe\n", "", "postgres.timescale"},
+		{"influx:\n  url: ftp://x\n", "", "influx.url"},
+		{"batch:\n  max_rows: 0\n", "", "batch.max_rows"},
+		{"spool:\n  max_bytes: 10\n", "", "spool.max_bytes"},
+		{"log:\n  level: loud\n", "", "log.level"},
+		{"mqtt:\n  tls:\n    cert_file: a.pem\n", "", "mqtt.tls"},
+		{"postgres:\n  enabled: false\n", "", "postgres.enabled"},
+		{"mqtt:\n  urll: tcp://x:1\n", "", "config"}, // unknown key: strict YAML
+		{"", "FIELDLINE_BATCH_MAX_ROWS=lots", "FIELDLINE_BATCH_MAX_ROWS"},
+	}
+	for _, c := range cases {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(c.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e := map[string]string{}
+		if k, v, ok := strings.Cut(c.env, "="); ok {
+			e[k] = v
+		}
+		_, err := Load([]string{"-config", path}, env(e), io.Discard)
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Errorf("%q: error %v is not a *config.Error", c.yaml, err)
+			continue
+		}
+		if ce.Key != c.key {
+			t.Errorf("%q: key %q, want %q (%v)", c.yaml, ce.Key, c.key, err)
+		}
+	}
+}
