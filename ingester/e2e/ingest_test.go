@@ -243,3 +243,40 @@ func TestPoison100k(t *testing.T) {
 		t.Errorf("InfluxDB stored %d poison points", p)
 	}
 }
+
+// TestSharedSubscription: two ingesters in one share group ($share/<group>/<filter>) split a stream; together
+// they store every message once.
+func TestSharedSubscription(t *testing.T) {
+	e := newEnv(t, false)
+	subs := fmt.Sprintf(`    - filter: %[1]s/s/+/+
+      qos: 1
+      share_group: %[1]s
+      template: "%[1]s/s/{device}/{metric}"`, e.prefix)
+	a := e.start(e.config(subs))
+	second := *e
+	second.clientID = e.clientID + "-b"
+	second.spoolDir = t.TempDir()
+	t.Cleanup(func() { dropSession(e.mqttURL, second.clientID) })
+	b := second.start(second.config(subs))
+
+	const n = 4000
+	msgs := make([]pubMsg, n)
+	for i := range msgs {
+		msgs[i] = pubMsg{fmt.Sprintf("%s/s/node%d/temperature", e.prefix, i%4), []byte(strconv.Itoa(i))}
+	}
+	newPublisher(t, e.mqttURL).publishAll(msgs, 500)
+	eventually(t, 30*time.Second, func() string {
+		if _, d := pgCount(t, e.pgURL, ""); d != n {
+			return fmt.Sprintf("%d of %d stored", d, n)
+		}
+		return ""
+	})
+	ga := metric(a.metrics(), "fieldline_ingester_messages_acked_total", "", "")
+	gb := metric(b.metrics(), "fieldline_ingester_messages_acked_total", "", "")
+	if ga == 0 || gb == 0 || ga+gb != n {
+		t.Errorf("ingesters acknowledged %v and %v messages, want a split summing to %d", ga, gb, n)
+	}
+	if rows, distinct := pgCount(t, e.pgURL, ""); rows != distinct {
+		t.Errorf("%d rows for %d distinct values: a shared subscription delivered twice", rows, distinct)
+	}
+}

@@ -61,6 +61,7 @@ type Pipeline struct {
 	connected atomic.Bool
 	lastMsg   mqtt.Message // router goroutine only: drops the second delivery of one message to overlapping routes
 	client    mqtt.Client
+	runCtx    context.Context // Run's context, for reconnects started from paho callbacks
 
 	// batch loop only
 	cur      *batch
@@ -140,8 +141,7 @@ func (p *Pipeline) clientOptions() (*mqtt.ClientOptions, error) {
 		SetConnectTimeout(10 * time.Second).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(10 * time.Second). // paho's default backs off to 10 minutes
-		SetConnectRetry(true).
-		SetConnectRetryInterval(2 * time.Second).
+		SetConnectRetry(false). // connectLoop retries the first connection itself, logging why each attempt failed
 		SetStore(noStore{}).
 		SetDefaultPublishHandler(p.handler(nil)).
 		SetOnConnectHandler(p.onConnect).
@@ -208,7 +208,7 @@ func (p *Pipeline) onConnect(c mqtt.Client) {
 		}
 		p.log.Error("MQTT subscribe failed; reconnecting", "err", err)
 		go c.Disconnect(100) // AutoReconnect does not apply to a deliberate disconnect: reconnect by hand
-		go p.reconnect(c)
+		go p.reconnect()
 		return
 	}
 	p.connected.Store(true)
@@ -217,10 +217,38 @@ func (p *Pipeline) onConnect(c mqtt.Client) {
 		"clean_session", p.cfg.MQTT.CleanSession, "subscriptions", len(filters))
 }
 
-func (p *Pipeline) reconnect(c mqtt.Client) {
+// connectLoop makes the first connection, retrying with backoff (1 s → 10 s) and logging each failure (a wrong
+// password or an unreachable broker says so). Later drops are paho's AutoReconnect's business.
+func (p *Pipeline) connectLoop(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		p.log.Info("connecting to MQTT", "broker", p.cfg.MQTT.URL, "client_id", p.cfg.MQTT.ClientID)
+		tok := p.client.Connect()
+		if !tok.WaitTimeout(20 * time.Second) {
+			p.log.Warn("MQTT connect failed; retrying", "err", "no CONNACK within 20s", "retry_in", backoff)
+		} else if err := tok.Error(); err != nil {
+			p.log.Warn("MQTT connect failed; retrying", "err", err, "retry_in", backoff)
+		} else {
+			return
+		}
+		sleepCtx(ctx, backoff)
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (p *Pipeline) reconnect() {
 	time.Sleep(2 * time.Second)
 	if !p.closing.Load() {
-		c.Connect()
+		p.connectLoop(p.runCtx)
 	}
 }
 
@@ -260,6 +288,7 @@ func (p *Pipeline) Ready() error {
 // Run connects and processes messages until ctx ends, then stops taking messages, flushes and acknowledges
 // what it holds (within ShutdownGrace), and disconnects. Sinks' replay loops run for as long as Run does.
 func (p *Pipeline) Run(ctx context.Context) error {
+	p.runCtx = ctx
 	replayCtx, stopReplay := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	for _, s := range p.sinks {
@@ -272,8 +301,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	ackerDone := make(chan error, 1)
 	go func() { ackerDone <- p.acker() }()
 
-	p.client.Connect() // with ConnectRetry, paho keeps trying in the background
-	p.log.Info("connecting to MQTT", "broker", p.cfg.MQTT.URL)
+	go p.connectLoop(ctx)
 
 	p.batchLoop(ctx, writeCtx)
 
