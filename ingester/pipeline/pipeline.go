@@ -141,7 +141,7 @@ func (p *Pipeline) clientOptions() (*mqtt.ClientOptions, error) {
 		SetConnectTimeout(10 * time.Second).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(10 * time.Second). // paho's default backs off to 10 minutes
-		SetConnectRetry(false). // connectLoop retries the first connection itself, logging why each attempt failed
+		SetConnectRetry(false).                    // connectLoop retries the first connection itself, logging why each attempt failed
 		SetStore(noStore{}).
 		SetDefaultPublishHandler(p.handler(nil)).
 		SetOnConnectHandler(p.onConnect).
