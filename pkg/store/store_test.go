@@ -42,7 +42,7 @@ func TestMigrationsEmbedded(t *testing.T) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-func newPool(t *testing.T) *pgxpool.Pool {
+func newPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), testsvc.NewPostgresDB(t))
 	if err != nil {
