@@ -1,0 +1,228 @@
+// Command bench measures the plugin's builder queries, query to frames, on a generated dataset: 7 days of
+// 10-second readings for 20 series (1 209 600 rows) written with store.Writer (COPY + rollup) in batches of
+// 10 000, then builder 24 h @ 1 m and 7 d @ 10 m over all 20 series and 24 h raw for one series. It prints
+// p50 and p95 in milliseconds.
+//
+//	eval "$(scripts/services.sh env)"; go run ./pkg/plugin/bench [-n 30] [-keep] [-db name]
+//
+// The database (fieldline_bench_* on the server of FIELDLINE_TEST_POSTGRES_URL) is dropped afterwards unless
+// -keep; -db reuses a kept one without regenerating.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fieldline-iot/fieldline/pkg/plugin"
+	"github.com/fieldline-iot/fieldline/pkg/store"
+	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+)
+
+const (
+	days      = 7
+	step      = 10 * time.Second
+	devices   = 10
+	batchSize = 10_000
+)
+
+var sensors = []string{"a", "b"}
+
+func main() {
+	n := flag.Int("n", 30, "measured runs per query (after 3 warm-up runs)")
+	keep := flag.Bool("keep", false, "keep the generated database")
+	dbName := flag.String("db", "", "reuse this (kept) database instead of generating one")
+	flag.Parse()
+	if err := run(*n, *keep, *dbName); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int, keep bool, dbName string) error {
+	ctx := context.Background()
+	baseURL := os.Getenv("FIELDLINE_TEST_POSTGRES_URL")
+	if baseURL == "" {
+		return fmt.Errorf("FIELDLINE_TEST_POSTGRES_URL is not set (eval \"$(scripts/services.sh env)\")")
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return fmt.Errorf("parse FIELDLINE_TEST_POSTGRES_URL: %w", err)
+	}
+	end := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	if dbName == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		dbName = "fieldline_bench_" + hex.EncodeToString(b[:])
+		admin, err := pgx.Connect(ctx, baseURL)
+		if err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+dbName); err != nil {
+			return fmt.Errorf("create database: %w", err)
+		}
+		if !keep {
+			defer func() {
+				_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)")
+				_ = admin.Close(context.Background())
+			}()
+		}
+		u.Path = "/" + dbName
+		if err := generate(ctx, u.String(), end); err != nil {
+			return err
+		}
+	}
+	u.Path = "/" + dbName
+
+	pw, _ := u.User.Password()
+	jsonData, _ := json.Marshal(map[string]any{"postgres": map[string]any{
+		"host": u.Host, "database": dbName, "user": u.User.Username(), "sslMode": "disable"}})
+	inst, err := plugin.NewDatasource(ctx, backend.DataSourceInstanceSettings{ID: 1, UID: "bench", JSONData: jsonData,
+		DecryptedSecureJSONData: map[string]string{"postgresPassword": pw}})
+	if err != nil {
+		return err
+	}
+	ds := inst.(*plugin.Datasource)
+	defer ds.Dispose()
+
+	cases := []struct {
+		name     string
+		from     time.Time
+		interval time.Duration
+		model    map[string]any
+		target   float64
+	}{
+		{"builder 24h @ 1m, 20 series (avg)", end.Add(-24 * time.Hour), time.Minute,
+			map[string]any{"metric": "temperature", "aggregation": "avg", "interval": "1m"}, 50},
+		{"builder 7d @ 10m, 20 series (avg)", end.Add(-days * 24 * time.Hour), 10 * time.Minute,
+			map[string]any{"metric": "temperature", "aggregation": "avg", "interval": "10m"}, 100},
+		{"builder 24h raw, 1 series", end.Add(-24 * time.Hour), time.Minute,
+			map[string]any{"metric": "temperature", "device": "dev03", "sensor": "a"}, 30},
+	}
+	fmt.Printf("database %s: %d rows, %d series; %d runs per query after 3 warm-ups\n", dbName, days*24*360*devices*len(sensors), devices*len(sensors), n)
+	for _, c := range cases {
+		c.model["refId"] = "A"
+		c.model["source"] = "sql"
+		raw, _ := json.Marshal(c.model)
+		req := &backend.QueryDataRequest{Queries: []backend.DataQuery{{RefID: "A", JSON: raw, Interval: c.interval, MaxDataPoints: 2000,
+			TimeRange: backend.TimeRange{From: c.from, To: end}}}}
+		var times []float64
+		rows, frames := 0, 0
+		for i := 0; i < n+3; i++ {
+			start := time.Now()
+			resp, err := ds.QueryData(ctx, req)
+			elapsed := float64(time.Since(start).Microseconds()) / 1000
+			if err != nil {
+				return err
+			}
+			r := resp.Responses["A"]
+			if r.Error != nil {
+				return fmt.Errorf("%s: %w", c.name, r.Error)
+			}
+			if i >= 3 {
+				times = append(times, elapsed)
+			}
+			rows, frames = 0, len(r.Frames)
+			for _, f := range r.Frames {
+				rows += f.Rows()
+			}
+		}
+		sort.Float64s(times)
+		p50, p95 := percentile(times, 0.50), percentile(times, 0.95)
+		verdict := "ok"
+		if p50 > c.target {
+			verdict = "OVER TARGET"
+		}
+		fmt.Printf("%-36s frames=%-3d points=%-6d p50=%7.2f ms  p95=%7.2f ms  (target p50 <= %.0f ms: %s)\n",
+			c.name, frames, rows, p50, p95, c.target, verdict)
+	}
+	// Discovery resources on the large table (loose index scan).
+	for _, path := range []string{"devices?metric=temperature", "sensors?device=dev03", "metrics"} {
+		var times []float64
+		for i := 0; i < n+3; i++ {
+			start := time.Now()
+			var status int
+			err := ds.CallResource(ctx, &backend.CallResourceRequest{Path: strings.SplitN(path, "?", 2)[0], Method: "GET", URL: path},
+				backend.CallResourceResponseSenderFunc(func(r *backend.CallResourceResponse) error { status = r.Status; return nil }))
+			if err != nil || status != 200 {
+				return fmt.Errorf("/%s: status %d, %v", path, status, err)
+			}
+			if i >= 3 {
+				times = append(times, float64(time.Since(start).Microseconds())/1000)
+			}
+		}
+		sort.Float64s(times)
+		fmt.Printf("resource /%-27s p50=%7.2f ms  p95=%7.2f ms\n", path, percentile(times, 0.5), percentile(times, 0.95))
+	}
+	return nil
+}
+
+// generate writes the dataset with the project's writer and analyzes the tables.
+func generate(ctx context.Context, dbURL string, end time.Time) error {
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer pool.Close()
+	info, err := store.Migrate(ctx, pool, store.TimescaleAuto)
+	if err != nil {
+		return err
+	}
+	w := store.NewWriter(pool, info, false)
+	start := end.Add(-days * 24 * time.Hour)
+	t0 := time.Now()
+	batch := make([]telemetry.Reading, 0, batchSize)
+	total := 0
+	for t := start; t.Before(end); t = t.Add(step) {
+		i := float64(t.Sub(start) / step)
+		for d := 0; d < devices; d++ {
+			for s, sensor := range sensors {
+				v := 20 + float64(d) + 5*math.Sin(i/360+float64(s)) + math.Mod(i*0.37, 1)
+				batch = append(batch, telemetry.Reading{Time: t, Device: fmt.Sprintf("dev%02d", d), Metric: "temperature", Sensor: sensor, Unit: "°C", Value: v})
+				if len(batch) == batchSize {
+					if err := w.Write(ctx, batch); err != nil {
+						return err
+					}
+					total += len(batch)
+					batch = batch[:0]
+				}
+			}
+		}
+	}
+	if err := w.Write(ctx, batch); err != nil {
+		return err
+	}
+	total += len(batch)
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE readings; VACUUM ANALYZE readings_1m"); err != nil {
+		// VACUUM cannot run in a multi-statement string on every server version; fall back.
+		if _, err := pool.Exec(ctx, "ANALYZE readings"); err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+		if _, err := pool.Exec(ctx, "ANALYZE readings_1m"); err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+	}
+	fmt.Printf("generated %d rows with store.Writer in batches of %d in %v (%s)\n", total, batchSize, time.Since(t0).Round(time.Millisecond), info.Variant)
+	return nil
+}
+
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}

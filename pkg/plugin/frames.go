@@ -1,0 +1,274 @@
+package plugin
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+)
+
+// series is one (device, sensor) series of a builder query: points in ascending time.
+type series struct {
+	Device, Sensor string
+	Times          []time.Time
+	Values         []float64
+}
+
+// seriesCollector groups rows that arrive ordered by (device, sensor, time) or in any order.
+type seriesCollector struct {
+	byKey map[[2]string]*series
+	last  *series
+	rows  int64
+}
+
+func newSeriesCollector() *seriesCollector {
+	return &seriesCollector{byKey: map[[2]string]*series{}}
+}
+
+func (c *seriesCollector) add(t time.Time, device, sensor string, v float64) {
+	c.rows++
+	s := c.last
+	if s == nil || s.Device != device || s.Sensor != sensor {
+		k := [2]string{device, sensor}
+		s = c.byKey[k]
+		if s == nil {
+			s = &series{Device: device, Sensor: sensor}
+			c.byKey[k] = s
+		}
+		c.last = s
+	}
+	s.Times = append(s.Times, t)
+	s.Values = append(s.Values, v)
+}
+
+// sorted returns the series ordered by (device, sensor), each sorted by time.
+func (c *seriesCollector) sorted() []*series {
+	out := make([]*series, 0, len(c.byKey))
+	for _, s := range c.byKey {
+		if !sort.SliceIsSorted(s.Times, func(i, j int) bool { return s.Times[i].Before(s.Times[j]) }) {
+			sort.Stable(byTime{s})
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Device != out[j].Device {
+			return out[i].Device < out[j].Device
+		}
+		return out[i].Sensor < out[j].Sensor
+	})
+	return out
+}
+
+type byTime struct{ s *series }
+
+func (b byTime) Len() int           { return len(b.s.Times) }
+func (b byTime) Less(i, j int) bool { return b.s.Times[i].Before(b.s.Times[j]) }
+func (b byTime) Swap(i, j int) {
+	b.s.Times[i], b.s.Times[j] = b.s.Times[j], b.s.Times[i]
+	b.s.Values[i], b.s.Values[j] = b.s.Values[j], b.s.Values[i]
+}
+
+// seriesLabels are the dataplane labels of a series: device, and sensor when the series has one (an empty
+// label value means "no label" in Grafana and Prometheus alike).
+func seriesLabels(device, sensor string) data.Labels {
+	l := data.Labels{"device": device}
+	if sensor != "" {
+		l["sensor"] = sensor
+	}
+	return l
+}
+
+// displayName is the legend text of a series: "device/sensor metric" or "device metric".
+func displayName(metric, device, sensor string) string {
+	if sensor != "" {
+		return device + "/" + sensor + " " + metric
+	}
+	return device + " " + metric
+}
+
+// gridFill describes gap filling on the bucket grid [From, To) with step Interval.
+type gridFill struct {
+	Mode     string // FillNull | FillPrevious | FillZero
+	Value    float64
+	From, To time.Time
+	Interval time.Duration
+}
+
+func (g *gridFill) nullable() bool {
+	return g != nil && (g.Mode == FillNull || g.Mode == FillPrevious)
+}
+
+// timeSeriesFrames builds dataplane time-series-multi frames: one frame per series with a time field and a
+// float64 value field named after the metric, labels {device, sensor}, time ascending. With no series the
+// response is one empty typed frame, as the dataplane contract asks.
+func timeSeriesFrames(refID, metric string, all []*series, fill *gridFill, executed string) data.Frames {
+	meta := func() *data.FrameMeta {
+		return &data.FrameMeta{
+			Type:                data.FrameTypeTimeSeriesMulti,
+			TypeVersion:         data.FrameTypeVersion{0, 1},
+			ExecutedQueryString: executed,
+		}
+	}
+	if len(all) == 0 {
+		f := data.NewFrame(refID)
+		f.RefID = refID
+		f.Meta = meta()
+		return data.Frames{f}
+	}
+	frames := make(data.Frames, 0, len(all))
+	for _, s := range all {
+		var timeField, valueField *data.Field
+		if fill != nil {
+			timeField, valueField = fillGrid(metric, s, fill)
+		} else {
+			timeField = data.NewField(data.TimeSeriesTimeFieldName, nil, s.Times)
+			valueField = data.NewField(metric, nil, s.Values)
+		}
+		valueField.Labels = seriesLabels(s.Device, s.Sensor)
+		valueField.Config = &data.FieldConfig{DisplayNameFromDS: displayName(metric, s.Device, s.Sensor)}
+		f := data.NewFrame(metric, timeField, valueField)
+		f.RefID = refID
+		f.Meta = meta()
+		frames = append(frames, f)
+	}
+	return frames
+}
+
+// fillGrid returns the series on the full bucket grid, filling missing buckets per the mode. Points are on the
+// grid already (bucket starts); the walk is linear.
+func fillGrid(metric string, s *series, g *gridFill) (*data.Field, *data.Field) {
+	n := int(g.To.Sub(g.From) / g.Interval)
+	times := make([]time.Time, 0, n)
+	var vals []float64
+	var nvals []*float64
+	if g.nullable() {
+		nvals = make([]*float64, 0, n)
+	} else {
+		vals = make([]float64, 0, n)
+	}
+	i := 0
+	var prev *float64
+	for t := g.From; t.Before(g.To); t = t.Add(g.Interval) {
+		for i < len(s.Times) && s.Times[i].Before(t) {
+			i++ // points off the grid (never produced by the builders) are skipped
+		}
+		times = append(times, t)
+		if i < len(s.Times) && s.Times[i].Equal(t) {
+			v := s.Values[i]
+			i++
+			if nvals != nil {
+				nvals = append(nvals, &v)
+				prev = &v
+			} else {
+				vals = append(vals, v)
+			}
+			continue
+		}
+		switch g.Mode {
+		case FillNull:
+			nvals = append(nvals, nil)
+		case FillPrevious:
+			nvals = append(nvals, prev)
+		default:
+			vals = append(vals, g.Value)
+		}
+	}
+	tf := data.NewField(data.TimeSeriesTimeFieldName, nil, times)
+	if nvals != nil {
+		return tf, data.NewField(metric, nil, nvals)
+	}
+	return tf, data.NewField(metric, nil, vals)
+}
+
+// tableFrame is the table format of a builder query: time, device, sensor, <metric> rows, ordered by device,
+// sensor, time.
+func tableFrame(refID, metric string, all []*series, executed string) *data.Frame {
+	var times []time.Time
+	var devices, sensors []string
+	var values []float64
+	for _, s := range all {
+		for i := range s.Times {
+			times = append(times, s.Times[i])
+			devices = append(devices, s.Device)
+			sensors = append(sensors, s.Sensor)
+			values = append(values, s.Values[i])
+		}
+	}
+	f := data.NewFrame(refID,
+		data.NewField("time", nil, times),
+		data.NewField("device", nil, devices),
+		data.NewField("sensor", nil, sensors),
+		data.NewField(metric, nil, values))
+	f.RefID = refID
+	f.Meta = &data.FrameMeta{Type: data.FrameTypeTable, ExecutedQueryString: executed}
+	return f
+}
+
+// stringsFrame is the answer of a variable query: one string column.
+func stringsFrame(refID, name string, values []string) *data.Frame {
+	if values == nil {
+		values = []string{}
+	}
+	f := data.NewFrame(refID, data.NewField(name, nil, values))
+	f.RefID = refID
+	f.Meta = &data.FrameMeta{Type: data.FrameTypeTable}
+	return f
+}
+
+// wideToMulti splits a wide time-series frame (one time field, several value fields) into dataplane multi
+// frames, one per value field, dropping empty label values and sorting by time.
+func wideToMulti(refID string, wide *data.Frame, executed string) (data.Frames, error) {
+	ts := wide.TimeSeriesSchema()
+	if ts.Type != data.TimeSeriesTypeWide {
+		return nil, fmt.Errorf("result is not a time series (it needs a time column and numeric columns); use format table")
+	}
+	timeField := wide.Fields[ts.TimeIndex]
+	var frames data.Frames
+	for i, f := range wide.Fields {
+		if i == ts.TimeIndex || !f.Type().Numeric() {
+			continue
+		}
+		labels := data.Labels{}
+		for k, v := range f.Labels {
+			if v != "" {
+				labels[k] = v
+			}
+		}
+		fr := data.NewFrame(f.Name, copyField(timeField), copyField(f))
+		fr.Fields[1].Labels = labels
+		fr.RefID = refID
+		fr.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}, ExecutedQueryString: executed}
+		frames = append(frames, fr)
+	}
+	if len(frames) == 0 {
+		return nil, fmt.Errorf("result has no numeric column; use format table")
+	}
+	return frames, nil
+}
+
+// labelsKey renders labels as a stable string (for tests and logs).
+func labelsKey(l data.Labels) string {
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k + "=" + l[k])
+	}
+	return b.String()
+}
+
+func copyField(f *data.Field) *data.Field {
+	c := data.NewFieldFromFieldType(f.Type(), 0)
+	c.Name = f.Name
+	c.Config = f.Config
+	c.AppendAll(f)
+	return c
+}

@@ -1,0 +1,278 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
+
+	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
+)
+
+// Query sources, modes, formats, fill modes and variable kinds of the query model (DESIGN.md "Query model").
+const (
+	SourceSQL  = "sql"
+	SourceFlux = "flux"
+	SourceMQTT = "mqtt"
+
+	ModeBuilder = "builder"
+	ModeCode    = "code"
+
+	FormatTimeSeries = "time_series"
+	FormatTable      = "table"
+
+	FillNone     = "none"
+	FillNull     = "null"
+	FillPrevious = "previous"
+	FillZero     = "zero"
+)
+
+// Limits on user values (labels are bounded by the ingester too: telemetry.MaxLabelBytes).
+const (
+	maxLabelBytes  = 256
+	maxSelectorLen = 100
+	maxCodeBytes   = 1 << 20
+	maxBuckets     = 2_000_000 // buckets per series a builder query may ask for
+)
+
+// Query is a parsed, validated query (the JSON the frontend sends, DESIGN.md "Query model").
+type Query struct {
+	RefID       string
+	Source      string // sql | flux | mqtt
+	Mode        string // builder | code
+	Metric      string
+	Devices     []string // empty: all devices
+	Sensors     []string // empty: all sensors
+	Aggregation sqlquery.Aggregation
+	Interval    time.Duration // 0: Grafana's interval for the panel
+	Live        bool
+	RawSQL      string
+	Flux        string
+	Topic       string
+	Format      string // time_series | table
+	Fill        string // none | null | previous | zero
+	Variable    sqlquery.Label
+}
+
+// queryJSON is the wire form. device and sensor may be comma-separated lists (multi-value template variables
+// interpolated as "a,b"); "" and "*" mean all.
+type queryJSON struct {
+	RefID       string `json:"refId"`
+	Source      string `json:"source"`
+	Mode        string `json:"mode"`
+	Device      string `json:"device"`
+	Metric      string `json:"metric"`
+	Sensor      string `json:"sensor"`
+	Aggregation string `json:"aggregation"`
+	Interval    string `json:"interval"`
+	Live        bool   `json:"live"`
+	RawSQL      string `json:"rawSql"`
+	Flux        string `json:"flux"`
+	Topic       string `json:"topic"`
+	Format      string `json:"format"`
+	Fill        string `json:"fill"`
+	Variable    string `json:"variable"`
+}
+
+// ParseQuery decodes and validates one query's JSON. Unknown fields (datasource, intervalMs, hide, …) are
+// ignored. Defaults: source sql; mode code when rawSql/flux is set and no builder metric, else builder;
+// format time_series; fill none.
+func ParseQuery(raw []byte) (Query, error) {
+	var j queryJSON
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return Query{}, fmt.Errorf("query JSON: %w", err)
+	}
+	q := Query{RefID: j.RefID, Live: j.Live, RawSQL: j.RawSQL, Flux: j.Flux, Topic: strings.TrimSpace(j.Topic)}
+	var err error
+
+	q.Source = strings.ToLower(strings.TrimSpace(j.Source))
+	switch q.Source {
+	case "", "postgres", "postgresql", "timescaledb":
+		q.Source = SourceSQL
+		if j.Source == "" && j.Flux != "" && j.RawSQL == "" && j.Metric == "" {
+			q.Source = SourceFlux
+		}
+	case "influx", "influxdb":
+		q.Source = SourceFlux
+	case SourceSQL, SourceFlux, SourceMQTT:
+	default:
+		return Query{}, fmt.Errorf("source %q: want sql, flux or mqtt", j.Source)
+	}
+
+	q.Mode = strings.ToLower(strings.TrimSpace(j.Mode))
+	switch q.Mode {
+	case "":
+		q.Mode = ModeBuilder
+		if j.Metric == "" && ((q.Source == SourceSQL && j.RawSQL != "") || (q.Source == SourceFlux && j.Flux != "")) {
+			q.Mode = ModeCode
+		}
+	case ModeBuilder, ModeCode:
+	case "raw", "editor":
+		q.Mode = ModeCode
+	default:
+		return Query{}, fmt.Errorf("mode %q: want builder or code", j.Mode)
+	}
+
+	switch f := strings.ToLower(strings.TrimSpace(j.Format)); f {
+	case "", "time_series", "timeseries", "time series":
+		q.Format = FormatTimeSeries
+	case FormatTable:
+		q.Format = FormatTable
+	default:
+		return Query{}, fmt.Errorf("format %q: want time_series or table", j.Format)
+	}
+
+	switch f := strings.ToLower(strings.TrimSpace(j.Fill)); f {
+	case "", FillNone:
+		q.Fill = FillNone
+	case FillNull, FillPrevious, FillZero:
+		q.Fill = f
+	case "0":
+		q.Fill = FillZero
+	default:
+		return Query{}, fmt.Errorf("fill %q: want none, null, previous or zero", j.Fill)
+	}
+
+	if q.Aggregation, err = sqlquery.ParseAggregation(j.Aggregation); err != nil {
+		return Query{}, err
+	}
+	if q.Interval, err = parseInterval(j.Interval); err != nil {
+		return Query{}, err
+	}
+	if q.Metric, err = parseLabel("metric", j.Metric); err != nil {
+		return Query{}, err
+	}
+	if q.Devices, err = parseSelector("device", j.Device); err != nil {
+		return Query{}, err
+	}
+	if q.Sensors, err = parseSelector("sensor", j.Sensor); err != nil {
+		return Query{}, err
+	}
+	if j.Variable != "" {
+		if q.Variable, err = sqlquery.ParseLabel(j.Variable); err != nil {
+			return Query{}, fmt.Errorf("variable: %w", err)
+		}
+		if q.Source == SourceMQTT {
+			return Query{}, errors.New("variable queries need source sql or flux")
+		}
+		return q, nil
+	}
+
+	switch {
+	case q.Source == SourceMQTT:
+		if q.Topic == "" {
+			return Query{}, errors.New("mqtt query: topic is required")
+		}
+	case q.Mode == ModeBuilder:
+		if q.Metric == "" {
+			return Query{}, errors.New("builder query: metric is required")
+		}
+		if q.Fill != FillNone && q.Aggregation == sqlquery.None {
+			return Query{}, errors.New("builder query: fill needs an aggregation (gaps are defined by the buckets)")
+		}
+	case q.Source == SourceSQL:
+		if strings.TrimSpace(q.RawSQL) == "" {
+			return Query{}, errors.New("code query: rawSql is empty")
+		}
+		if len(q.RawSQL) > maxCodeBytes {
+			return Query{}, errors.New("code query: rawSql is longer than 1 MiB")
+		}
+	case q.Source == SourceFlux:
+		if strings.TrimSpace(q.Flux) == "" {
+			return Query{}, errors.New("code query: flux is empty")
+		}
+		if len(q.Flux) > maxCodeBytes {
+			return Query{}, errors.New("code query: flux is longer than 1 MiB")
+		}
+	}
+	return q, nil
+}
+
+func parseInterval(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "", "auto", "$__interval", "${__interval}", "$__auto":
+		return 0, nil
+	}
+	d, err := gtime.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("interval %q: want a duration such as 10s, 1m, 1h, 1d", quoteTrunc(s))
+	}
+	if strings.ContainsAny(s, "My") {
+		return 0, fmt.Errorf("interval %q: months and years have no fixed length; use days or weeks", quoteTrunc(s))
+	}
+	if d < time.Millisecond || d%time.Microsecond != 0 {
+		return 0, fmt.Errorf("interval %q: must be a whole number of microseconds, at least 1ms", quoteTrunc(s))
+	}
+	return d, nil
+}
+
+// parseLabel validates one label value: UTF-8, at most 256 bytes, no control characters (the ingester never
+// stores such labels, so rejecting them loses nothing).
+func parseLabel(field, v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if len(v) > maxLabelBytes {
+		return "", fmt.Errorf("%s: longer than %d bytes", field, maxLabelBytes)
+	}
+	if !utf8.ValidString(v) {
+		return "", fmt.Errorf("%s: not valid UTF-8", field)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return "", fmt.Errorf("%s %s: contains a control character", field, quoteTrunc(v))
+		}
+	}
+	return v, nil
+}
+
+// parseSelector splits "a,b" into values; "", "*", "$__all" or a list containing "*" select everything.
+func parseSelector(field, v string) ([]string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "*" || v == "$__all" {
+		return nil, nil
+	}
+	if strings.HasPrefix(v, "{") && strings.HasSuffix(v, "}") {
+		v = v[1 : len(v)-1] // Grafana's "glob"/"csv in braces" multi-value format
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) > maxSelectorLen {
+		return nil, fmt.Errorf("%s: more than %d values", field, maxSelectorLen)
+	}
+	out := make([]string, 0, len(parts))
+	seen := make(map[string]bool, len(parts))
+	for _, p := range parts {
+		p, err := parseLabel(field, p)
+		if err != nil {
+			return nil, err
+		}
+		if p == "*" {
+			return nil, nil
+		}
+		if p == "" || seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func quoteTrunc(s string) string {
+	const max = 64
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}

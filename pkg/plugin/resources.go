@@ -1,0 +1,99 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
+
+	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
+)
+
+// CallResource serves the editor's discovery endpoints (GET, JSON arrays of strings, at most 1000 values):
+//
+//	/devices?metric=&sensor=   /metrics?device=&sensor=   /sensors?device=&metric=
+//	/topics                    recently seen MQTT topics (404 when MQTT is not configured; empty until live
+//	                           streaming, issue 4, records them)
+//
+// Filters take the query model's selector syntax (comma-separated lists; "" or "*" = all); source=flux asks
+// InfluxDB when both databases are configured.
+func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) error {
+	return d.resources.CallResource(ctx, req, sender)
+}
+
+func (d *Datasource) newResourceHandler() backend.CallResourceHandler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/devices", d.labelHandler(sqlquery.Device))
+	mux.HandleFunc("/metrics", d.labelHandler(sqlquery.Metric))
+	mux.HandleFunc("/sensors", d.labelHandler(sqlquery.Sensor))
+	mux.HandleFunc("/topics", d.topicsHandler)
+	return httpadapter.New(mux)
+}
+
+func (d *Datasource) labelHandler(label sqlquery.Label) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			writeJSONError(w, http.StatusMethodNotAllowed, "use GET")
+			return
+		}
+		if d.disposed.Load() {
+			writeJSONError(w, http.StatusServiceUnavailable, errDisposed.Error())
+			return
+		}
+		qs := r.URL.Query()
+		metric, err := parseLabel("metric", qs.Get("metric"))
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		devices, err := parseSelector("device", qs.Get("device"))
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		sensors, err := parseSelector("sensor", qs.Get("sensor"))
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if metric == "*" {
+			metric = ""
+		}
+		values, err := d.discover(r.Context(), qs.Get("source"), label, metric, devices, sensors)
+		if err != nil {
+			status := http.StatusBadGateway
+			if errors.Is(err, context.Canceled) {
+				status = http.StatusRequestTimeout
+			}
+			backend.Logger.FromContext(r.Context()).Warn("Resource failed", "path", r.URL.Path, "error", d.redact(err.Error()))
+			writeJSONError(w, status, d.redact(err.Error()))
+			return
+		}
+		writeJSON(w, http.StatusOK, values)
+	}
+}
+
+func (d *Datasource) topicsHandler(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeJSONError(w, http.StatusMethodNotAllowed, "use GET")
+		return
+	}
+	if d.settings.MQTT == nil {
+		writeJSONError(w, http.StatusNotFound, "MQTT not configured for this data source")
+		return
+	}
+	writeJSON(w, http.StatusOK, []string{})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

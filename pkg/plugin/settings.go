@@ -1,0 +1,311 @@
+package plugin
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
+
+	"github.com/fieldline-iot/fieldline/pkg/store"
+)
+
+// Defaults, as in Grafana's SQL data sources.
+const (
+	DefaultStatementTimeout = 30 * time.Second
+	DefaultRowLimit         = 1_000_000
+	DefaultMaxConns         = 10
+)
+
+// Settings is the validated configuration of one data source (jsonData + secureJsonData).
+type Settings struct {
+	Postgres *PostgresSettings // nil when not configured
+	Influx   *InfluxSettings   // nil when not configured
+	MQTT     *MQTTSettings     // nil when not configured
+
+	LiveSource       string // "postgres" | "mqtt" | "" (issue 4 streams from it)
+	StatementTimeout time.Duration
+	RowLimit         int64
+}
+
+// PostgresSettings addresses the PostgreSQL/TimescaleDB database.
+type PostgresSettings struct {
+	Host      string // host:port
+	Database  string
+	User      string
+	Password  string // secureJsonData.postgresPassword
+	SSLMode   string // disable | require | verify-ca | verify-full (default: disable on loopback, else require)
+	Timescale store.TimescaleMode
+	// NoRollup serves aggregates from the raw table only: for plain-PostgreSQL databases fed by foreign writers
+	// that bypass the ingester's rollup merge (jsonData.postgres.useRollup = false).
+	NoRollup bool
+	MaxConns int32
+}
+
+// InfluxSettings addresses the InfluxDB bucket (v2 API; InfluxDB 1.8: bucket = database[/retention policy]).
+type InfluxSettings struct {
+	URL    string
+	Org    string
+	Bucket string
+	Token  string // secureJsonData.influxToken
+}
+
+// MQTTSettings addresses the broker.
+type MQTTSettings struct {
+	URL            string // tcp:// ssl:// ws:// wss://
+	ClientIDPrefix string
+	Username       string
+	Password       string // secureJsonData.mqttPassword
+	TLS            *tls.Config
+}
+
+type jsonSettings struct {
+	Postgres *struct {
+		Host      string `json:"host"`
+		Database  string `json:"database"`
+		User      string `json:"user"`
+		SSLMode   string `json:"sslMode"`
+		Timescale string `json:"timescale"`
+		UseRollup *bool  `json:"useRollup"`
+		MaxConns  *int   `json:"maxConns"`
+	} `json:"postgres"`
+	Influx *struct {
+		URL    string `json:"url"`
+		Org    string `json:"org"`
+		Bucket string `json:"bucket"`
+	} `json:"influx"`
+	MQTT *struct {
+		URL            string `json:"url"`
+		ClientIDPrefix string `json:"clientIdPrefix"`
+		Username       string `json:"username"`
+		TLSSkipVerify  bool   `json:"tlsSkipVerify"`
+		TLSServerName  string `json:"tlsServerName"`
+	} `json:"mqtt"`
+	LiveSource       string          `json:"liveSource"`
+	StatementTimeout json.RawMessage `json:"statementTimeout"`
+	RowLimit         *int64          `json:"rowLimit"`
+}
+
+// LoadSettings parses and validates a data source's settings. Errors name the offending field and never
+// contain a secret.
+func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
+	var j jsonSettings
+	if len(s.JSONData) > 0 {
+		if err := json.Unmarshal(s.JSONData, &j); err != nil {
+			return Settings{}, fmt.Errorf("settings: jsonData is not valid: %w", err)
+		}
+	}
+	sec := s.DecryptedSecureJSONData
+	out := Settings{StatementTimeout: DefaultStatementTimeout, RowLimit: DefaultRowLimit}
+	var errs []error
+
+	if j.Postgres != nil && (j.Postgres.Host != "" || j.Postgres.Database != "") {
+		p, err := loadPostgres(j.Postgres.Host, j.Postgres.Database, j.Postgres.User, j.Postgres.SSLMode, j.Postgres.Timescale)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			p.Password = sec["postgresPassword"]
+			p.NoRollup = j.Postgres.UseRollup != nil && !*j.Postgres.UseRollup
+			p.MaxConns = DefaultMaxConns
+			if j.Postgres.MaxConns != nil {
+				if *j.Postgres.MaxConns < 1 || *j.Postgres.MaxConns > 100 {
+					errs = append(errs, fmt.Errorf("postgres.maxConns %d: want 1..100", *j.Postgres.MaxConns))
+				} else {
+					p.MaxConns = int32(*j.Postgres.MaxConns)
+				}
+			}
+			out.Postgres = p
+		}
+	}
+	if j.Influx != nil && j.Influx.URL != "" {
+		i, err := loadInflux(j.Influx.URL, j.Influx.Org, j.Influx.Bucket)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			i.Token = sec["influxToken"]
+			out.Influx = i
+		}
+	}
+	if j.MQTT != nil && j.MQTT.URL != "" {
+		m, err := loadMQTT(j.MQTT.URL, j.MQTT.ClientIDPrefix, j.MQTT.Username, j.MQTT.TLSSkipVerify, j.MQTT.TLSServerName, sec)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			out.MQTT = m
+		}
+	}
+	switch j.LiveSource {
+	case "":
+	case "postgres":
+		if out.Postgres == nil {
+			errs = append(errs, errors.New("liveSource is postgres but postgres is not configured"))
+		}
+	case "mqtt":
+		if out.MQTT == nil {
+			errs = append(errs, errors.New("liveSource is mqtt but mqtt is not configured"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("liveSource %q: want postgres or mqtt", j.LiveSource))
+	}
+	out.LiveSource = j.LiveSource
+	if len(j.StatementTimeout) > 0 && string(j.StatementTimeout) != "null" {
+		d, err := parseTimeout(j.StatementTimeout)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			out.StatementTimeout = d
+		}
+	}
+	if j.RowLimit != nil {
+		if *j.RowLimit < 1 {
+			errs = append(errs, fmt.Errorf("rowLimit %d: must be at least 1", *j.RowLimit))
+		} else {
+			out.RowLimit = *j.RowLimit
+		}
+	}
+	if len(errs) == 0 && out.Postgres == nil && out.Influx == nil && out.MQTT == nil {
+		errs = append(errs, errors.New("nothing configured: set postgres.host, influx.url or mqtt.url"))
+	}
+	if len(errs) > 0 {
+		return Settings{}, fmt.Errorf("settings: %w", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+func loadPostgres(host, database, user, sslMode, timescale string) (*PostgresSettings, error) {
+	if host == "" {
+		return nil, errors.New("postgres.host is required (host:port)")
+	}
+	h, port, err := net.SplitHostPort(host)
+	if err != nil {
+		// A bare host means the default port.
+		if strings.Contains(err.Error(), "missing port") {
+			h, port = host, "5432"
+		} else {
+			return nil, fmt.Errorf("postgres.host %q: want host:port", host)
+		}
+	}
+	if h == "" || strings.ContainsAny(h, "/@ ") {
+		return nil, fmt.Errorf("postgres.host %q: want host:port", host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return nil, fmt.Errorf("postgres.host %q: port must be 1..65535", host)
+	}
+	if database == "" {
+		return nil, errors.New("postgres.database is required")
+	}
+	if user == "" {
+		return nil, errors.New("postgres.user is required")
+	}
+	switch sslMode {
+	case "":
+		sslMode = "require"
+		if ip := net.ParseIP(h); (ip != nil && ip.IsLoopback()) || h == "localhost" {
+			sslMode = "disable"
+		}
+	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
+	default:
+		return nil, fmt.Errorf("postgres.sslMode %q: want disable, require, verify-ca or verify-full", sslMode)
+	}
+	ts, err := store.ParseTimescaleMode(timescale)
+	if err != nil {
+		return nil, fmt.Errorf("postgres.timescale: %w", err)
+	}
+	return &PostgresSettings{Host: net.JoinHostPort(h, port), Database: database, User: user, SSLMode: sslMode, Timescale: ts}, nil
+}
+
+func loadInflux(rawURL, org, bucket string) (*InfluxSettings, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("influx.url %q: want http(s)://host:port", redactURL(rawURL))
+	}
+	if u.User != nil {
+		return nil, errors.New("influx.url must not carry credentials: put the token in secureJsonData.influxToken")
+	}
+	if bucket == "" {
+		return nil, errors.New("influx.bucket is required")
+	}
+	return &InfluxSettings{URL: strings.TrimRight(rawURL, "/"), Org: org, Bucket: bucket}, nil
+}
+
+func loadMQTT(rawURL, prefix, user string, skipVerify bool, serverName string, sec map[string]string) (*MQTTSettings, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("mqtt.url %q: want tcp://, ssl://, ws:// or wss://host:port", redactURL(rawURL))
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+	default:
+		return nil, fmt.Errorf("mqtt.url scheme %q: want tcp, ssl, ws or wss", u.Scheme)
+	}
+	if u.User != nil {
+		return nil, errors.New("mqtt.url must not carry credentials: use mqtt.username and secureJsonData.mqttPassword")
+	}
+	if prefix == "" {
+		prefix = "fieldline-grafana"
+	}
+	if len(prefix) > 32 {
+		return nil, errors.New("mqtt.clientIdPrefix: at most 32 characters")
+	}
+	m := &MQTTSettings{URL: rawURL, ClientIDPrefix: prefix, Username: user, Password: sec["mqttPassword"]}
+	secure := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss"
+	ca, cert, key := sec["tlsCACert"], sec["tlsClientCert"], sec["tlsClientKey"]
+	if secure || ca != "" || cert != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: skipVerify, ServerName: serverName} //nolint:gosec // opt-in
+		if ca != "" {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM([]byte(ca)) {
+				return nil, errors.New("secureJsonData.tlsCACert: no PEM certificate found")
+			}
+			cfg.RootCAs = pool
+		}
+		if (cert == "") != (key == "") {
+			return nil, errors.New("secureJsonData.tlsClientCert and tlsClientKey must be set together")
+		}
+		if cert != "" {
+			pair, err := tls.X509KeyPair([]byte(cert), []byte(key))
+			if err != nil {
+				// The parse error never quotes key material.
+				return nil, errors.New("secureJsonData.tlsClientCert/tlsClientKey: not a valid PEM certificate and key pair")
+			}
+			cfg.Certificates = []tls.Certificate{pair}
+		}
+		m.TLS = cfg
+	}
+	return m, nil
+}
+
+func parseTimeout(raw json.RawMessage) (time.Duration, error) {
+	var secs float64
+	if err := json.Unmarshal(raw, &secs); err == nil {
+		if secs <= 0 || secs > 3600 {
+			return 0, fmt.Errorf("statementTimeout %v s: want 0 < seconds <= 3600", secs)
+		}
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return 0, fmt.Errorf("statementTimeout: want a duration such as \"30s\" or a number of seconds")
+	}
+	d, err := gtime.ParseDuration(s)
+	if err != nil || d <= 0 || d > time.Hour {
+		return 0, fmt.Errorf("statementTimeout %q: want a duration between 1ms and 1h", s)
+	}
+	return d, nil
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,243 @@
+// Package sqlquery turns Fieldline's builder queries into parameterized SQL for the readings table and its
+// 1-minute rollup, on plain PostgreSQL (date_bin) and on TimescaleDB (time_bucket), and provides the SQL
+// macros of code queries and the series-discovery statements.
+//
+// Every user value (metric, device, sensor, time range, interval, limit) is bound as a parameter: statements
+// are assembled only from constant fragments chosen by enumerated options.
+package sqlquery
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/fieldline-iot/fieldline/pkg/timebucket"
+)
+
+// Aggregation is a builder aggregation; None selects raw rows.
+type Aggregation string
+
+// Builder aggregations.
+const (
+	None  Aggregation = ""
+	Avg   Aggregation = "avg"
+	Min   Aggregation = "min"
+	Max   Aggregation = "max"
+	Last  Aggregation = "last"
+	Count Aggregation = "count"
+	Sum   Aggregation = "sum"
+)
+
+// ParseAggregation accepts avg, min, max, last, count, sum, and "" or "none" (raw rows).
+func ParseAggregation(s string) (Aggregation, error) {
+	switch a := Aggregation(strings.ToLower(strings.TrimSpace(s))); a {
+	case "", "none", "raw":
+		return None, nil
+	case "mean", "average":
+		return Avg, nil
+	case Avg, Min, Max, Last, Count, Sum:
+		return a, nil
+	}
+	return "", fmt.Errorf("aggregation %q: want avg, min, max, last, count, sum or none", s)
+}
+
+// Request is one builder query.
+type Request struct {
+	Metric      string
+	Devices     []string // empty: every device
+	Sensors     []string // empty: every sensor
+	Aggregation Aggregation
+	Interval    time.Duration // bucket width; required when Aggregation is not None
+	From, To    time.Time     // [From, To); widened to whole buckets when aggregating
+	Limit       int64         // maximum rows returned; the statement fetches Limit+1 to detect truncation
+}
+
+// Options describe the database the statement runs on.
+type Options struct {
+	Timescale bool // time_bucket and last() instead of date_bin and array_agg
+	NoRollup  bool // never read readings_1m (e.g. foreign writers that bypass the rollup on plain PostgreSQL)
+}
+
+// Statement is a statement ready to run: one row per (device, sensor, time) with columns
+// time timestamptz, device text, sensor text, value float8, grouped by series and time ascending within a
+// series (the order of the series themselves follows the index used).
+type Statement struct {
+	SQL      string
+	Args     []any
+	Rollup   bool      // served from readings_1m
+	From, To time.Time // the effective range (widened to whole buckets when aggregating)
+}
+
+// Build returns the statement for a request.
+//
+// Rollup choice: readings_1m is used when the query aggregates and the interval is a whole number of minutes.
+// The rollup covers every committed reading: on plain PostgreSQL the ingester merges each batch into it in the
+// same transaction as the COPY into readings (store.Writer), and on TimescaleDB it is a continuous aggregate
+// with materialized_only = false, so rows not yet materialized are aggregated from readings at query time.
+// Rows written by foreign writers straight into readings on plain PostgreSQL reach the rollup only after
+// fieldline_refresh_readings_1m(); Options.NoRollup serves such databases from the raw table.
+func Build(req Request, opt Options) (Statement, error) {
+	if req.Metric == "" {
+		return Statement{}, errors.New("builder query: metric is required")
+	}
+	if !req.To.After(req.From) {
+		return Statement{}, fmt.Errorf("builder query: empty time range %s .. %s", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339))
+	}
+	if req.Limit <= 0 {
+		return Statement{}, errors.New("builder query: row limit must be positive")
+	}
+	st := Statement{From: req.From.UTC(), To: req.To.UTC()}
+	if req.Aggregation != None {
+		if err := timebucket.Validate(req.Interval); err != nil {
+			return Statement{}, fmt.Errorf("builder query: %w", err)
+		}
+		st.From, st.To = timebucket.Range(req.From, req.To, req.Interval)
+		st.Rollup = !opt.NoRollup && timebucket.WholeMinutes(req.Interval)
+	}
+
+	var b strings.Builder
+	args := []any{req.Metric, st.From, st.To}
+	timeCol, table := "time", "readings"
+	if st.Rollup {
+		timeCol, table = "bucket", "readings_1m"
+	}
+	oneMinute := st.Rollup && req.Interval == time.Minute
+
+	switch {
+	case req.Aggregation == None:
+		b.WriteString("SELECT time, device, sensor, value FROM readings")
+	case oneMinute:
+		// 1-minute buckets are the rollup rows themselves: no regrouping.
+		b.WriteString("SELECT bucket AS time, device, sensor, ")
+		b.WriteString(rollupRowExpr(req.Aggregation))
+		b.WriteString(" AS value FROM readings_1m")
+	default:
+		args = append(args, pgtype.Interval{Microseconds: req.Interval.Microseconds(), Valid: true})
+		b.WriteString("SELECT ")
+		b.WriteString(bucketExpr(opt.Timescale, "$4", timeCol))
+		b.WriteString(" AS time, device, sensor, ")
+		if st.Rollup {
+			b.WriteString(rollupAggExpr(req.Aggregation, opt.Timescale))
+		} else {
+			b.WriteString(rawAggExpr(req.Aggregation, opt.Timescale))
+		}
+		b.WriteString(" AS value FROM ")
+		b.WriteString(table)
+	}
+	b.WriteString(" WHERE metric = $1 AND ")
+	b.WriteString(timeCol)
+	b.WriteString(" >= $2 AND ")
+	b.WriteString(timeCol)
+	b.WriteString(" < $3")
+	args = appendSelector(&b, args, "device", req.Devices)
+	args = appendSelector(&b, args, "sensor", req.Sensors)
+	if req.Aggregation != None && !oneMinute {
+		b.WriteString(" GROUP BY 2, 3, 1")
+	}
+	switch {
+	case req.Aggregation == None:
+		// The series index (metric, device, sensor, time DESC) read backwards: time ascending per series, no
+		// sort. Series come in descending label order; callers order the frames.
+		b.WriteString(" ORDER BY metric DESC, device DESC, sensor DESC, time")
+	case oneMinute:
+		// The rollup's primary key order (metric, device, sensor, bucket): no sort.
+		b.WriteString(" ORDER BY metric, device, sensor, bucket")
+	default:
+		b.WriteString(" ORDER BY 2, 3, 1")
+	}
+	args = append(args, req.Limit+1)
+	b.WriteString(" LIMIT $")
+	b.WriteString(strconv.Itoa(len(args)))
+	st.SQL = b.String()
+	st.Args = args
+	return st, nil
+}
+
+// appendSelector adds "AND col = $n" (one value: lets the planner use the series index for ordering) or
+// "AND col = ANY($n)" (several values). No values means no filter.
+func appendSelector(b *strings.Builder, args []any, col string, values []string) []any {
+	switch len(values) {
+	case 0:
+		return args
+	case 1:
+		args = append(args, values[0])
+		fmt.Fprintf(b, " AND %s = $%d", col, len(args))
+	default:
+		args = append(args, values)
+		fmt.Fprintf(b, " AND %s = ANY($%d::text[])", col, len(args))
+	}
+	return args
+}
+
+func bucketExpr(timescale bool, param, col string) string {
+	if timescale {
+		return "time_bucket(" + param + "::interval, " + col + ")"
+	}
+	return "date_bin(" + param + "::interval, " + col + ", '" + timebucket.OriginSQL + "'::timestamptz)"
+}
+
+func rawAggExpr(a Aggregation, timescale bool) string {
+	switch a {
+	case Avg:
+		return "avg(value)"
+	case Min:
+		return "min(value)"
+	case Max:
+		return "max(value)"
+	case Count:
+		return "count(*)::float8"
+	case Sum:
+		return "sum(value)"
+	case Last:
+		if timescale {
+			return "last(value, time)"
+		}
+		return "(array_agg(value ORDER BY time DESC))[1]"
+	}
+	panic("sqlquery: unknown aggregation " + string(a))
+}
+
+// rollupRowExpr reads one rollup row as a 1-minute aggregate.
+func rollupRowExpr(a Aggregation) string {
+	switch a {
+	case Avg:
+		return "sum / count"
+	case Min:
+		return "min"
+	case Max:
+		return "max"
+	case Count:
+		return "count::float8"
+	case Sum:
+		return "sum"
+	case Last:
+		return "last"
+	}
+	panic("sqlquery: unknown aggregation " + string(a))
+}
+
+// rollupAggExpr re-aggregates 1-minute rollup rows into wider buckets.
+func rollupAggExpr(a Aggregation, timescale bool) string {
+	switch a {
+	case Avg:
+		return "sum(sum) / sum(count)"
+	case Min:
+		return "min(min)"
+	case Max:
+		return "max(max)"
+	case Count:
+		return "sum(count)::float8"
+	case Sum:
+		return "sum(sum)"
+	case Last:
+		if timescale {
+			return "last(last, last_time)"
+		}
+		return "(array_agg(last ORDER BY last_time DESC))[1]"
+	}
+	panic("sqlquery: unknown aggregation " + string(a))
+}
