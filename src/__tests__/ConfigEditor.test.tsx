@@ -1,0 +1,132 @@
+import { fireEvent, render, screen } from '@testing-library/react';
+import React from 'react';
+
+import { DataSourceSettings } from '@grafana/data';
+
+import { ConfigEditor } from '../components/ConfigEditor';
+import { FieldlineOptions, FieldlineSecureJsonData } from '../types';
+
+type Settings = DataSourceSettings<FieldlineOptions, FieldlineSecureJsonData>;
+
+function settings(patch: Partial<Settings> = {}): Settings {
+  return {
+    id: 1,
+    uid: 'fl',
+    orgId: 1,
+    name: 'Fieldline',
+    type: 'fieldline-telemetry-datasource',
+    typeName: 'Fieldline',
+    typeLogoUrl: '',
+    access: 'proxy',
+    url: '',
+    user: '',
+    basicAuth: false,
+    basicAuthUser: '',
+    isDefault: false,
+    withCredentials: false,
+    readOnly: false,
+    version: 1,
+    jsonData: {},
+    secureJsonFields: {},
+    ...patch,
+  } as Settings;
+}
+
+const byId = (container: HTMLElement, id: string) => {
+  const el = container.querySelector(`#${id}`);
+  if (!el) {
+    throw new Error(`#${id} not found`);
+  }
+  return el as HTMLInputElement;
+};
+
+describe('ConfigEditor', () => {
+  it('renders the four sections and the Save & test pointer', () => {
+    render(<ConfigEditor options={settings()} onOptionsChange={jest.fn()} />);
+    expect(screen.getByText('PostgreSQL / TimescaleDB')).toBeInTheDocument();
+    expect(screen.getByText('InfluxDB')).toBeInTheDocument();
+    expect(screen.getByText('MQTT')).toBeInTheDocument();
+    expect(screen.getAllByText('Live source').length).toBeGreaterThan(0);
+    expect(screen.getByText('Save & test')).toBeInTheDocument();
+  });
+
+  it('writes jsonData for plain fields', () => {
+    const onOptionsChange = jest.fn();
+    const { container } = render(<ConfigEditor options={settings()} onOptionsChange={onOptionsChange} />);
+    fireEvent.change(byId(container, 'fl-pg-host'), { target: { value: 'db:5432' } });
+    expect(onOptionsChange).toHaveBeenLastCalledWith(
+      expect.objectContaining({ jsonData: expect.objectContaining({ postgres: { host: 'db:5432' } }) })
+    );
+  });
+
+  it('sets a secure field into secureJsonData', () => {
+    const onOptionsChange = jest.fn();
+    const { container } = render(<ConfigEditor options={settings()} onOptionsChange={onOptionsChange} />);
+    fireEvent.change(byId(container, 'fl-mqtt-password'), { target: { value: 's3cret' } });
+    const next = onOptionsChange.mock.lastCall[0] as Settings;
+    expect(next.secureJsonData).toEqual({ mqttPassword: 's3cret' });
+    expect(next.jsonData).toEqual({});
+  });
+
+  it('shows configured secrets and resets them via secureJsonFields', () => {
+    const onOptionsChange = jest.fn();
+    render(
+      <ConfigEditor
+        options={settings({ secureJsonFields: { postgresPassword: true, influxToken: true } })}
+        onOptionsChange={onOptionsChange}
+      />
+    );
+    const resets = screen.getAllByRole('button', { name: 'Reset' });
+    expect(resets).toHaveLength(2);
+    fireEvent.click(resets[0]);
+    const next = onOptionsChange.mock.lastCall[0] as Settings;
+    expect(next.secureJsonFields).toEqual({ postgresPassword: false, influxToken: true });
+    expect(next.secureJsonData).toEqual({ postgresPassword: '' });
+  });
+
+  it('shows the TLS secrets only when their switches are on', () => {
+    const { rerender } = render(<ConfigEditor options={settings()} onOptionsChange={jest.fn()} />);
+    expect(screen.queryByText('Client key')).not.toBeInTheDocument();
+    rerender(
+      <ConfigEditor
+        options={settings({ jsonData: { mqtt: { tlsAuth: true, tlsWithCACert: true } } })}
+        onOptionsChange={jest.fn()}
+      />
+    );
+    expect(screen.getByText('Client key')).toBeInTheDocument();
+    expect(screen.getByText('CA certificate')).toBeInTheDocument();
+  });
+
+  it('validates the MQTT URL scheme inline', () => {
+    const { rerender } = render(
+      <ConfigEditor
+        options={settings({ jsonData: { mqtt: { url: 'tcp://localhost:1883' } } })}
+        onOptionsChange={jest.fn()}
+      />
+    );
+    expect(screen.queryByText(/Scheme must be/)).not.toBeInTheDocument();
+    rerender(
+      <ConfigEditor
+        options={settings({ jsonData: { mqtt: { url: 'http://localhost:1883' } } })}
+        onOptionsChange={jest.fn()}
+      />
+    );
+    expect(screen.getByText('Scheme must be tcp://, ssl://, ws:// or wss:// (got http://)')).toBeInTheDocument();
+  });
+
+  it('validates host:port and the InfluxDB URL inline', () => {
+    render(
+      <ConfigEditor
+        options={settings({ jsonData: { postgres: { host: 'db:99999' }, influx: { url: 'localhost:8086' } } })}
+        onOptionsChange={jest.fn()}
+      />
+    );
+    expect(screen.getByText('Port must be between 1 and 65535')).toBeInTheDocument();
+    expect(screen.getByText(/Use an http:\/\/ or https:\/\/ URL/)).toBeInTheDocument();
+  });
+
+  it('warns when the chosen live source is not configured', () => {
+    render(<ConfigEditor options={settings({ jsonData: { liveSource: 'mqtt' } })} onOptionsChange={jest.fn()} />);
+    expect(screen.getByText(/Live queries need the MQTT broker URL/)).toBeInTheDocument();
+  });
+});

@@ -1,0 +1,116 @@
+import { fireEvent, render, screen, waitFor } from '@testing-library/react';
+import React, { useState } from 'react';
+
+import { QueryEditor } from '../components/QueryEditor';
+import { DataSource } from '../datasource';
+import { FieldlineQuery } from '../types';
+import { makeDatasource, setupTemplateSrv } from '../test/helpers';
+
+/** Holds the query in state the way Grafana's query row does, and records every change. */
+function Harness({ ds, initial, changes }: { ds: DataSource; initial: FieldlineQuery; changes: FieldlineQuery[] }) {
+  const [query, setQuery] = useState(initial);
+  return (
+    <QueryEditor
+      datasource={ds}
+      query={query}
+      onRunQuery={() => {}}
+      onChange={(q) => {
+        changes.push(q);
+        setQuery(q);
+      }}
+    />
+  );
+}
+
+const base: FieldlineQuery = { refId: 'A', source: 'sql', mode: 'builder' };
+
+async function openSelect(container: HTMLElement, id: string) {
+  const input = container.querySelector(`#${id}`) as HTMLInputElement;
+  fireEvent.keyDown(input, { key: 'ArrowDown', keyCode: 40 });
+  return input;
+}
+
+describe('QueryEditor', () => {
+  beforeEach(() => setupTemplateSrv({ device: ['pico', 'node1'] }));
+
+  it('feeds the metric picker from the metrics resource and picks a value', async () => {
+    const { ds, getResource } = makeDatasource({ metrics: ['temperature', 'humidity'] });
+    const changes: FieldlineQuery[] = [];
+    const { container } = render(<Harness ds={ds} initial={{ ...base, device: 'pico' }} changes={changes} />);
+
+    await openSelect(container, 'fl-metric');
+    expect(await screen.findByText('humidity')).toBeInTheDocument();
+    expect(screen.getByText('$device')).toBeInTheDocument(); // template variables are offered too
+    expect(getResource).toHaveBeenCalledWith('metrics', { device: 'pico' });
+
+    fireEvent.click(screen.getByText('humidity'));
+    expect(changes[changes.length - 1].metric).toBe('humidity');
+  });
+
+  it('feeds the device picker filtered by the chosen metric', async () => {
+    const { ds, getResource } = makeDatasource({ devices: ['pico', 'node1'] });
+    const { container } = render(<Harness ds={ds} initial={{ ...base, metric: 'temperature' }} changes={[]} />);
+    await openSelect(container, 'fl-device');
+    expect(await screen.findByText('node1')).toBeInTheDocument();
+    expect(getResource).toHaveBeenCalledWith('devices', { metric: 'temperature' });
+  });
+
+  it('keeps the metric when switching builder → code → builder', async () => {
+    const { ds } = makeDatasource({ metrics: ['temperature'] });
+    const changes: FieldlineQuery[] = [];
+    render(<Harness ds={ds} initial={{ ...base, metric: 'temperature', device: 'pico' }} changes={changes} />);
+
+    fireEvent.click(screen.getByLabelText('Code'));
+    let last = changes[changes.length - 1];
+    expect(last.mode).toBe('code');
+    expect(last.metric).toBe('temperature');
+    expect(last.rawSql).toContain("metric = 'temperature'");
+    expect(screen.getByLabelText('SQL query')).toHaveValue(last.rawSql);
+
+    fireEvent.click(screen.getByLabelText('Builder'));
+    last = changes[changes.length - 1];
+    expect(last.mode).toBe('builder');
+    expect(last.metric).toBe('temperature');
+    expect(last.rawSql).toContain('temperature'); // the code is kept as well
+    expect(screen.getByText('temperature')).toBeInTheDocument();
+  });
+
+  it('keeps the selector when switching to MQTT (topic from the template)', () => {
+    const { ds } = makeDatasource();
+    const changes: FieldlineQuery[] = [];
+    render(<Harness ds={ds} initial={{ ...base, metric: 'temperature', device: 'pico' }} changes={changes} />);
+    fireEvent.click(screen.getByLabelText('MQTT'));
+    const last = changes[changes.length - 1];
+    expect(last.source).toBe('mqtt');
+    expect(last.topic).toBe('pico/temperature/+');
+    expect(last.metric).toBe('temperature');
+    expect(screen.getByText('Payload')).toBeInTheDocument();
+  });
+
+  it('updates the preview when the aggregation changes', async () => {
+    const { ds } = makeDatasource();
+    const { container } = render(<Harness ds={ds} initial={{ ...base, metric: 'temperature' }} changes={[]} />);
+    const preview = screen.getByTestId('fieldline-preview');
+    expect(preview.textContent).toContain('avg(value)');
+    expect(preview.textContent).toContain('FROM readings');
+
+    await openSelect(container, 'fl-aggregation');
+    fireEvent.click(await screen.findByText('max'));
+    await waitFor(() => expect(screen.getByTestId('fieldline-preview').textContent).toContain('max(value)'));
+  });
+
+  it('shows a Flux preview for the flux source', () => {
+    const { ds } = makeDatasource();
+    render(<Harness ds={ds} initial={{ ...base, source: 'flux', metric: 'temperature' }} changes={[]} />);
+    expect(screen.getByTestId('fieldline-preview').textContent).toContain('v.timeRangeStart');
+  });
+
+  it('shows the macro reference and the live note in code SQL', () => {
+    const { ds } = makeDatasource();
+    render(<Harness ds={ds} initial={{ ...base, mode: 'code', rawSql: 'SELECT 1', live: true }} changes={[]} />);
+    expect(screen.getByText(/Live works when the query names a metric selector/)).toBeInTheDocument();
+    fireEvent.click(screen.getByText('Macros'));
+    expect(screen.getByText('$__timeFilter(time)')).toBeInTheDocument();
+    expect(screen.getByText('$__unixEpochFilter(column)')).toBeInTheDocument();
+  });
+});

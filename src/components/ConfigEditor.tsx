@@ -1,0 +1,338 @@
+import { css } from '@emotion/css';
+import React, { ChangeEvent, FormEvent } from 'react';
+
+import { DataSourcePluginOptionsEditorProps, GrafanaTheme2, SelectableValue } from '@grafana/data';
+import { ConfigSection, DataSourceDescription } from '@grafana/plugin-ui';
+import {
+  Alert,
+  Divider,
+  Field,
+  Input,
+  RadioButtonGroup,
+  SecretInput,
+  SecretTextArea,
+  Select,
+  Switch,
+  useStyles2,
+} from '@grafana/ui';
+
+import {
+  FieldlineOptions,
+  FieldlineSecureJsonData,
+  InfluxSettings,
+  LiveSource,
+  MqttSettings,
+  PostgresSettings,
+  SecureKey,
+  SslMode,
+} from '../types';
+import { validateHostPort, validateInfluxUrl, validateMqttUrl } from '../validation';
+
+export type Props = DataSourcePluginOptionsEditorProps<FieldlineOptions, FieldlineSecureJsonData>;
+
+const SSL_MODES: Array<SelectableValue<SslMode>> = [
+  { label: 'disable', value: 'disable', description: 'No TLS' },
+  { label: 'require', value: 'require', description: 'TLS, no certificate check' },
+  { label: 'verify-ca', value: 'verify-ca', description: 'TLS, server certificate signed by a trusted CA' },
+  { label: 'verify-full', value: 'verify-full', description: 'TLS, CA and host name checked' },
+];
+
+const LIVE_SOURCES: Array<SelectableValue<LiveSource>> = [
+  { label: 'PostgreSQL (LISTEN/NOTIFY)', value: 'postgres' },
+  { label: 'MQTT broker', value: 'mqtt' },
+];
+
+const WIDTH = 48;
+
+export function ConfigEditor(props: Props) {
+  const { onOptionsChange, options } = props;
+  const styles = useStyles2(getStyles);
+  const jsonData = options.jsonData ?? {};
+  const pg: PostgresSettings = jsonData.postgres ?? {};
+  const influx: InfluxSettings = jsonData.influx ?? {};
+  const mqtt: MqttSettings = jsonData.mqtt ?? {};
+  const secureFields = (options.secureJsonFields ?? {}) as Record<string, boolean>;
+  const secureData = (options.secureJsonData ?? {}) as FieldlineSecureJsonData;
+
+  const setJson = (patch: Partial<FieldlineOptions>) =>
+    onOptionsChange({ ...options, jsonData: { ...jsonData, ...patch } });
+  const setPg = (patch: Partial<PostgresSettings>) => setJson({ postgres: { ...pg, ...patch } });
+  const setInflux = (patch: Partial<InfluxSettings>) => setJson({ influx: { ...influx, ...patch } });
+  const setMqtt = (patch: Partial<MqttSettings>) => setJson({ mqtt: { ...mqtt, ...patch } });
+
+  const text = (fn: (v: string) => void) => (e: ChangeEvent<HTMLInputElement>) => fn(e.currentTarget.value);
+
+  const setSecret = (key: SecureKey) => (e: FormEvent<HTMLInputElement | HTMLTextAreaElement>) =>
+    onOptionsChange({ ...options, secureJsonData: { ...secureData, [key]: e.currentTarget.value } });
+
+  const resetSecret = (key: SecureKey) => () =>
+    onOptionsChange({
+      ...options,
+      secureJsonFields: { ...secureFields, [key]: false },
+      secureJsonData: { ...secureData, [key]: '' },
+    });
+
+  const hostError = validateHostPort(pg.host);
+  const influxError = validateInfluxUrl(influx.url);
+  const mqttError = validateMqttUrl(mqtt.url);
+  const liveSource = jsonData.liveSource ?? 'postgres';
+  const liveMissing =
+    liveSource === 'postgres' ? (!pg.host ? 'PostgreSQL host' : undefined) : !mqtt.url ? 'MQTT broker URL' : undefined;
+
+  return (
+    <div className={styles.root}>
+      <DataSourceDescription
+        dataSourceName="Fieldline"
+        docsLink="https://grafana.com/developers/plugin-tools/"
+        hasRequiredFields={false}
+      />
+      <Divider />
+
+      <ConfigSection
+        title="PostgreSQL / TimescaleDB"
+        description="History and the live tail from the readings table. TimescaleDB is detected automatically; plain PostgreSQL 14+ works too. Sessions are read-only."
+      >
+        <Field label="Host" description="host:port of the server" invalid={!!hostError} error={hostError}>
+          <Input
+            id="fl-pg-host"
+            width={WIDTH}
+            value={pg.host ?? ''}
+            placeholder="localhost:5432"
+            onChange={text((host) => setPg({ host }))}
+          />
+        </Field>
+        <Field label="Database">
+          <Input
+            id="fl-pg-database"
+            width={WIDTH}
+            value={pg.database ?? ''}
+            placeholder="fieldline"
+            onChange={text((database) => setPg({ database }))}
+          />
+        </Field>
+        <Field label="User" description="A role with SELECT on readings is enough">
+          <Input
+            id="fl-pg-user"
+            width={WIDTH}
+            value={pg.user ?? ''}
+            placeholder="grafana"
+            onChange={text((user) => setPg({ user }))}
+          />
+        </Field>
+        <Field label="Password">
+          <SecretInput
+            id="fl-pg-password"
+            width={WIDTH}
+            isConfigured={!!secureFields.postgresPassword}
+            value={secureData.postgresPassword ?? ''}
+            placeholder="Password"
+            onReset={resetSecret('postgresPassword')}
+            onChange={setSecret('postgresPassword')}
+          />
+        </Field>
+        <Field label="TLS/SSL mode">
+          <Select
+            inputId="fl-pg-sslmode"
+            width={WIDTH}
+            options={SSL_MODES}
+            value={pg.sslMode ?? 'disable'}
+            onChange={(v) => setPg({ sslMode: v.value })}
+          />
+        </Field>
+      </ConfigSection>
+      <Divider />
+
+      <ConfigSection
+        title="InfluxDB"
+        description="Optional second history store (InfluxDB 2.x, or 1.8+ through its v2 API) queried with Flux."
+        isCollapsible
+        isInitiallyOpen={true}
+      >
+        <Field label="URL" invalid={!!influxError} error={influxError}>
+          <Input
+            id="fl-influx-url"
+            width={WIDTH}
+            value={influx.url ?? ''}
+            placeholder="http://localhost:8086"
+            onChange={text((url) => setInflux({ url }))}
+          />
+        </Field>
+        <Field label="Organization">
+          <Input
+            id="fl-influx-org"
+            width={WIDTH}
+            value={influx.org ?? ''}
+            placeholder="fieldline"
+            onChange={text((org) => setInflux({ org }))}
+          />
+        </Field>
+        <Field label="Bucket" description="Available to Flux as v.bucket">
+          <Input
+            id="fl-influx-bucket"
+            width={WIDTH}
+            value={influx.bucket ?? ''}
+            placeholder="telemetry"
+            onChange={text((bucket) => setInflux({ bucket }))}
+          />
+        </Field>
+        <Field label="Token">
+          <SecretInput
+            id="fl-influx-token"
+            width={WIDTH}
+            isConfigured={!!secureFields.influxToken}
+            value={secureData.influxToken ?? ''}
+            placeholder="API token"
+            onReset={resetSecret('influxToken')}
+            onChange={setSecret('influxToken')}
+          />
+        </Field>
+      </ConfigSection>
+      <Divider />
+
+      <ConfigSection
+        title="MQTT"
+        description="The broker the sensors publish to. One client per data source; subscriptions are shared."
+        isCollapsible
+        isInitiallyOpen={true}
+      >
+        <Field label="Broker URL" description="tcp://, ssl://, ws:// or wss://" invalid={!!mqttError} error={mqttError}>
+          <Input
+            id="fl-mqtt-url"
+            width={WIDTH}
+            value={mqtt.url ?? ''}
+            placeholder="tcp://localhost:1883"
+            onChange={text((url) => setMqtt({ url }))}
+          />
+        </Field>
+        <Field label="Client ID prefix" description="A random suffix is added per connection">
+          <Input
+            id="fl-mqtt-clientid"
+            width={WIDTH}
+            value={mqtt.clientIdPrefix ?? ''}
+            placeholder="grafana-fieldline"
+            onChange={text((clientIdPrefix) => setMqtt({ clientIdPrefix }))}
+          />
+        </Field>
+        <Field label="Username">
+          <Input
+            id="fl-mqtt-username"
+            width={WIDTH}
+            value={mqtt.username ?? ''}
+            placeholder="Optional"
+            onChange={text((username) => setMqtt({ username }))}
+          />
+        </Field>
+        <Field label="Password">
+          <SecretInput
+            id="fl-mqtt-password"
+            width={WIDTH}
+            isConfigured={!!secureFields.mqttPassword}
+            value={secureData.mqttPassword ?? ''}
+            placeholder="Optional"
+            onReset={resetSecret('mqttPassword')}
+            onChange={setSecret('mqttPassword')}
+          />
+        </Field>
+        <div className={styles.switches}>
+          <Field label="Skip TLS verify" description="Do not check the broker certificate">
+            <Switch
+              id="fl-mqtt-skipverify"
+              value={!!mqtt.tlsSkipVerify}
+              onChange={(e) => setMqtt({ tlsSkipVerify: e.currentTarget.checked })}
+            />
+          </Field>
+          <Field label="With CA cert" description="Trust a private CA">
+            <Switch
+              id="fl-mqtt-withca"
+              value={!!mqtt.tlsWithCACert}
+              onChange={(e) => setMqtt({ tlsWithCACert: e.currentTarget.checked })}
+            />
+          </Field>
+          <Field label="TLS client auth" description="Present a client certificate">
+            <Switch
+              id="fl-mqtt-tlsauth"
+              value={!!mqtt.tlsAuth}
+              onChange={(e) => setMqtt({ tlsAuth: e.currentTarget.checked })}
+            />
+          </Field>
+        </div>
+        {mqtt.tlsWithCACert && (
+          <Field label="CA certificate">
+            <SecretTextArea
+              id="fl-mqtt-cacert"
+              cols={60}
+              rows={5}
+              isConfigured={!!secureFields.tlsCACert}
+              placeholder="-----BEGIN CERTIFICATE-----"
+              onReset={resetSecret('tlsCACert')}
+              onChange={setSecret('tlsCACert')}
+            />
+          </Field>
+        )}
+        {mqtt.tlsAuth && (
+          <>
+            <Field label="Client certificate">
+              <SecretTextArea
+                id="fl-mqtt-clientcert"
+                cols={60}
+                rows={5}
+                isConfigured={!!secureFields.tlsClientCert}
+                placeholder="-----BEGIN CERTIFICATE-----"
+                onReset={resetSecret('tlsClientCert')}
+                onChange={setSecret('tlsClientCert')}
+              />
+            </Field>
+            <Field label="Client key">
+              <SecretTextArea
+                id="fl-mqtt-clientkey"
+                cols={60}
+                rows={5}
+                isConfigured={!!secureFields.tlsClientKey}
+                placeholder="-----BEGIN PRIVATE KEY-----"
+                onReset={resetSecret('tlsClientKey')}
+                onChange={setSecret('tlsClientKey')}
+              />
+            </Field>
+          </>
+        )}
+      </ConfigSection>
+      <Divider />
+
+      <ConfigSection
+        title="Live source"
+        description="Where live queries get new readings after the history: the database's NOTIFY channel, or the broker directly."
+      >
+        <Field label="Live source">
+          <RadioButtonGroup<LiveSource>
+            id="fl-live-source"
+            options={LIVE_SOURCES}
+            value={liveSource}
+            onChange={(v) => setJson({ liveSource: v })}
+          />
+        </Field>
+        {liveMissing && (
+          <Alert severity="warning" title="Live source not configured">
+            Live queries need the {liveMissing} above.
+          </Alert>
+        )}
+      </ConfigSection>
+      <Divider />
+
+      <Alert severity="info" title="Check the connections">
+        Click <strong>Save &amp; test</strong> below: it saves these settings and checks each configured connection
+        (PostgreSQL, InfluxDB, MQTT) with a short timeout, reporting each one separately.
+      </Alert>
+    </div>
+  );
+}
+
+const getStyles = (theme: GrafanaTheme2) => ({
+  root: css({
+    maxWidth: theme.spacing(100),
+  }),
+  switches: css({
+    display: 'flex',
+    gap: theme.spacing(4),
+    flexWrap: 'wrap',
+  }),
+});

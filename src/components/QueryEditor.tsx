@@ -1,0 +1,374 @@
+import { css } from '@emotion/css';
+import React, { ChangeEvent, useMemo, useState } from 'react';
+
+import { GrafanaTheme2, QueryEditorProps, SelectableValue } from '@grafana/data';
+import {
+  Alert,
+  Collapse,
+  InlineField,
+  InlineFieldRow,
+  InlineSwitch,
+  Input,
+  RadioButtonGroup,
+  Select,
+  TextArea,
+  useStyles2,
+} from '@grafana/ui';
+
+import { DataSource } from '../datasource';
+import { buildFluxPreview, buildPreview, builderToRawSql, topicFromSelector } from '../preview';
+import {
+  Aggregation,
+  DEFAULT_QUERY,
+  FieldlineOptions,
+  FieldlineQuery,
+  PayloadFormat,
+  QueryMode,
+  QuerySource,
+  ResultFormat,
+} from '../types';
+import { NamePicker } from './NamePicker';
+
+export type Props = QueryEditorProps<DataSource, FieldlineQuery, FieldlineOptions>;
+
+const SOURCES: Array<SelectableValue<QuerySource>> = [
+  { label: 'SQL', value: 'sql', description: 'PostgreSQL / TimescaleDB' },
+  { label: 'Flux', value: 'flux', description: 'InfluxDB' },
+  { label: 'MQTT', value: 'mqtt', description: 'Broker, live only' },
+];
+
+const MODES: Array<SelectableValue<QueryMode>> = [
+  { label: 'Builder', value: 'builder' },
+  { label: 'Code', value: 'code' },
+];
+
+const AGGREGATIONS: Array<SelectableValue<Aggregation>> = [
+  { label: 'avg', value: 'avg' },
+  { label: 'min', value: 'min' },
+  { label: 'max', value: 'max' },
+  { label: 'last', value: 'last' },
+  { label: 'count', value: 'count' },
+  { label: 'sum', value: 'sum' },
+];
+
+const FORMATS: Array<SelectableValue<ResultFormat>> = [
+  { label: 'Time series', value: 'time_series' },
+  { label: 'Table', value: 'table' },
+];
+
+const PAYLOADS: Array<SelectableValue<PayloadFormat>> = [
+  { label: 'Value', value: 'value', description: 'ASCII number, e.g. "22.4"' },
+  { label: 'JSON', value: 'json', description: 'Numeric fields, each a metric' },
+  { label: 'Influx', value: 'influx', description: 'Line protocol' },
+];
+
+export const SQL_MACROS: Array<{ name: string; help: string }> = [
+  { name: '$__timeFilter(time)', help: "time BETWEEN the dashboard's from and to" },
+  { name: '$__timeGroup(time, $__interval)', help: 'bucket start for each interval (time_bucket / date_bin)' },
+  { name: '$__timeGroupAlias(time, $__interval)', help: 'the same, aliased AS "time"' },
+  { name: '$__interval', help: 'the panel interval, e.g. 1m' },
+  { name: '$__unixEpochFilter(column)', help: 'the range as unix epoch seconds, for integer time columns' },
+];
+
+const LABEL = 12;
+const LIVE_LABEL = 8;
+
+export function QueryEditor(props: Props) {
+  const { datasource, onChange, onRunQuery } = props;
+  const query: FieldlineQuery = { ...DEFAULT_QUERY, ...props.query } as FieldlineQuery;
+  const styles = useStyles2(getStyles);
+  const [macrosOpen, setMacrosOpen] = useState(false);
+  const variables = useMemo(() => datasource.getVariableOptions(), [datasource]);
+
+  const update = (patch: Partial<FieldlineQuery>, run = true) => {
+    onChange({ ...query, ...patch });
+    if (run) {
+      onRunQuery();
+    }
+  };
+
+  const onSource = (source: QuerySource) => {
+    const patch: Partial<FieldlineQuery> = { source };
+    // keep what we can: an MQTT topic filter from the builder's selector
+    if (source === 'mqtt' && !query.topic && query.metric) {
+      patch.topic = topicFromSelector(query);
+    }
+    update(patch);
+  };
+
+  const onMode = (mode: QueryMode) => {
+    const patch: Partial<FieldlineQuery> = { mode };
+    // keep what we can: seed the code with the builder's query; metric/device/sensor stay in the model
+    if (mode === 'code' && query.metric) {
+      if (query.source === 'sql' && !query.rawSql?.trim()) {
+        patch.rawSql = builderToRawSql(query);
+      }
+      if (query.source === 'flux' && !query.flux?.trim()) {
+        patch.flux = buildFluxPreview(query);
+      }
+    }
+    update(patch);
+  };
+
+  const preview = query.mode === 'builder' ? buildPreview(query) : '';
+
+  return (
+    <div className={styles.root} data-testid="fieldline-query-editor">
+      <InlineFieldRow>
+        <InlineField label="Source" labelWidth={LABEL}>
+          <RadioButtonGroup<QuerySource> options={SOURCES} value={query.source} onChange={onSource} size="sm" />
+        </InlineField>
+        {query.source !== 'mqtt' && (
+          <InlineField label="Mode" labelWidth={8}>
+            <RadioButtonGroup<QueryMode> options={MODES} value={query.mode} onChange={onMode} size="sm" />
+          </InlineField>
+        )}
+        {query.source !== 'mqtt' && (
+          <InlineField label="Format" labelWidth={8}>
+            <Select<ResultFormat>
+              inputId="fl-format"
+              width={16}
+              options={FORMATS}
+              value={query.format ?? 'time_series'}
+              onChange={(v) => update({ format: v.value })}
+            />
+          </InlineField>
+        )}
+      </InlineFieldRow>
+
+      {query.source !== 'mqtt' && query.mode === 'builder' && (
+        <>
+          <InlineFieldRow>
+            <InlineField label="Metric" labelWidth={LABEL} tooltip="Measurement, e.g. temperature">
+              <NamePicker
+                inputId="fl-metric"
+                width={26}
+                value={query.metric}
+                placeholder="Choose a metric"
+                variables={variables}
+                load={() => datasource.getMetrics({ device: query.device, sensor: query.sensor })}
+                onChange={(metric) => update({ metric })}
+              />
+            </InlineField>
+            <InlineField label="Device" labelWidth={8} tooltip="One device, a,b, or a multi-value variable">
+              <NamePicker
+                inputId="fl-device"
+                width={26}
+                value={query.device}
+                placeholder="All devices"
+                variables={variables}
+                load={() => datasource.getDevices({ metric: query.metric, sensor: query.sensor })}
+                onChange={(device) => update({ device })}
+              />
+            </InlineField>
+            <InlineField label="Sensor" labelWidth={8}>
+              <NamePicker
+                inputId="fl-sensor"
+                width={26}
+                value={query.sensor}
+                placeholder="All sensors"
+                variables={variables}
+                load={() => datasource.getSensors({ device: query.device, metric: query.metric })}
+                onChange={(sensor) => update({ sensor })}
+              />
+            </InlineField>
+          </InlineFieldRow>
+          <InlineFieldRow>
+            <InlineField label="Aggregation" labelWidth={LABEL}>
+              <Select<Aggregation>
+                inputId="fl-aggregation"
+                width={12}
+                options={AGGREGATIONS}
+                value={query.aggregation ?? 'avg'}
+                onChange={(v) => update({ aggregation: v.value })}
+              />
+            </InlineField>
+            <InlineField label="Interval" labelWidth={10} tooltip="Bucket width, e.g. 1m. Empty: $__interval">
+              <Input
+                id="fl-interval"
+                width={12}
+                placeholder="$__interval"
+                defaultValue={query.interval ?? ''}
+                onBlur={(e: ChangeEvent<HTMLInputElement>) => {
+                  if (e.currentTarget.value !== (query.interval ?? '')) {
+                    update({ interval: e.currentTarget.value });
+                  }
+                }}
+              />
+            </InlineField>
+            <InlineField
+              label="Live"
+              labelWidth={LIVE_LABEL}
+              tooltip="History for the range, then new readings pushed over Grafana Live"
+            >
+              <InlineSwitch
+                id="fl-live"
+                value={!!query.live}
+                onChange={(e) => update({ live: e.currentTarget.checked })}
+              />
+            </InlineField>
+          </InlineFieldRow>
+          <div className={styles.preview}>
+            <div className={styles.previewTitle}>
+              {query.source === 'flux' ? 'Flux' : 'SQL'} preview (values are bound as parameters)
+            </div>
+            <pre data-testid="fieldline-preview" className={styles.pre}>
+              {preview}
+            </pre>
+          </div>
+        </>
+      )}
+
+      {query.source === 'sql' && query.mode === 'code' && (
+        <>
+          <TextArea
+            id="fl-rawsql"
+            aria-label="SQL query"
+            className={styles.code}
+            rows={8}
+            value={query.rawSql ?? ''}
+            placeholder="SELECT $__timeGroupAlias(time, $__interval), device, avg(value) FROM readings WHERE metric = 'temperature' AND $__timeFilter(time) GROUP BY 1, 2 ORDER BY 1"
+            onChange={(e: ChangeEvent<HTMLTextAreaElement>) => update({ rawSql: e.currentTarget.value }, false)}
+            onBlur={() => onRunQuery()}
+          />
+          <InlineFieldRow>
+            <InlineField
+              label="Live"
+              labelWidth={LIVE_LABEL}
+              tooltip="History for the range, then new readings pushed over Grafana Live"
+            >
+              <InlineSwitch
+                id="fl-live-code"
+                value={!!query.live}
+                onChange={(e) => update({ live: e.currentTarget.checked })}
+              />
+            </InlineField>
+          </InlineFieldRow>
+          {query.live && (
+            <Alert severity="info" title="Live with code SQL">
+              Live works when the query names a metric selector (for example{' '}
+              <code>metric = &apos;temperature&apos;</code>, optionally with device and sensor): the live tail follows
+              new readings for that selector.
+            </Alert>
+          )}
+          <Collapse label="Macros" collapsible isOpen={macrosOpen} onToggle={() => setMacrosOpen(!macrosOpen)}>
+            <table className={styles.macros}>
+              <tbody>
+                {SQL_MACROS.map((m) => (
+                  <tr key={m.name}>
+                    <td>
+                      <code>{m.name}</code>
+                    </td>
+                    <td>{m.help}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </Collapse>
+        </>
+      )}
+
+      {query.source === 'flux' && query.mode === 'code' && (
+        <>
+          <TextArea
+            id="fl-flux"
+            aria-label="Flux query"
+            className={styles.code}
+            rows={8}
+            value={query.flux ?? ''}
+            placeholder={'from(bucket: v.bucket)\n  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)'}
+            onChange={(e: ChangeEvent<HTMLTextAreaElement>) => update({ flux: e.currentTarget.value }, false)}
+            onBlur={() => onRunQuery()}
+          />
+          <div className={styles.help}>
+            Available: <code>v.timeRangeStart</code>, <code>v.timeRangeStop</code>, <code>v.windowPeriod</code>,{' '}
+            <code>v.bucket</code> (the configured bucket).
+          </div>
+        </>
+      )}
+
+      {query.source === 'mqtt' && (
+        <>
+          <InlineFieldRow>
+            <InlineField
+              label="Topic"
+              labelWidth={LABEL}
+              tooltip="Topic filter; + and # wildcards give one series per topic"
+            >
+              <NamePicker
+                inputId="fl-topic"
+                width={40}
+                value={query.topic}
+                placeholder="pico/temperature/#"
+                variables={variables}
+                load={() => datasource.getTopics()}
+                onChange={(topic) => update({ topic })}
+              />
+            </InlineField>
+          </InlineFieldRow>
+          <InlineFieldRow>
+            <InlineField label="Payload" labelWidth={LABEL}>
+              <RadioButtonGroup<PayloadFormat>
+                options={PAYLOADS}
+                value={query.payloadFormat ?? 'value'}
+                onChange={(payloadFormat) => update({ payloadFormat })}
+                size="sm"
+              />
+            </InlineField>
+            <InlineField
+              label="Template"
+              labelWidth={10}
+              tooltip="Labels from the topic, e.g. {device}/{metric}/{sensor}"
+            >
+              <Input
+                id="fl-template"
+                width={32}
+                defaultValue={query.template ?? ''}
+                placeholder="{device}/{metric}/{sensor}"
+                onBlur={(e: ChangeEvent<HTMLInputElement>) => update({ template: e.currentTarget.value })}
+              />
+            </InlineField>
+          </InlineFieldRow>
+          <div className={styles.help}>
+            MQTT queries are live only: they show messages from the moment the panel subscribes.
+          </div>
+        </>
+      )}
+    </div>
+  );
+}
+
+const getStyles = (theme: GrafanaTheme2) => ({
+  root: css({
+    display: 'flex',
+    flexDirection: 'column',
+    gap: theme.spacing(0.5),
+  }),
+  preview: css({
+    marginTop: theme.spacing(0.5),
+  }),
+  previewTitle: css({
+    color: theme.colors.text.secondary,
+    fontSize: theme.typography.bodySmall.fontSize,
+    marginBottom: theme.spacing(0.5),
+  }),
+  pre: css({
+    fontFamily: theme.typography.fontFamilyMonospace,
+    fontSize: theme.typography.bodySmall.fontSize,
+    margin: 0,
+    whiteSpace: 'pre-wrap',
+  }),
+  code: css({
+    fontFamily: theme.typography.fontFamilyMonospace,
+  }),
+  help: css({
+    color: theme.colors.text.secondary,
+    fontSize: theme.typography.bodySmall.fontSize,
+  }),
+  macros: css({
+    td: {
+      padding: theme.spacing(0.25, 1),
+      verticalAlign: 'top',
+    },
+  }),
+});

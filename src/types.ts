@@ -1,0 +1,97 @@
+import { DataQuery, DataSourceJsonData } from '@grafana/schema';
+
+/** Where a query reads from: TimescaleDB/PostgreSQL (SQL), InfluxDB (Flux) or the MQTT broker (live only). */
+export type QuerySource = 'sql' | 'flux' | 'mqtt';
+/** Builder: the backend builds a parameterised query from device/metric/sensor. Code: the user's own text. */
+export type QueryMode = 'builder' | 'code';
+export type Aggregation = 'avg' | 'min' | 'max' | 'last' | 'count' | 'sum';
+export type PayloadFormat = 'value' | 'json' | 'influx';
+export type ResultFormat = 'time_series' | 'table';
+/** Query variables the backend answers through QueryData (one string field per value). */
+export type VariableKind = 'devices' | 'metrics' | 'sensors';
+
+/**
+ * The query model of DESIGN.md ("the JSON the frontend sends").
+ *
+ * `device` and `sensor` may hold template variables; after interpolation a multi-value variable
+ * becomes a comma separated list (`a,b`), which the backend splits on ','.
+ */
+export interface FieldlineQuery extends DataQuery {
+  source: QuerySource;
+  mode: QueryMode;
+  device?: string;
+  metric?: string;
+  sensor?: string;
+  aggregation?: Aggregation;
+  /** Bucket width; "" means $__interval. */
+  interval?: string;
+  /** History for the range followed by a live tail over a Grafana Live channel. */
+  live?: boolean;
+  rawSql?: string;
+  flux?: string;
+  /** MQTT topic filter, wildcards + and # allowed. */
+  topic?: string;
+  payloadFormat?: PayloadFormat;
+  /** Topic template giving labels, e.g. {device}/{metric}/{sensor}. */
+  template?: string;
+  format?: ResultFormat;
+  /** Only for variable queries: which list to return. */
+  variable?: VariableKind;
+}
+
+export const DEFAULT_QUERY: Partial<FieldlineQuery> = {
+  source: 'sql',
+  mode: 'builder',
+  aggregation: 'avg',
+  interval: '',
+  live: false,
+  payloadFormat: 'value',
+  template: '{device}/{metric}/{sensor}',
+  format: 'time_series',
+};
+
+export type SslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
+
+export interface PostgresSettings {
+  host?: string;
+  database?: string;
+  user?: string;
+  sslMode?: SslMode;
+}
+
+export interface InfluxSettings {
+  url?: string;
+  org?: string;
+  bucket?: string;
+}
+
+export interface MqttSettings {
+  url?: string;
+  clientIdPrefix?: string;
+  username?: string;
+  tlsSkipVerify?: boolean;
+  tlsAuth?: boolean;
+  tlsWithCACert?: boolean;
+}
+
+export type LiveSource = 'postgres' | 'mqtt';
+
+/** Data-source settings stored in jsonData. */
+export interface FieldlineOptions extends DataSourceJsonData {
+  postgres?: PostgresSettings;
+  influx?: InfluxSettings;
+  mqtt?: MqttSettings;
+  liveSource?: LiveSource;
+}
+
+/** Values stored encrypted in secureJsonData; the frontend only ever sees secureJsonFields flags. */
+export interface FieldlineSecureJsonData {
+  postgresPassword?: string;
+  influxToken?: string;
+  mqttPassword?: string;
+  tlsCACert?: string;
+  tlsClientCert?: string;
+  tlsClientKey?: string;
+}
+
+export type SecureKey = keyof FieldlineSecureJsonData;
