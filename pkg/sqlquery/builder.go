@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/fieldline-iot/fieldline/pkg/store"
 	"github.com/fieldline-iot/fieldline/pkg/timebucket"
 )
 
@@ -59,27 +60,28 @@ type Request struct {
 // Options describe the database the statement runs on.
 type Options struct {
 	Timescale bool // time_bucket and last() instead of date_bin and array_agg
-	NoRollup  bool // never read readings_1m (e.g. foreign writers that bypass the rollup on plain PostgreSQL)
+	NoRollup  bool // never read the rollups (e.g. foreign writers that bypass them on plain PostgreSQL)
 }
 
 // Statement is a statement ready to run: one row per (device, sensor, time) with columns
-// time timestamptz, device text, sensor text, value float8, grouped by series and time ascending within a
-// series (the order of the series themselves follows the index used).
+// time timestamptz, device text, sensor text, value float8. Raw reads come grouped by series, time ascending
+// within a series; aggregated reads come in time order (callers group rows by series).
 type Statement struct {
 	SQL      string
 	Args     []any
-	Rollup   bool      // served from readings_1m
+	Rollup   bool      // served from a rollup (readings_1m, readings_5m or readings_1h)
 	From, To time.Time // the effective range (widened to whole buckets when aggregating)
 }
 
 // Build returns the statement for a request.
 //
-// Rollup choice: readings_1m is used when the query aggregates and the interval is a whole number of minutes.
-// The rollup covers every committed reading: on plain PostgreSQL the ingester merges each batch into it in the
-// same transaction as the COPY into readings (store.Writer), and on TimescaleDB it is a continuous aggregate
-// with materialized_only = false, so rows not yet materialized are aggregated from readings at query time.
-// Rows written by foreign writers straight into readings on plain PostgreSQL reach the rollup only after
-// fieldline_refresh_readings_1m(); Options.NoRollup serves such databases from the raw table.
+// Rollup choice: when the query aggregates, the coarsest rollup whose width divides the interval
+// (store.RollupFor: 1 h, 5 min or 1 min) serves it, so 7 days at 10 minutes re-aggregates 5-minute rows.
+// The rollups cover every committed reading: on plain PostgreSQL the ingester merges each batch into them in
+// the same transaction as the COPY into readings (store.Writer), and on TimescaleDB they are (hierarchical)
+// continuous aggregates with materialized_only = false, so rows not yet materialized are aggregated at query
+// time. Rows written by foreign writers straight into readings on plain PostgreSQL reach the rollups only
+// after fieldline_refresh_rollups(); Options.NoRollup serves such databases from the raw table.
 func Build(req Request, opt Options) (Statement, error) {
 	if req.Metric == "" {
 		return Statement{}, errors.New("builder query: metric is required")
@@ -91,21 +93,25 @@ func Build(req Request, opt Options) (Statement, error) {
 		return Statement{}, errors.New("builder query: row limit must be positive")
 	}
 	st := Statement{From: req.From.UTC(), To: req.To.UTC()}
+	var level *store.Rollup // the coarsest rollup whose width divides the interval
 	if req.Aggregation != None {
 		if err := timebucket.Validate(req.Interval); err != nil {
 			return Statement{}, fmt.Errorf("builder query: %w", err)
 		}
 		st.From, st.To = timebucket.Range(req.From, req.To, req.Interval)
-		st.Rollup = !opt.NoRollup && timebucket.WholeMinutes(req.Interval)
+		if !opt.NoRollup {
+			level = store.RollupFor(req.Interval)
+		}
+		st.Rollup = level != nil
 	}
 
 	var b strings.Builder
 	args := []any{req.Metric, st.From, st.To}
 	timeCol, table := "time", "readings"
 	if st.Rollup {
-		timeCol, table = "bucket", "readings_1m"
+		timeCol, table = "bucket", level.Table
 	}
-	oneMinute := st.Rollup && req.Interval == time.Minute
+	oneMinute := st.Rollup && req.Interval == level.Width // one rollup row per bucket: no re-aggregation
 
 	switch {
 	case req.Aggregation == None:
@@ -114,7 +120,8 @@ func Build(req Request, opt Options) (Statement, error) {
 		// 1-minute buckets are the rollup rows themselves: no regrouping.
 		b.WriteString("SELECT bucket AS time, device, sensor, ")
 		b.WriteString(rollupRowExpr(req.Aggregation))
-		b.WriteString(" AS value FROM readings_1m")
+		b.WriteString(" AS value FROM ")
+		b.WriteString(table)
 	default:
 		args = append(args, pgtype.Interval{Microseconds: req.Interval.Microseconds(), Valid: true})
 		b.WriteString("SELECT ")
@@ -144,10 +151,10 @@ func Build(req Request, opt Options) (Statement, error) {
 		// sort. Series come in descending label order; callers order the frames.
 		b.WriteString(" ORDER BY metric DESC, device DESC, sensor DESC, time")
 	case oneMinute:
-		// The rollup's primary key order (metric, device, sensor, bucket): no sort.
-		b.WriteString(" ORDER BY metric, device, sensor, bucket")
+		// The rollup's (metric, bucket) index order: no sort. The frame builder groups rows by series itself.
+		b.WriteString(" ORDER BY bucket")
 	default:
-		b.WriteString(" ORDER BY 2, 3, 1")
+		b.WriteString(" ORDER BY 1")
 	}
 	args = append(args, req.Limit+1)
 	b.WriteString(" LIMIT $")

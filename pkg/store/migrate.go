@@ -211,8 +211,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, mode TimescaleMode) (Schem
 func apply(ctx context.Context, c *pgx.Conn, m Migration, v Variant) error {
 	record := "INSERT INTO fieldline_schema_migrations (version, name, variant) VALUES ($1, $2, $3)"
 	if m.noTransaction[v] {
-		if _, err := c.Exec(ctx, m.SQL(v)); err != nil {
-			return fmt.Errorf("migration %04d_%s (%s): %w", m.Version, m.Name, v, err)
+		// One statement per round trip: several statements in one simple query form an implicit transaction.
+		for i, stmt := range strings.Split(m.SQL(v), "\n-- fieldline:split\n") {
+			if _, err := c.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("migration %04d_%s (%s), statement %d: %w", m.Version, m.Name, v, i+1, err)
+			}
 		}
 		if _, err := c.Exec(ctx, record, m.Version, m.Name, string(v)); err != nil {
 			return fmt.Errorf("record migration %04d: %w", m.Version, err)

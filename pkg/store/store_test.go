@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -136,18 +137,34 @@ func TestWriterRollupAndNotify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var mismatches int
-	err = pool.QueryRow(ctx, `
+	checkRollups := func(when string) {
+		t.Helper()
+		for _, level := range store.Rollups {
+			var mismatches int
+			err := pool.QueryRow(ctx, fmt.Sprintf(`
 WITH raw AS (
-  SELECT date_bin('1 minute', time, '2000-01-03') AS bucket, device, metric, sensor, count(*) c, sum(value) s,
+  SELECT date_bin('%d seconds', time, '2000-01-03') AS bucket, device, metric, sensor, count(*) c, sum(value) s,
          min(value) mi, max(value) ma, (array_agg(value ORDER BY time DESC))[1] l, max(time) lt
     FROM readings GROUP BY 1, 2, 3, 4)
-SELECT count(*) FROM raw FULL JOIN readings_1m r USING (bucket, device, metric, sensor)
+SELECT count(*) FROM raw FULL JOIN %s r USING (bucket, device, metric, sensor)
  WHERE r.count IS DISTINCT FROM raw.c OR abs(r.sum - raw.s) > 1e-9 OR r.min IS DISTINCT FROM raw.mi
-    OR r.max IS DISTINCT FROM raw.ma OR r.last IS DISTINCT FROM raw.l OR r.last_time IS DISTINCT FROM raw.lt`).Scan(&mismatches)
-	if err != nil || mismatches != 0 {
-		t.Errorf("rollup differs from the raw aggregate in %d buckets (err %v)", mismatches, err)
+    OR r.max IS DISTINCT FROM raw.ma OR r.last IS DISTINCT FROM raw.l OR r.last_time IS DISTINCT FROM raw.lt`,
+				int(level.Width.Seconds()), level.Table)).Scan(&mismatches)
+			if err != nil || mismatches != 0 {
+				t.Errorf("%s: %s differs from the raw aggregate in %d buckets (err %v)", when, level.Table, mismatches, err)
+			}
+		}
 	}
+	checkRollups("after the writer's merges")
+	// A foreign writer bypasses the merge; fieldline_refresh_rollups recomputes every level.
+	if _, err := pool.Exec(ctx, `INSERT INTO readings (time, device, metric, sensor, value) VALUES ($1, 'pico', 'temperature', 'dht22', 99)`,
+		base.Add(90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `SELECT fieldline_refresh_rollups($1, $2)`, base.Add(time.Minute), base.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	checkRollups("after fieldline_refresh_rollups")
 	var unit string
 	if err := pool.QueryRow(ctx, "SELECT unit FROM readings WHERE metric='humidity'").Scan(&unit); err != nil || unit != "%" {
 		t.Errorf("unit = %q, %v", unit, err)
@@ -229,5 +246,24 @@ func TestNotifyTriggerForeignWriters(t *testing.T) {
 	}
 	if err := store.SetNotifyTrigger(ctx, pool, info, false); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRollupFor(t *testing.T) {
+	for _, c := range []struct {
+		interval time.Duration
+		want     string
+	}{
+		{30 * time.Second, ""}, {time.Minute, "readings_1m"}, {2 * time.Minute, "readings_1m"}, {5 * time.Minute, "readings_5m"},
+		{10 * time.Minute, "readings_5m"}, {7 * time.Minute, "readings_1m"}, {time.Hour, "readings_1h"}, {24 * time.Hour, "readings_1h"},
+		{90 * time.Minute, "readings_5m"}, {90 * time.Second, ""},
+	} {
+		got := ""
+		if r := store.RollupFor(c.interval); r != nil {
+			got = r.Table
+		}
+		if got != c.want {
+			t.Errorf("RollupFor(%s) = %q, want %q", c.interval, got, c.want)
+		}
 	}
 }

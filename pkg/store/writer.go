@@ -51,7 +51,7 @@ func (w *Writer) Write(ctx context.Context, batch []telemetry.Reading) error {
 			return fmt.Errorf("copy readings: stored %d of %d rows", n, len(batch))
 		}
 		if w.variant == Plain {
-			if err := mergeRollup(ctx, tx, batch); err != nil {
+			if err := mergeRollups(ctx, tx, batch); err != nil {
 				return err
 			}
 		}
@@ -92,8 +92,32 @@ func (s *copySource) Values() ([]any, error) {
 	return s.vals[:], nil
 }
 
+// Rollup is one pre-aggregated level of readings: a table (plain PostgreSQL) or continuous aggregate
+// (TimescaleDB) with columns bucket, device, metric, sensor, count, sum, min, max, last, last_time.
+type Rollup struct {
+	Table string
+	Width time.Duration
+}
+
+// Rollups lists the levels, finest first. Buckets are date_bin(width, time, '2000-01-03') (= time_bucket).
+var Rollups = []Rollup{
+	{Table: "readings_1m", Width: time.Minute},
+	{Table: "readings_5m", Width: 5 * time.Minute},
+	{Table: "readings_1h", Width: time.Hour},
+}
+
+// RollupFor returns the coarsest level whose width divides interval (nil when none does).
+func RollupFor(interval time.Duration) *Rollup {
+	for i := len(Rollups) - 1; i >= 0; i-- {
+		if interval >= Rollups[i].Width && interval%Rollups[i].Width == 0 {
+			return &Rollups[i]
+		}
+	}
+	return nil
+}
+
 type rollupKey struct {
-	bucket                 int64 // unix seconds of the minute
+	bucket                 int64 // unix seconds of the bucket start
 	device, metric, sensor string
 }
 
@@ -104,14 +128,32 @@ type rollupAgg struct {
 	lastTime      time.Time
 }
 
-// mergeRollup folds the batch into readings_1m: per (series, minute) count/sum/min/max/last, merged with what
-// is stored so the rollup always equals an aggregate over all committed rows. Keys are sorted so concurrent
-// ingesters lock rows in the same order (no deadlocks).
-func mergeRollup(ctx context.Context, tx pgx.Tx, batch []telemetry.Reading) error {
+// mergeRollups folds the batch into every rollup level: per (series, bucket) count/sum/min/max/last, merged with
+// what is stored, so each level always equals an aggregate over all committed rows. The statements go in one
+// round trip (a pgx batch). Keys are sorted so concurrent writers lock rows in the same order (no deadlocks).
+func mergeRollups(ctx context.Context, tx pgx.Tx, batch []telemetry.Reading) error {
+	var b pgx.Batch
+	for _, level := range Rollups {
+		queueMerge(&b, level, batch)
+	}
+	res := tx.SendBatch(ctx, &b)
+	for _, level := range Rollups {
+		if _, err := res.Exec(); err != nil {
+			_ = res.Close()
+			return fmt.Errorf("merge batch into %s: %w", level.Table, err)
+		}
+	}
+	if err := res.Close(); err != nil {
+		return fmt.Errorf("merge rollups: %w", err)
+	}
+	return nil
+}
+
+func queueMerge(b *pgx.Batch, level Rollup, batch []telemetry.Reading) {
 	aggs := make(map[rollupKey]*rollupAgg, 16)
 	for i := range batch {
 		r := &batch[i]
-		k := rollupKey{bucket: r.Time.Truncate(time.Minute).Unix(), device: r.Device, metric: r.Metric, sensor: r.Sensor}
+		k := rollupKey{bucket: r.Time.Truncate(level.Width).Unix(), device: r.Device, metric: r.Metric, sensor: r.Sensor}
 		a := aggs[k]
 		if a == nil {
 			aggs[k] = &rollupAgg{count: 1, sum: r.Value, min: r.Value, max: r.Value, last: r.Value, lastTime: r.Time}
@@ -153,8 +195,9 @@ func mergeRollup(ctx context.Context, tx pgx.Tx, batch []telemetry.Reading) erro
 		devices[i], metrics[i], sensors[i] = k.device, k.metric, k.sensor
 		counts[i], sums[i], mins[i], maxs[i], lasts[i], lastTimes[i] = a.count, a.sum, a.min, a.max, a.last, a.lastTime
 	}
-	_, err := tx.Exec(ctx, `
-INSERT INTO readings_1m AS r (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
+	// level.Table comes from the fixed Rollups list, never from input.
+	b.Queue(`
+INSERT INTO `+level.Table+` AS r (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bigint[],
                      $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::timestamptz[])
 ON CONFLICT (metric, device, sensor, bucket) DO UPDATE SET
@@ -165,10 +208,6 @@ ON CONFLICT (metric, device, sensor, bucket) DO UPDATE SET
     last      = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
     last_time = GREATEST(r.last_time, EXCLUDED.last_time)`,
 		buckets, devices, metrics, sensors, counts, sums, mins, maxs, lasts, lastTimes)
-	if err != nil {
-		return fmt.Errorf("merge %d rollup rows into readings_1m: %w", n, err)
-	}
-	return nil
 }
 
 // SetNotifyTrigger creates (on) or drops (off) the optional trigger that NOTIFYs for rows written by other

@@ -60,12 +60,6 @@ func Count(from, to time.Time, d time.Duration) int64 {
 	return int64(t.Sub(f) / d)
 }
 
-// WholeMinutes reports whether d is a positive whole number of minutes: buckets of that width are unions of
-// 1-minute rollup buckets.
-func WholeMinutes(d time.Duration) bool {
-	return d >= time.Minute && d%time.Minute == 0
-}
-
 // Validate rejects widths the grid cannot express.
 func Validate(d time.Duration) error {
 	switch {

@@ -19,6 +19,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -46,6 +47,12 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the generated database")
 	dbName := flag.String("db", "", "reuse this (kept) database instead of generating one")
 	flag.Parse()
+	// FIELDLINE_CPUPROFILE=file profiles the whole run (data generation excluded when -db reuses a database).
+	if path := os.Getenv("FIELDLINE_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := run(*n, *keep, *dbName); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

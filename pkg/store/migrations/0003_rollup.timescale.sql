@@ -8,6 +8,7 @@ SELECT time_bucket(INTERVAL '1 minute', time) AS bucket, device, metric, sensor,
   FROM readings
  GROUP BY time_bucket(INTERVAL '1 minute', time), device, metric, sensor
 WITH NO DATA;
+-- fieldline:split
 SELECT add_continuous_aggregate_policy('readings_1m',
     start_offset => INTERVAL '3 hours', end_offset => INTERVAL '1 minute',
     schedule_interval => INTERVAL '1 minute', if_not_exists => TRUE);
