@@ -18,6 +18,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 	"github.com/magefile/mage/sh"
+	"github.com/magefile/mage/target"
 )
 
 // Default target: the full test suite.
@@ -83,7 +84,34 @@ func Test() error {
 	if err := sh.RunV("go", "test", "-count=1", "-skip", "^TestFault", "./..."); err != nil {
 		return err
 	}
-	mg.SerialDeps(TestFaults, TestFirmware)
+	mg.SerialDeps(TestFaults, TestFirmware, TestFrontend)
+	return nil
+}
+
+// TestFrontend checks src/: npm ci (when node_modules is missing or older than package-lock.json), tsc, eslint,
+// jest, the production build (which fails past its size budget) and the headless-Chromium check of the editors.
+func TestFrontend() error {
+	if stale, _ := target.Path("node_modules/.package-lock.json", "package-lock.json"); stale {
+		if err := sh.RunV("npm", "ci", "--no-audit", "--no-fund"); err != nil {
+			return err
+		}
+	}
+	if _, err := exec.LookPath("chromium"); err != nil {
+		fmt.Println("installing Debian's chromium for the browser check")
+		if err := sh.RunWithV(map[string]string{"DEBIAN_FRONTEND": "noninteractive"}, "apt-get", "install", "-y", "-qq", "chromium"); err != nil {
+			if err := sh.Run("apt-get", "update", "-qq"); err != nil {
+				return err
+			}
+			if err := sh.RunWithV(map[string]string{"DEBIAN_FRONTEND": "noninteractive"}, "apt-get", "install", "-y", "-qq", "chromium"); err != nil {
+				return err
+			}
+		}
+	}
+	for _, script := range []string{"typecheck", "lint", "test", "build", "e2e"} {
+		if err := sh.RunV("npm", "run", "--silent", script); err != nil {
+			return fmt.Errorf("npm run %s: %w", script, err)
+		}
+	}
 	return nil
 }
 
