@@ -187,6 +187,15 @@ func buildIngester() (string, error) {
 // Bench groups the benchmark targets (figures are printed, never asserted).
 type Bench mg.Namespace
 
+// Query prints the plugin's builder-query latency (p50/p95, query to frames) on 7 days of 10-second data for
+// 20 series (1.2 M rows written with store.Writer): 24 h at 1 m, 7 d at 10 m, 24 h raw.
+func (Bench) Query() error {
+	if _, err := servicesUp(); err != nil {
+		return err
+	}
+	return sh.RunV("go", "run", "./pkg/plugin/bench")
+}
+
 // Ingest queues N QoS-1 messages (FIELDLINE_BENCH_MESSAGES, default 200000) for the ingester's persistent
 // session, starts the ingester and prints drain throughput, CPU seconds per 100 000 messages and peak RSS,
 // PostgreSQL only and then PostgreSQL + InfluxDB.
