@@ -1,0 +1,874 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"gopkg.in/yaml.v3"
+
+	"github.com/fieldline-iot/fieldline/ingester/config"
+	"github.com/fieldline-iot/fieldline/pkg/plugin"
+)
+
+const (
+	pluginID = "fieldline-telemetry-datasource"
+	dsUID    = "fieldline"
+)
+
+// root is the repository root (this package lives in deploy/).
+var root = func() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Dir(wd)
+}()
+
+// load loads docker-compose.yaml the way `docker compose` does, with the given environment (as if it were the
+// .env file and the shell) and profiles.
+func load(t *testing.T, env map[string]string, profiles ...string) *types.Project {
+	t.Helper()
+	details := types.ConfigDetails{
+		WorkingDir:  root,
+		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(root, "docker-compose.yaml")}},
+		Environment: env,
+	}
+	p, err := loader.LoadWithContext(context.Background(), details, func(o *loader.Options) {
+		o.SetProjectName("fieldline", true)
+		o.Profiles = profiles
+		o.ResolvePaths = true
+	})
+	if err != nil {
+		t.Fatalf("docker-compose.yaml does not load: %v", err)
+	}
+	return p
+}
+
+// envOf returns a service's environment as a map (unset entries are skipped).
+func envOf(s types.ServiceConfig) map[string]string {
+	m := map[string]string{}
+	for k, v := range s.Environment {
+		if v != nil {
+			m[k] = *v
+		}
+	}
+	return m
+}
+
+func exists(t *testing.T, path, what string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
+}
+
+// inRepo checks that an absolute path is inside the repository and exists.
+func inRepo(t *testing.T, path, what string) {
+	t.Helper()
+	rel, err := filepath.Rel(root, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		t.Errorf("%s: %s is outside the repository", what, path)
+		return
+	}
+	exists(t, path, what)
+}
+
+func TestComposeServices(t *testing.T) {
+	p := load(t, map[string]string{})
+	want := []string{"emqx", "grafana", "influxdb", "ingester", "simulator", "timescaledb"}
+	if got := p.ServiceNames(); !slices.Equal(got, want) {
+		t.Fatalf("services (default profile): %v, want %v", got, want)
+	}
+	if _, ok := p.DisabledServices["grafana-dev"]; !ok {
+		t.Errorf("grafana-dev must exist behind the dev profile")
+	}
+	images := map[string]string{"emqx": "emqx/emqx:5", "timescaledb": "timescale/timescaledb:latest-pg16", "influxdb": "influxdb:2"}
+	for name, prefix := range images {
+		if img := p.Services[name].Image; !strings.HasPrefix(img, prefix) {
+			t.Errorf("%s image %q, want %s*", name, img, prefix)
+		}
+	}
+	// EMQX: in-flight window and queue raised for ack-after-commit (docs/ingester.md), and the ingester's
+	// max_inflight (deploy/ingester.yaml) at least the broker's window.
+	emqx := envOf(p.Services["emqx"])
+	inflight, _ := strconv.Atoi(emqx["EMQX_MQTT__MAX_INFLIGHT"])
+	mqueue, _ := strconv.Atoi(emqx["EMQX_MQTT__MAX_MQUEUE_LEN"])
+	if inflight < 1000 || mqueue < 100_000 {
+		t.Errorf("EMQX max_inflight %d / max_mqueue_len %d: raise them (defaults 32 / 1000 cap ack-after-commit batches and drop queued messages)", inflight, mqueue)
+	}
+	cfg := ingesterConfig(t, p)
+	if cfg.MQTT.MaxInflight < inflight {
+		t.Errorf("ingester mqtt.max_inflight %d < EMQX max_inflight %d", cfg.MQTT.MaxInflight, inflight)
+	}
+}
+
+func TestComposePorts(t *testing.T) {
+	p := load(t, map[string]string{})
+	published := func(svc string, target uint32) string {
+		for _, port := range p.Services[svc].Ports {
+			if port.Target == target {
+				return port.Published
+			}
+		}
+		return ""
+	}
+	for _, c := range []struct {
+		svc    string
+		target uint32
+		pub    string
+	}{{"grafana", 3000, "3000"}, {"emqx", 1883, "1883"}, {"ingester", 9464, "9464"}, {"timescaledb", 5432, "5432"}, {"influxdb", 8086, "8086"}} {
+		if got := published(c.svc, c.target); got != c.pub {
+			t.Errorf("%s: container port %d published on %q, want %s", c.svc, c.target, got, c.pub)
+		}
+	}
+	// Databases and admin endpoints only on loopback.
+	for _, svc := range []string{"timescaledb", "influxdb", "ingester"} {
+		for _, port := range p.Services[svc].Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s port %d published on %q: bind it to 127.0.0.1", svc, port.Target, port.HostIP)
+			}
+		}
+	}
+}
+
+func TestComposeHealthchecksAndDependencies(t *testing.T) {
+	p := load(t, map[string]string{}, "dev")
+	dockerfile := readFile(t, filepath.Join(root, "deploy", "Dockerfile"))
+	for name, s := range p.Services {
+		hc := s.HealthCheck
+		if name == "simulator" { // a pure publisher: nothing depends on it, nothing to probe
+			continue
+		}
+		if hc == nil || hc.Disable || len(hc.Test) < 2 || hc.Interval == nil || hc.Timeout == nil || hc.Retries == nil {
+			t.Errorf("%s: needs a healthcheck with test, interval, timeout, retries (got %+v)", name, hc)
+			continue
+		}
+		if hc.Test[0] != "CMD" && hc.Test[0] != "CMD-SHELL" {
+			t.Errorf("%s: healthcheck test %q must start with CMD or CMD-SHELL", name, hc.Test)
+		}
+		// Our images are distroless: their probe is the healthcheck binary the Dockerfile copies in.
+		if s.Build != nil && hc.Test[0] == "CMD" && !strings.Contains(dockerfile, filepath.Base(hc.Test[1])) {
+			t.Errorf("%s: healthcheck runs %s, which deploy/Dockerfile does not put in the image", name, hc.Test[1])
+		}
+	}
+	wantDeps := map[string][]string{
+		"ingester":  {"emqx", "influxdb", "timescaledb"},
+		"simulator": {"emqx", "ingester"},
+		"grafana":   {"emqx", "influxdb", "ingester", "timescaledb"},
+	}
+	for name, s := range p.Services {
+		var deps []string
+		for dep, d := range s.DependsOn {
+			deps = append(deps, dep)
+			target, ok := p.Services[dep]
+			if !ok {
+				t.Errorf("%s depends on unknown service %s", name, dep)
+				continue
+			}
+			if d.Condition != types.ServiceConditionHealthy {
+				t.Errorf("%s → %s: condition %q, want service_healthy", name, dep, d.Condition)
+			}
+			if target.HealthCheck == nil || target.HealthCheck.Disable {
+				t.Errorf("%s waits for %s to be healthy, but %s has no healthcheck", name, dep, dep)
+			}
+		}
+		slices.Sort(deps)
+		if w, ok := wantDeps[name]; ok && !slices.Equal(deps, w) {
+			t.Errorf("%s depends on %v, want %v", name, deps, w)
+		}
+	}
+}
+
+func TestComposeVolumesAndPaths(t *testing.T) {
+	p := load(t, map[string]string{}, "dev")
+	used := map[string]bool{}
+	state := map[string]string{ // service → data directory that must be on a named volume
+		"emqx": "/opt/emqx/data", "timescaledb": "/var/lib/postgresql/data", "influxdb": "/var/lib/influxdb2",
+		"grafana": "/var/lib/grafana", "ingester": "/var/lib/fieldline",
+	}
+	for name, s := range p.Services {
+		for _, v := range s.Volumes {
+			switch v.Type {
+			case types.VolumeTypeVolume:
+				if _, ok := p.Volumes[v.Source]; !ok {
+					t.Errorf("%s: volume %q is not declared under volumes:", name, v.Source)
+				}
+				used[v.Source] = true
+				if state[name] == v.Target {
+					delete(state, name)
+				}
+			case types.VolumeTypeBind:
+				if name == "grafana-dev" && v.Target == "/opt/fieldline/grafana-plugins/"+pluginID {
+					// The dev profile mounts the host's build output on purpose (npm run build + go build).
+					if filepath.Base(v.Source) != "dist" {
+						t.Errorf("grafana-dev mounts %s as the plugin, want ./dist", v.Source)
+					}
+					continue
+				}
+				inRepo(t, v.Source, fmt.Sprintf("%s: bind mount %s", name, v.Target))
+				if !v.ReadOnly {
+					t.Errorf("%s: bind mount %s should be read-only", name, v.Source)
+				}
+			default:
+				t.Errorf("%s: volume type %q", name, v.Type)
+			}
+		}
+	}
+	for name, dir := range state {
+		t.Errorf("%s: %s must be on a named volume", name, dir)
+	}
+	for v := range p.Volumes {
+		if !used[v] {
+			t.Errorf("volume %s is declared but unused", v)
+		}
+	}
+}
+
+var fromAs = regexp.MustCompile(`(?im)^FROM\s+\S+(?:\s+\S+)?\s+AS\s+(\S+)\s*$`)
+
+func TestComposeBuilds(t *testing.T) {
+	p := load(t, map[string]string{})
+	for name, s := range p.Services {
+		b := s.Build
+		if b == nil {
+			continue
+		}
+		inRepo(t, b.Context, name+": build context")
+		df := b.Dockerfile
+		if !filepath.IsAbs(df) {
+			df = filepath.Join(b.Context, df)
+		}
+		inRepo(t, df, name+": Dockerfile")
+		text := readFile(t, df)
+		var stages []string
+		for _, m := range fromAs.FindAllStringSubmatch(text, -1) {
+			stages = append(stages, m[1])
+		}
+		if !slices.Contains(stages, b.Target) {
+			t.Errorf("%s: build target %q is not a stage of %s (stages %v)", name, b.Target, df, stages)
+		}
+		if s.Image == "" {
+			t.Errorf("%s: name the built image (image:)", name)
+		}
+		exists(t, df+".dockerignore", name+": the Dockerfile's .dockerignore (keeps node_modules, dist, .git out of the context)")
+	}
+	// Everything the Dockerfile builds from exists, and nothing secret is baked in.
+	df := readFile(t, filepath.Join(root, "deploy", "Dockerfile"))
+	for _, path := range []string{"go.mod", "go.sum", "package.json", "package-lock.json", "ingester", "firmware/simulator", "deploy/healthcheck", "pkg/main.go", "src/plugin.json", "webpack.config.ts"} {
+		exists(t, filepath.Join(root, path), "deploy/Dockerfile builds from "+path)
+	}
+	for _, pkg := range []string{"./ingester", "./firmware/simulator", "./deploy/healthcheck", "./pkg"} {
+		if !strings.Contains(df, " "+pkg+" ") && !strings.Contains(df, " "+pkg+"\n") && !strings.Contains(df, " "+pkg+" &&") {
+			t.Errorf("deploy/Dockerfile does not build %s", pkg)
+		}
+	}
+	if !strings.Contains(df, "npm ci") || !strings.Contains(df, "npm run build") {
+		t.Error("deploy/Dockerfile must build the frontend (npm ci, npm run build)")
+	}
+	if !strings.Contains(df, "gpx_fieldline_${TARGETOS}_${TARGETARCH}") {
+		t.Error("deploy/Dockerfile must build the backend as gpx_fieldline_<os>_<arch> (plugin.json executable)")
+	}
+	for _, line := range strings.Split(df, "\n") {
+		up := strings.ToUpper(strings.TrimSpace(line))
+		if (strings.HasPrefix(up, "ENV ") || strings.HasPrefix(up, "ARG ")) && regexp.MustCompile(`PASSWORD|TOKEN|SECRET`).MatchString(up) {
+			t.Errorf("deploy/Dockerfile bakes a secret: %s", line)
+		}
+	}
+	for _, stage := range []string{"ingester", "simulator"} {
+		block := df[strings.Index(df, "AS "+stage):]
+		if i := strings.Index(block[3:], "\nFROM "); i > 0 {
+			block = block[:i]
+		}
+		if !strings.Contains(block, "USER 65532") {
+			t.Errorf("image %s must run as non-root (USER 65532)", stage)
+		}
+	}
+	var plug struct {
+		Executable string `json:"executable"`
+		ID         string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(root, "src", "plugin.json"))), &plug); err != nil || plug.ID != pluginID || plug.Executable != "gpx_fieldline" {
+		t.Errorf("src/plugin.json: id %q executable %q (%v)", plug.ID, plug.Executable, err)
+	}
+}
+
+// TestComposeSecrets: every password or token in the compose file comes from a variable (with at most a
+// "change-me" demo default), and every variable the file uses is listed in .env.example.
+func TestComposeSecrets(t *testing.T) {
+	raw := readFile(t, filepath.Join(root, "docker-compose.yaml"))
+	var doc struct {
+		Services map[string]struct {
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal([]byte(raw), &doc); err != nil {
+		t.Fatal(err)
+	}
+	secretKey := regexp.MustCompile(`PASSWORD|TOKEN|SECRET`)
+	varRef := regexp.MustCompile(`^\$\{[A-Z0-9_]+(:?-[^}]*)?\}$`)
+	for svc, s := range doc.Services {
+		for k, v := range s.Environment {
+			if !secretKey.MatchString(k) {
+				continue
+			}
+			if !varRef.MatchString(v) {
+				t.Errorf("%s: %s=%q is a literal secret: use ${VAR:-change-me…}", svc, k, v)
+				continue
+			}
+			if _, def, ok := strings.Cut(strings.Trim(v, "${}"), ":-"); ok && def != "" && !strings.HasPrefix(def, "change-me") {
+				t.Errorf("%s: %s defaults to %q: demo defaults must be visibly placeholders (change-me…)", svc, k, def)
+			}
+		}
+	}
+	example := readFile(t, filepath.Join(root, ".env.example"))
+	for _, m := range regexp.MustCompile(`\$\{([A-Z0-9_]+)`).FindAllStringSubmatch(raw, -1) {
+		if !regexp.MustCompile(`(?m)^` + m[1] + `=`).MatchString(example) {
+			t.Errorf("docker-compose.yaml uses ${%s}, which .env.example does not list", m[1])
+		}
+	}
+	// The example file itself loads, and its values reach the services.
+	env := map[string]string{}
+	for _, line := range strings.Split(example, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			env[k] = v
+		}
+	}
+	env["FIELDLINE_PG_PASSWORD"] = "from-dot-env"
+	p := load(t, env)
+	if got := envOf(p.Services["timescaledb"])["POSTGRES_PASSWORD"]; got != "from-dot-env" {
+		t.Errorf("POSTGRES_PASSWORD = %q, want the .env value", got)
+	}
+}
+
+// composeEndpoint checks that host:port names a compose service that listens on that container port.
+func composeEndpoint(t *testing.T, p *types.Project, what, hostport string) string {
+	t.Helper()
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		t.Errorf("%s %q: %v", what, hostport, err)
+		return ""
+	}
+	s, ok := p.Services[host]
+	if !ok {
+		t.Errorf("%s: host %q is not a compose service (%v)", what, host, p.ServiceNames())
+		return host
+	}
+	n, _ := strconv.Atoi(port)
+	found := false
+	for _, pc := range s.Ports {
+		found = found || pc.Target == uint32(n)
+	}
+	if !found {
+		t.Errorf("%s: %s does not serve container port %s (ports %+v)", what, host, port, s.Ports)
+	}
+	return host
+}
+
+func hostPort(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("%q: %v", raw, err)
+	}
+	return u.Host
+}
+
+// expandGrafanaEnv expands ${VAR} / $VAR as Grafana does in provisioning files, from the grafana service's
+// environment; a variable the service does not set is an error (Grafana would expand it to "").
+func expandGrafanaEnv(t *testing.T, s string, env map[string]string) string {
+	t.Helper()
+	return os.Expand(s, func(k string) string {
+		v, ok := env[k]
+		if !ok {
+			t.Errorf("provisioning uses $%s, which the grafana service's environment does not set", k)
+		}
+		return v
+	})
+}
+
+type dsFile struct {
+	APIVersion  int `yaml:"apiVersion"`
+	Datasources []struct {
+		Name           string            `yaml:"name"`
+		UID            string            `yaml:"uid"`
+		Type           string            `yaml:"type"`
+		Access         string            `yaml:"access"`
+		JSONData       map[string]any    `yaml:"jsonData"`
+		SecureJSONData map[string]string `yaml:"secureJsonData"`
+	} `yaml:"datasources"`
+}
+
+// TestProvisionedDatasource: the data source points at the compose services with the credentials the
+// services are created with, and the plugin's own settings loader accepts it.
+func TestProvisionedDatasource(t *testing.T) {
+	p := load(t, map[string]string{})
+	graf := envOf(p.Services["grafana"])
+	var f dsFile
+	if err := yaml.Unmarshal([]byte(expandGrafanaEnv(t, readFile(t, filepath.Join(root, "provisioning", "datasources", "fieldline.yaml")), graf)), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.APIVersion != 1 || len(f.Datasources) != 1 {
+		t.Fatalf("want apiVersion 1 and one data source, got %+v", f)
+	}
+	ds := f.Datasources[0]
+	if ds.UID != dsUID || ds.Type != pluginID {
+		t.Fatalf("data source uid %q type %q, want %q %q", ds.UID, ds.Type, dsUID, pluginID)
+	}
+	jsonData, err := json.Marshal(ds.JSONData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := plugin.LoadSettings(backend.DataSourceInstanceSettings{UID: ds.UID, JSONData: jsonData, DecryptedSecureJSONData: ds.SecureJSONData})
+	if err != nil {
+		t.Fatalf("the plugin rejects the provisioned settings: %v", err)
+	}
+	if settings.Postgres == nil || settings.Influx == nil || settings.MQTT == nil || settings.LiveSource != "postgres" {
+		t.Fatalf("settings: %+v", settings)
+	}
+	composeEndpoint(t, p, "postgres.host", settings.Postgres.Host)
+	composeEndpoint(t, p, "influx.url", hostPort(t, settings.Influx.URL))
+	composeEndpoint(t, p, "mqtt.url", hostPort(t, settings.MQTT.URL))
+
+	pg, ix := envOf(p.Services["timescaledb"]), envOf(p.Services["influxdb"])
+	if settings.Postgres.Database != pg["POSTGRES_DB"] || settings.Postgres.User != pg["POSTGRES_USER"] || settings.Postgres.Password != pg["POSTGRES_PASSWORD"] {
+		t.Errorf("postgres database/user/password do not match the timescaledb service's POSTGRES_DB/USER/PASSWORD")
+	}
+	if settings.Influx.Org != ix["DOCKER_INFLUXDB_INIT_ORG"] || settings.Influx.Bucket != ix["DOCKER_INFLUXDB_INIT_BUCKET"] || settings.Influx.Token != ix["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] {
+		t.Errorf("influx org/bucket/token do not match the influxdb service's init values")
+	}
+	if settings.Postgres.Password == "" || settings.Influx.Token == "" {
+		t.Error("postgres password and influx token must reach the data source")
+	}
+	// Secrets are only ever variables in the file.
+	rawFile := readFile(t, filepath.Join(root, "provisioning", "datasources", "fieldline.yaml"))
+	for k := range ds.SecureJSONData {
+		if !regexp.MustCompile(`(?m)^\s*` + k + `:\s*\$\{?[A-Z0-9_]+\}?\s*$`).MatchString(rawFile) {
+			t.Errorf("secureJsonData.%s must be an environment variable reference", k)
+		}
+	}
+}
+
+// ingesterConfig loads deploy/ingester.yaml with the ingester's own configuration loader and the ingester
+// service's environment, and checks that its endpoints are compose services.
+func ingesterConfig(t *testing.T, p *types.Project) config.Config {
+	t.Helper()
+	s := p.Services["ingester"]
+	var cfgPath string
+	for i, a := range s.Command {
+		if a == "-config" && i+1 < len(s.Command) {
+			cfgPath = s.Command[i+1]
+		}
+	}
+	host := ""
+	for _, v := range s.Volumes {
+		if v.Type == types.VolumeTypeBind && v.Target == cfgPath {
+			host = v.Source
+		}
+	}
+	if host == "" {
+		t.Fatalf("ingester: -config %q is not a bind-mounted file", cfgPath)
+	}
+	env := envOf(s)
+	cfg, err := config.Load([]string{"-config", host}, func(k string) string { return env[k] }, os.Stderr)
+	if err != nil {
+		t.Fatalf("ingester configuration (deploy/ingester.yaml + compose environment): %v", err)
+	}
+	composeEndpoint(t, p, "ingester mqtt.url", hostPort(t, cfg.MQTT.URL))
+	composeEndpoint(t, p, "ingester influx.url", hostPort(t, cfg.Influx.URL))
+	composeEndpoint(t, p, "ingester postgres.url", hostPort(t, env["FIELDLINE_POSTGRES_URL"]))
+	pg, ix := envOf(p.Services["timescaledb"]), envOf(p.Services["influxdb"])
+	if env["PGPASSWORD"] != pg["POSTGRES_PASSWORD"] || cfg.Influx.Token != ix["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] || cfg.Influx.Org != ix["DOCKER_INFLUXDB_INIT_ORG"] || cfg.Influx.Bucket != ix["DOCKER_INFLUXDB_INIT_BUCKET"] {
+		t.Error("ingester credentials do not match the timescaledb/influxdb services")
+	}
+	var filters []string
+	for _, sub := range cfg.MQTT.Subs {
+		filters = append(filters, sub.Filter)
+	}
+	for _, f := range []string{"pico/+/+", "iiot/+/+", "pico/json"} {
+		if !slices.Contains(filters, f) {
+			t.Errorf("ingester subscriptions %v lack %s (the simulator publishes it)", filters, f)
+		}
+	}
+	sim := envOf(p.Services["simulator"])
+	composeEndpoint(t, p, "simulator broker", hostPort(t, sim["FIELDLINE_SIM_BROKER"]))
+	return cfg
+}
+
+func TestIngesterConfig(t *testing.T) { ingesterConfig(t, load(t, map[string]string{})) }
+
+// hostPath maps a path inside the grafana container to the repository through its bind mounts.
+func hostPath(t *testing.T, s types.ServiceConfig, inContainer string) string {
+	t.Helper()
+	for _, v := range s.Volumes {
+		if v.Type == types.VolumeTypeBind && (inContainer == v.Target || strings.HasPrefix(inContainer, v.Target+"/")) {
+			return filepath.Join(v.Source, strings.TrimPrefix(inContainer, v.Target))
+		}
+	}
+	t.Fatalf("%s is not inside a bind mount of %s", inContainer, s.Name)
+	return ""
+}
+
+type dashboard struct {
+	UID        string  `json:"uid"`
+	Title      string  `json:"title"`
+	Panels     []panel `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name       string          `json:"name"`
+			Type       string          `json:"type"`
+			Datasource *dsRef          `json:"datasource"`
+			Query      json.RawMessage `json:"query"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type dsRef struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type panel struct {
+	ID          int               `json:"id"`
+	Type        string            `json:"type"`
+	Title       string            `json:"title"`
+	Datasource  *dsRef            `json:"datasource"`
+	Targets     []json.RawMessage `json:"targets"`
+	Panels      []panel           `json:"panels"` // collapsed rows
+	FieldConfig struct {
+		Defaults struct {
+			Unit       string `json:"unit"`
+			Thresholds *struct {
+				Steps []struct {
+					Color string   `json:"color"`
+					Value *float64 `json:"value"`
+				} `json:"steps"`
+			} `json:"thresholds"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
+}
+
+func (p panel) thresholds() string {
+	var s []string
+	if p.FieldConfig.Defaults.Thresholds == nil {
+		return ""
+	}
+	for _, st := range p.FieldConfig.Defaults.Thresholds.Steps {
+		v := "base"
+		if st.Value != nil {
+			v = strconv.FormatFloat(*st.Value, 'f', -1, 64)
+		}
+		s = append(s, st.Color+"@"+v)
+	}
+	return strings.Join(s, " ")
+}
+
+// interpolate replaces dashboard variables the way the frontend does before the backend sees a query
+// (multi-value variables become "a,b"); Grafana's own macros in code queries stay for the backend.
+func interpolate(raw json.RawMessage) json.RawMessage {
+	return json.RawMessage(strings.NewReplacer("${node}", "node1,node2", "$node", "node1,node2").Replace(string(raw)))
+}
+
+// TestProvisionedDashboards: every query in every dashboard decodes with the backend's own parser
+// (plugin.ParseQuery) and references the provisioned data source; the panels the field reports describe exist.
+func TestProvisionedDashboards(t *testing.T) {
+	p := load(t, map[string]string{})
+	graf := p.Services["grafana"]
+	var prov struct {
+		APIVersion int `yaml:"apiVersion"`
+		Providers  []struct {
+			Name    string `yaml:"name"`
+			Type    string `yaml:"type"`
+			Folder  string `yaml:"folder"`
+			Options struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	if err := yaml.Unmarshal([]byte(readFile(t, filepath.Join(root, "provisioning", "dashboards", "fieldline.yaml"))), &prov); err != nil {
+		t.Fatal(err)
+	}
+	if prov.APIVersion != 1 || len(prov.Providers) != 1 || prov.Providers[0].Type != "file" {
+		t.Fatalf("dashboard provider: %+v", prov)
+	}
+	dir := hostPath(t, graf, prov.Providers[0].Options.Path)
+	home := hostPath(t, graf, envOf(graf)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+	exists(t, home, "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	dashboards := map[string]dashboard{}
+	uids := map[string]bool{}
+	queries := 0
+	for _, file := range files {
+		var d dashboard
+		if err := json.Unmarshal([]byte(readFile(t, file)), &d); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if d.UID == "" || uids[d.UID] {
+			t.Errorf("%s: uid %q missing or duplicated", file, d.UID)
+		}
+		uids[d.UID] = true
+		dashboards[d.Title] = d
+		for _, v := range d.Templating.List {
+			if v.Type != "query" {
+				continue
+			}
+			if v.Datasource == nil || v.Datasource.UID != dsUID || v.Datasource.Type != pluginID {
+				t.Errorf("%s: variable %s: data source %+v, want uid %s", d.Title, v.Name, v.Datasource, dsUID)
+			}
+			q, err := plugin.ParseQuery(v.Query)
+			if err != nil || q.Variable == "" {
+				t.Errorf("%s: variable %s: query %s: %v (variable %q)", d.Title, v.Name, v.Query, err, q.Variable)
+			}
+		}
+		var walk func([]panel)
+		walk = func(ps []panel) {
+			for _, pn := range ps {
+				walk(pn.Panels)
+				if pn.Type == "row" {
+					continue
+				}
+				if pn.Datasource == nil || pn.Datasource.UID != dsUID || pn.Datasource.Type != pluginID {
+					t.Errorf("%s / %s: panel data source %+v, want uid %s", d.Title, pn.Title, pn.Datasource, dsUID)
+				}
+				if len(pn.Targets) == 0 {
+					t.Errorf("%s / %s: no queries", d.Title, pn.Title)
+				}
+				for _, raw := range pn.Targets {
+					var ref struct {
+						RefID      string `json:"refId"`
+						Datasource *dsRef `json:"datasource"`
+					}
+					_ = json.Unmarshal(raw, &ref)
+					if ref.Datasource == nil || ref.Datasource.UID != dsUID || ref.Datasource.Type != pluginID {
+						t.Errorf("%s / %s / %s: query data source %+v, want uid %s", d.Title, pn.Title, ref.RefID, ref.Datasource, dsUID)
+					}
+					if _, err := plugin.ParseQuery(interpolate(raw)); err != nil {
+						t.Errorf("%s / %s / %s: the backend rejects the query: %v\n%s", d.Title, pn.Title, ref.RefID, err, raw)
+					}
+					queries++
+				}
+			}
+		}
+		walk(d.Panels)
+	}
+	if queries == 0 {
+		t.Fatal("no queries found")
+	}
+
+	// What the field reports ask for.
+	type want struct{ typ, device, metric, sensor, thresholds string }
+	panelQueries := func(title string) map[string]want {
+		out := map[string]want{}
+		d, ok := dashboards[title]
+		if !ok {
+			t.Fatalf("no dashboard titled %q (have %v)", title, slices.Collect(mapKeys(dashboards)))
+		}
+		live := false
+		for _, pn := range d.Panels {
+			for _, raw := range pn.Targets {
+				q, err := plugin.ParseQuery(interpolate(raw))
+				if err != nil {
+					continue
+				}
+				live = live || q.Live
+				out[pn.Title] = want{pn.Type, strings.Join(q.Devices, ","), q.Metric, strings.Join(q.Sensors, ","), pn.thresholds()}
+			}
+		}
+		if !live {
+			t.Errorf("%s: no live query", title)
+		}
+		return out
+	}
+	check := func(dash, title string, w want) {
+		t.Helper()
+		got, ok := panelQueries(dash)[title]
+		if !ok {
+			t.Errorf("%s: no panel %q", dash, title)
+			return
+		}
+		if w.thresholds == "" {
+			got.thresholds = ""
+		}
+		if got != w {
+			t.Errorf("%s / %s:\n got %+v\nwant %+v", dash, title, got, w)
+		}
+	}
+	tempThresholds := "green@base yellow@30 red@35"
+	check("Pico W live", "DHT22 temperature", want{"stat", "pico", "temperature", "dht22", ""})
+	check("Pico W live", "DHT22 humidity", want{"stat", "pico", "humidity", "dht22", ""})
+	check("Pico W live", "Chip temperature (RP2040)", want{"stat", "pico", "temperature", "internal", ""})
+	check("Pico W live", "Live: temperature and humidity", want{"timeseries", "pico", "humidity", "dht22", ""})
+	check("Environment", "Current temperature", want{"stat", "node1,node2", "temperature", "", tempThresholds})
+	check("Environment", "Current humidity", want{"stat", "node1,node2", "humidity", "", ""})
+	check("Environment", "Temperature comparison", want{"timeseries", "node1,node2", "temperature", "", tempThresholds})
+	check("Environment", "Humidity comparison", want{"timeseries", "node1,node2", "humidity", "", ""})
+	check("Environment", "Gas resistance (air quality)", want{"timeseries", "node1,node2", "gas_resistance", "", ""})
+	check("Signal & stats", "RSSI", want{"gauge", "signal", "rssi", "", "red@base yellow@-80 green@-60"})
+	check("Signal & stats", "SNR", want{"timeseries", "signal", "snr", "", ""})
+	check("Signal & stats", "Packets received", want{"stat", "stats", "packets_received", "", ""})
+	if got := panelQueries("Signal & stats")["Error rate"]; got.typ != "gauge" {
+		t.Errorf("Signal & stats: error rate panel %+v", got)
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+type alertFile struct {
+	APIVersion int `yaml:"apiVersion"`
+	Groups     []struct {
+		OrgID    int    `yaml:"orgId"`
+		Name     string `yaml:"name"`
+		Folder   string `yaml:"folder"`
+		Interval string `yaml:"interval"`
+		Rules    []struct {
+			UID          string `yaml:"uid"`
+			Title        string `yaml:"title"`
+			Condition    string `yaml:"condition"`
+			For          string `yaml:"for"`
+			NoDataState  string `yaml:"noDataState"`
+			ExecErrState string `yaml:"execErrState"`
+			Data         []struct {
+				RefID             string `yaml:"refId"`
+				DatasourceUID     string `yaml:"datasourceUid"`
+				RelativeTimeRange struct {
+					From int64 `yaml:"from"`
+					To   int64 `yaml:"to"`
+				} `yaml:"relativeTimeRange"`
+				Model map[string]any `yaml:"model"`
+			} `yaml:"data"`
+			Labels      map[string]string `yaml:"labels"`
+			Annotations map[string]string `yaml:"annotations"`
+		} `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+// TestProvisionedAlertRules: the rules parse with the expected structure, their data-source queries decode
+// with the backend's parser, expressions reference existing refIds, and the thresholds are the reports'.
+func TestProvisionedAlertRules(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(root, "provisioning", "alerting", "*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no alert rule files in provisioning/alerting")
+	}
+	type summary struct {
+		threshold    string
+		window       int64
+		noData, for_ string
+	}
+	rules := map[string]summary{}
+	for _, file := range files {
+		var f alertFile
+		dec := yaml.NewDecoder(strings.NewReader(readFile(t, file)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&f); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if f.APIVersion != 1 || len(f.Groups) == 0 {
+			t.Fatalf("%s: apiVersion %d, %d groups", file, f.APIVersion, len(f.Groups))
+		}
+		for _, g := range f.Groups {
+			if g.OrgID != 1 || g.Name == "" || g.Folder == "" {
+				t.Errorf("group %+v: orgId, name and folder are required", g.Name)
+			}
+			if d, err := time.ParseDuration(g.Interval); err != nil || d <= 0 || d%(10*time.Second) != 0 {
+				t.Errorf("group %s: interval %q must be a positive multiple of 10s", g.Name, g.Interval)
+			}
+			for _, r := range g.Rules {
+				if r.UID == "" || r.Title == "" || r.Condition == "" || len(r.Data) == 0 {
+					t.Errorf("rule %q: uid, title, condition and data are required", r.Title)
+					continue
+				}
+				if _, err := time.ParseDuration(r.For); err != nil {
+					t.Errorf("rule %s: for %q: %v", r.UID, r.For, err)
+				}
+				if !slices.Contains([]string{"Alerting", "NoData", "OK", "KeepLast"}, r.NoDataState) || !slices.Contains([]string{"Alerting", "Error", "OK", "KeepLast"}, r.ExecErrState) {
+					t.Errorf("rule %s: noDataState %q execErrState %q", r.UID, r.NoDataState, r.ExecErrState)
+				}
+				refs := map[string]bool{}
+				s := summary{noData: r.NoDataState, for_: r.For}
+				for _, d := range r.Data {
+					if d.RefID == "" || refs[d.RefID] || d.Model["refId"] != d.RefID {
+						t.Errorf("rule %s: refId %q missing, duplicated, or not the model's", r.UID, d.RefID)
+					}
+					refs[d.RefID] = true
+					switch d.DatasourceUID {
+					case dsUID:
+						raw, _ := json.Marshal(d.Model)
+						q, err := plugin.ParseQuery(raw)
+						if err != nil {
+							t.Errorf("rule %s / %s: the backend rejects the query: %v", r.UID, d.RefID, err)
+						}
+						if q.Live {
+							t.Errorf("rule %s / %s: alert queries must not be live", r.UID, d.RefID)
+						}
+						if ds, _ := d.Model["datasource"].(map[string]any); ds["uid"] != dsUID || ds["type"] != pluginID {
+							t.Errorf("rule %s / %s: model datasource %v", r.UID, d.RefID, d.Model["datasource"])
+						}
+						if d.RelativeTimeRange.From <= d.RelativeTimeRange.To {
+							t.Errorf("rule %s / %s: relativeTimeRange %+v is empty", r.UID, d.RefID, d.RelativeTimeRange)
+						}
+						s.window = d.RelativeTimeRange.From
+					case "__expr__":
+						typ, _ := d.Model["type"].(string)
+						expr, _ := d.Model["expression"].(string)
+						if !slices.Contains([]string{"reduce", "threshold", "math", "resample", "classic_conditions"}, typ) {
+							t.Errorf("rule %s / %s: expression type %q", r.UID, d.RefID, typ)
+						}
+						if typ != "math" && !refs[expr] {
+							t.Errorf("rule %s / %s: expression %q refers to no earlier refId", r.UID, d.RefID, expr)
+						}
+						if typ == "threshold" {
+							conds, _ := d.Model["conditions"].([]any)
+							if len(conds) == 1 {
+								ev := conds[0].(map[string]any)["evaluator"].(map[string]any)
+								s.threshold = fmt.Sprint(ev["type"], ev["params"])
+							}
+						}
+					default:
+						t.Errorf("rule %s / %s: datasourceUid %q, want %s or __expr__", r.UID, d.RefID, d.DatasourceUID, dsUID)
+					}
+				}
+				if !refs[r.Condition] {
+					t.Errorf("rule %s: condition %q is not a refId", r.UID, r.Condition)
+				}
+				rules[r.UID] = s
+			}
+		}
+	}
+	if got, want := rules["fieldline-node-temperature-high"], (summary{"gt[35]", 300, "OK", "0s"}); got != want {
+		t.Errorf("temperature rule %+v, want %+v (5-minute mean above 35 °C)", got, want)
+	}
+	if got := rules["fieldline-node-silent"]; got.threshold != "gt[120]" || got.noData != "Alerting" {
+		t.Errorf("silent rule %+v, want silence > 120 s and no data → Alerting", got)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,274 @@
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Config configures a simulation run.
+type Config struct {
+	Broker   string // tcp://host:1883, ssl://, ws://, wss://
+	ClientID string // default fieldline-sim-<random>
+	Username string
+	Password string
+	QoS      byte
+	Retain   bool
+	Interval time.Duration // time between two readings of one topic
+	Duration time.Duration // 0: until the context is cancelled
+	Fleet    FleetConfig
+	// DrainTimeout bounds the wait for outstanding broker acknowledgements at the end (default 10 s): what is
+	// not acknowledged by then counts as an error.
+	DrainTimeout time.Duration
+	Log          *slog.Logger
+}
+
+// TopicStats counts one topic's messages. Only messages the broker acknowledged (QoS 1/2) or that were
+// written to the connection (QoS 0) are counted as sent.
+type TopicStats struct {
+	Sent     int64 `json:"sent"`
+	Valid    int64 `json:"valid"`
+	Bad      int64 `json:"bad"`
+	Late     int64 `json:"late"`
+	Readings int64 `json:"readings"` // readings the ingester stores from what was sent
+	Errors   int64 `json:"errors"`   // publications that failed or were not acknowledged in time
+}
+
+// Summary is what a run did; main prints it on exit.
+type Summary struct {
+	Broker         string                 `json:"broker"`
+	ClientID       string                 `json:"client_id"`
+	Seed           uint64                 `json:"seed"`
+	QoS            byte                   `json:"qos"`
+	Topics         string                 `json:"topics"`
+	Nodes          int                    `json:"nodes"`
+	Faults         string                 `json:"faults"`
+	Interval       string                 `json:"interval"`
+	Ticks          int                    `json:"ticks"`
+	ElapsedSeconds float64                `json:"elapsed_seconds"`
+	Sent           int64                  `json:"sent"`
+	Valid          int64                  `json:"valid"`
+	Bad            int64                  `json:"bad"`
+	Late           int64                  `json:"late"`
+	Readings       int64                  `json:"readings"`
+	Errors         int64                  `json:"errors"`
+	Rejected       map[string]int64       `json:"rejected"` // bad messages sent, by the ingester's rejection reason
+	PerTopic       map[string]*TopicStats `json:"per_topic"`
+}
+
+// WriteText prints the summary as a table (one line per topic).
+func (s *Summary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "fieldline-sim: %d ticks in %.1fs, qos %d, seed %d, topics %s, nodes %d, faults %s\n",
+		s.Ticks, s.ElapsedSeconds, s.QoS, s.Seed, s.Topics, s.Nodes, s.Faults)
+	fmt.Fprintf(w, "%-44s %8s %8s %8s %8s %8s\n", "topic", "sent", "valid", "bad", "late", "errors")
+	for _, t := range slices.Sorted(maps.Keys(s.PerTopic)) {
+		st := s.PerTopic[t]
+		fmt.Fprintf(w, "%-44s %8d %8d %8d %8d %8d\n", t, st.Sent, st.Valid, st.Bad, st.Late, st.Errors)
+	}
+	fmt.Fprintf(w, "%-44s %8d %8d %8d %8d %8d\n", "total", s.Sent, s.Valid, s.Bad, s.Late, s.Errors)
+	fmt.Fprintf(w, "readings the ingester should store: %d", s.Readings)
+	if len(s.Rejected) > 0 {
+		fmt.Fprint(w, "; rejections expected:")
+		for _, r := range slices.Sorted(maps.Keys(s.Rejected)) {
+			fmt.Fprintf(w, " %s=%d", r, s.Rejected[r])
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func (s *Summary) add(m Message, ok bool) {
+	st := s.PerTopic[m.Topic]
+	if st == nil {
+		st = &TopicStats{}
+		s.PerTopic[m.Topic] = st
+	}
+	if !ok {
+		st.Errors++
+		s.Errors++
+		return
+	}
+	st.Sent++
+	s.Sent++
+	switch m.Kind {
+	case Valid:
+		st.Valid++
+		s.Valid++
+	case Bad:
+		st.Bad++
+		s.Bad++
+		s.Rejected[m.Reason]++
+	case Late:
+		st.Late++
+		s.Late++
+	}
+	st.Readings += int64(m.Readings)
+	s.Readings += int64(m.Readings)
+}
+
+// RandomClientID returns fieldline-sim-<12 hex>.
+func RandomClientID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "fieldline-sim-" + hex.EncodeToString(b[:])
+}
+
+// Run connects, publishes one tick of messages every Interval until Duration has passed or ctx is cancelled,
+// waits for the outstanding acknowledgements, disconnects and returns the summary. The error is non-nil only
+// when nothing could run (bad configuration, no connection); publication failures are counted in the summary.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	if cfg.Interval <= 0 {
+		return nil, errors.New("interval must be positive")
+	}
+	if cfg.QoS > 2 {
+		return nil, fmt.Errorf("qos %d: want 0, 1 or 2", cfg.QoS)
+	}
+	if cfg.Duration < 0 {
+		return nil, errors.New("duration must not be negative")
+	}
+	fleet, err := NewFleet(cfg.Fleet)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Fleet = fleet.Config()
+	if cfg.ClientID == "" {
+		cfg.ClientID = RandomClientID()
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	opts := mqtt.NewClientOptions().AddBroker(cfg.Broker).SetClientID(cfg.ClientID).SetCleanSession(true).
+		SetUsername(cfg.Username).SetPassword(cfg.Password).
+		SetAutoReconnect(true).SetMaxReconnectInterval(5 * time.Second).
+		SetConnectRetry(true).SetConnectRetryInterval(time.Second).SetConnectTimeout(10 * time.Second).
+		SetKeepAlive(30 * time.Second).SetOrderMatters(false).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { log.Warn("connection lost", "error", err) }).
+		SetOnConnectHandler(func(mqtt.Client) { log.Info("connected", "broker", cfg.Broker, "client_id", cfg.ClientID) })
+	client := mqtt.NewClient(opts)
+	tok := client.Connect()
+	select {
+	case <-tok.Done():
+		if tok.Error() != nil {
+			return nil, fmt.Errorf("connect to %s: %w", cfg.Broker, tok.Error())
+		}
+	case <-time.After(30 * time.Second):
+		client.Disconnect(0)
+		return nil, fmt.Errorf("connect to %s: no connection within 30s", cfg.Broker)
+	case <-ctx.Done():
+		client.Disconnect(0)
+		return nil, fmt.Errorf("connect to %s: %w", cfg.Broker, ctx.Err())
+	}
+	defer client.Disconnect(250)
+
+	sum := &Summary{
+		Broker: redactURL(cfg.Broker), ClientID: cfg.ClientID, Seed: cfg.Fleet.Seed, QoS: cfg.QoS,
+		Topics: cfg.Fleet.Topics.String(), Nodes: cfg.Fleet.Nodes, Faults: cfg.Fleet.Faults.String(),
+		Interval: cfg.Interval.String(), Rejected: map[string]int64{}, PerTopic: map[string]*TopicStats{},
+	}
+	for _, t := range fleet.Topics() {
+		sum.PerTopic[t] = &TopicStats{}
+	}
+
+	// One goroutine collects acknowledgements in publication order (they complete nearly in order), so the
+	// publishing loop never waits for the broker unless 50 000 messages are outstanding.
+	type pending struct {
+		m   Message
+		tok mqtt.Token
+	}
+	queue := make(chan pending, 50_000)
+	var mu sync.Mutex
+	drainDeadline := make(chan time.Time, 1)
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		var deadline time.Time
+		for p := range queue {
+			ok := false
+			if deadline.IsZero() {
+				select {
+				case deadline = <-drainDeadline:
+				default:
+				}
+			}
+			if deadline.IsZero() {
+				select {
+				case <-p.tok.Done():
+					ok = p.tok.Error() == nil
+				case deadline = <-drainDeadline:
+				}
+			}
+			if !deadline.IsZero() && !ok {
+				ok = p.tok.WaitTimeout(time.Until(deadline)) && p.tok.Error() == nil
+			}
+			mu.Lock()
+			sum.add(p.m, ok)
+			mu.Unlock()
+		}
+	}()
+
+	start := time.Now()
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+loop:
+	for i := 0; ; i++ {
+		offset := time.Duration(i) * cfg.Interval
+		if cfg.Duration > 0 && offset >= cfg.Duration {
+			break
+		}
+		timer.Reset(time.Until(start.Add(offset)))
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				break loop
+			case <-progress.C:
+				mu.Lock()
+				log.Info("progress", "ticks", i, "sent", sum.Sent, "errors", sum.Errors)
+				mu.Unlock()
+			case <-timer.C:
+				break wait
+			}
+		}
+		for _, m := range fleet.Tick(start.Add(offset)) {
+			queue <- pending{m: m, tok: client.Publish(m.Topic, cfg.QoS, cfg.Retain, m.Payload)}
+		}
+		sum.Ticks++
+	}
+	drainDeadline <- time.Now().Add(cfg.DrainTimeout)
+	close(queue)
+	<-collected
+	sum.ElapsedSeconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+// redactURL drops credentials from a broker URL for printing.
+func redactURL(s string) string {
+	for i := 0; i+3 <= len(s); i++ {
+		if s[i:i+3] == "://" {
+			rest := s[i+3:]
+			for j := 0; j < len(rest) && rest[j] != '/'; j++ {
+				if rest[j] == '@' {
+					return s[:i+3] + "xxx@" + rest[j+1:]
+				}
+			}
+			break
+		}
+	}
+	return s
+}
