@@ -158,13 +158,7 @@ func Run() error {
 	}
 	args := append([]string{}, os.Args[len(os.Args):]...)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(),
-		"FIELDLINE_POSTGRES_URL="+os.Getenv("FIELDLINE_TEST_POSTGRES_URL"),
-		"FIELDLINE_MQTT_URL="+os.Getenv("FIELDLINE_TEST_MQTT_URL"),
-		"FIELDLINE_INFLUX_URL="+os.Getenv("FIELDLINE_TEST_INFLUX_URL"),
-		"FIELDLINE_INFLUX_ORG="+os.Getenv("FIELDLINE_TEST_INFLUX_ORG"),
-		"FIELDLINE_INFLUX_BUCKET="+os.Getenv("FIELDLINE_TEST_INFLUX_BUCKET"),
-	)
+	cmd.Env = append(os.Environ(), ingesterEnv()...)
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = os.Stdout, os.Stderr, os.Stdin
 	fmt.Println("fieldline-ingester: MQTT", os.Getenv("FIELDLINE_TEST_MQTT_URL"), "→ PostgreSQL + InfluxDB; metrics at http://127.0.0.1:9464/metrics")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -174,6 +168,131 @@ func Run() error {
 	}
 	go func() { <-ctx.Done(); _ = cmd.Process.Signal(syscall.SIGTERM) }()
 	return cmd.Wait()
+}
+
+// Demo is the local demo without Docker: the services, the ingester and fieldline-sim publishing both field
+// reports' topics; Grafana too when a `grafana` (or `grafana-server`) binary is on PATH, with provisioning/
+// pointed at the local services and the plugin from dist/ (run `npm run build` and `go tool mage build` first).
+// The URLs are printed; Ctrl-C stops everything. With Docker, `docker compose up -d --build` (docs/demo.md).
+func Demo() error {
+	if _, err := servicesUp(); err != nil {
+		return err
+	}
+	ing, err := buildIngester()
+	if err != nil {
+		return err
+	}
+	sim := filepath.Join("bin", "fieldline-sim")
+	if err := sh.RunV("go", "build", "-o", sim, "./firmware/simulator"); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := append(os.Environ(), ingesterEnv()...)
+	var cmds []*exec.Cmd
+	defer func() {
+		for i := len(cmds) - 1; i >= 0; i-- {
+			_ = cmds[i].Process.Signal(syscall.SIGTERM)
+			_ = cmds[i].Wait()
+		}
+	}()
+	start := func(name string, args []string, extra ...string) error {
+		c := exec.Command(name, args...)
+		c.Env = append(env, extra...)
+		c.Stdout, c.Stderr = os.Stdout, os.Stderr
+		if err := c.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		cmds = append(cmds, c)
+		return nil
+	}
+	if err := start(ing, nil); err != nil {
+		return err
+	}
+	if err := start(sim, []string{"-broker", os.Getenv("FIELDLINE_TEST_MQTT_URL"), "-nodes", "3", "-interval", "2s"}); err != nil {
+		return err
+	}
+	fmt.Println("ingester metrics:  http://127.0.0.1:9464/metrics")
+	fmt.Println("readings:          psql -h 127.0.0.1 -U fieldline fieldline -c 'SELECT * FROM readings ORDER BY time DESC LIMIT 10'")
+	if bin, args, ok := grafanaCommand(); ok {
+		extra, err := grafanaDemoEnv()
+		if err != nil {
+			return err
+		}
+		if err := start(bin, args, extra...); err != nil {
+			return err
+		}
+		fmt.Println("Grafana:           http://localhost:3000 (dashboards: Pico W live, Environment, Signal & stats)")
+	} else {
+		fmt.Println("Grafana:           not on PATH here; `docker compose up -d --build` runs the full stack (docs/demo.md)")
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func ingesterEnv() []string {
+	return []string{
+		"FIELDLINE_POSTGRES_URL=" + os.Getenv("FIELDLINE_TEST_POSTGRES_URL"),
+		"FIELDLINE_MQTT_URL=" + os.Getenv("FIELDLINE_TEST_MQTT_URL"),
+		"FIELDLINE_INFLUX_URL=" + os.Getenv("FIELDLINE_TEST_INFLUX_URL"),
+		"FIELDLINE_INFLUX_ORG=" + os.Getenv("FIELDLINE_TEST_INFLUX_ORG"),
+		"FIELDLINE_INFLUX_BUCKET=" + os.Getenv("FIELDLINE_TEST_INFLUX_BUCKET"),
+	}
+}
+
+func grafanaCommand() (string, []string, bool) {
+	if p, err := exec.LookPath("grafana"); err == nil {
+		return p, []string{"server"}, true
+	}
+	if p, err := exec.LookPath("grafana-server"); err == nil {
+		return p, nil, true
+	}
+	return "", nil, false
+}
+
+// grafanaDemoEnv prepares a provisioning copy whose data source points at the loopback services and a plugins
+// directory holding dist/, and returns Grafana's environment for them.
+func grafanaDemoEnv() ([]string, error) {
+	state := filepath.Join(os.Getenv("FIELDLINE_STATE_DIR"), "grafana")
+	prov := filepath.Join(state, "provisioning")
+	plugins := filepath.Join(state, "plugins")
+	_ = os.RemoveAll(prov)
+	if err := sh.Run("mkdir", "-p", plugins, filepath.Join(state, "data")); err != nil {
+		return nil, err
+	}
+	if err := sh.Run("cp", "-r", "provisioning", prov); err != nil {
+		return nil, err
+	}
+	ds := filepath.Join(prov, "datasources", "fieldline.yaml")
+	b, err := os.ReadFile(ds)
+	if err != nil {
+		return nil, err
+	}
+	local := strings.NewReplacer("timescaledb:5432", "127.0.0.1:5432", "http://influxdb:8086", os.Getenv("FIELDLINE_TEST_INFLUX_URL"),
+		"tcp://emqx:1883", os.Getenv("FIELDLINE_TEST_MQTT_URL")).Replace(string(b))
+	if err := os.WriteFile(ds, []byte(local), 0o600); err != nil {
+		return nil, err
+	}
+	dist, err := filepath.Abs("dist")
+	if err != nil {
+		return nil, err
+	}
+	link := filepath.Join(plugins, "fieldline-telemetry-datasource")
+	_ = os.Remove(link)
+	if err := os.Symlink(dist, link); err != nil {
+		return nil, err
+	}
+	pw, err := os.ReadFile(filepath.Join(os.Getenv("FIELDLINE_STATE_DIR"), "postgres.password"))
+	if err != nil {
+		return nil, err
+	}
+	return []string{
+		"GF_PATHS_PROVISIONING=" + prov, "GF_PATHS_PLUGINS=" + plugins, "GF_PATHS_DATA=" + filepath.Join(state, "data"),
+		"GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS=fieldline-telemetry-datasource",
+		"FIELDLINE_PG_PASSWORD=" + strings.TrimSpace(string(pw)),
+		"FIELDLINE_INFLUX_ORG=" + os.Getenv("FIELDLINE_TEST_INFLUX_ORG"), "FIELDLINE_INFLUX_BUCKET=" + os.Getenv("FIELDLINE_TEST_INFLUX_BUCKET"),
+		"FIELDLINE_INFLUX_TOKEN=", "FIELDLINE_MQTT_USERNAME=", "FIELDLINE_MQTT_PASSWORD=",
+	}, nil
 }
 
 func buildIngester() (string, error) {
