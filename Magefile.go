@@ -120,7 +120,7 @@ func TestFaults() error {
 	if _, err := servicesUp(); err != nil {
 		return err
 	}
-	return sh.RunV("go", "test", "-count=1", "-p", "1", "-run", "^TestFault", "-v", "./ingester/...")
+	return sh.RunV("go", "test", "-count=1", "-p", "1", "-run", "^TestFault", "-v", "./ingester/...", "./pkg/...")
 }
 
 // TestFirmware runs the Pico W firmware's host tests with CPython.

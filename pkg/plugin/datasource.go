@@ -44,6 +44,8 @@ type Datasource struct {
 	influx      *influxBackend
 	redactor    *strings.Replacer
 	resources   backend.CallResourceHandler
+	uid         string    // the data source's UID: live channels are ds/<uid>/<path>
+	live        liveState // live streams (live.go)
 
 	// baseCtx lives as long as the instance: goroutines it owns (live streams, issue 4) watch it, and Dispose
 	// cancels it and waits for them.
@@ -67,7 +69,11 @@ func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (i
 	d := &Datasource{redactor: newRedactor(s.DecryptedSecureJSONData)}
 	d.baseCtx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	d.resources = d.newResourceHandler()
+	d.uid = s.UID
 	settings, err := LoadSettings(s)
+	if err == nil {
+		d.live.settings, err = loadLiveSettings(s)
+	}
 	if err != nil {
 		d.settingsErr = errors.New(d.redact(err.Error()))
 		backend.Logger.FromContext(ctx).Warn("Invalid data source settings", "uid", s.UID, "error", d.settingsErr)
@@ -94,7 +100,9 @@ func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (i
 // answered "data source is being reconfigured".
 func (d *Datasource) Dispose() {
 	d.disposeMu.Do(func() {
+		d.live.mu.Lock() // RunStream checks disposed and joins d.goroutines under this lock
 		d.disposed.Store(true)
+		d.live.mu.Unlock()
 		d.cancel()
 		d.goroutines.Wait()
 		if d.influx != nil {
@@ -184,19 +192,18 @@ func (d *Datasource) run(ctx context.Context, q Query, dq backend.DataQuery) (da
 	switch q.Source {
 	case SourceMQTT:
 		if !q.Live {
-			return nil, downstream(errors.New("MQTT queries have no stored history: they are live only and need streaming, which this plugin version does not provide yet; set live, or query sql/flux for history"))
+			return nil, downstream(errors.New("MQTT queries have no stored history: they are live only; set live, or query sql/flux for history"))
 		}
-		f := data.NewFrame(q.RefID)
-		f.RefID = q.RefID
-		f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
-		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo, Text: "MQTT topics are live only; live streaming is not available in this plugin version yet"})
-		return data.Frames{f}, nil
+		return d.liveMQTT(q)
 	case SourceSQL:
 		if d.pg == nil {
 			return nil, downstream(errors.New("source sql: PostgreSQL is not configured for this data source"))
 		}
 		if q.Mode == ModeCode {
-			return d.codeSQL(ctx, q, dq)
+			return withLiveNotice(q, "Live tail is available for builder queries; this code query shows its history only")(d.codeSQL(ctx, q, dq))
+		}
+		if q.Live {
+			return d.liveBuilderSQL(ctx, q, dq)
 		}
 		return d.builderSQL(ctx, q, dq)
 	case SourceFlux:
@@ -209,7 +216,7 @@ func (d *Datasource) run(ctx context.Context, q Query, dq backend.DataQuery) (da
 				Bucket: d.influx.cfg.Bucket, Org: d.influx.cfg.Org, MaxDataPts: dq.MaxDataPoints,
 			}), d.settings.RowLimit)
 		}
-		return d.builderFlux(ctx, q, dq)
+		return withLiveNotice(q, "Live tail comes from PostgreSQL or MQTT; this Flux query shows its history only")(d.builderFlux(ctx, q, dq))
 	}
 	return nil, backend.PluginError(fmt.Errorf("unhandled source %q", q.Source))
 }

@@ -151,7 +151,6 @@ from(bucket: v.bucket)
 			"variable_devices":      {"source": "sql", "variable": "devices", "metric": "temperature"},
 			"variable_sensors_flux": {"source": "flux", "variable": "sensors", "metric": "temperature", "device": "pico"},
 			"code_sql_table":        {"source": "sql", "mode": "code", "format": "table", "rawSql": "SELECT device, count(*) AS n FROM readings WHERE $__timeFilter(time) GROUP BY device ORDER BY device"},
-			"mqtt_live_placeholder": {"source": "mqtt", "topic": "pico/#", "live": true},
 		}
 		for name, m := range cases {
 			r := runOne(t, d, dq(t, "A", m, short, shortTo, time.Minute))
@@ -171,6 +170,7 @@ from(bucket: v.bucket)
 			want   string
 		}{
 			{map[string]any{"source": "mqtt", "topic": "pico/#"}, backend.ErrorSourceDownstream, "live only"},
+			{map[string]any{"source": "mqtt", "topic": "pico/#", "live": true}, backend.ErrorSourceDownstream, "MQTT is not configured"},
 			{map[string]any{"source": "sql", "mode": "builder"}, backend.ErrorSourceDownstream, "metric is required"},
 			{map[string]any{"source": "sql", "mode": "code", "rawSql": "SELECT * FROM no_such_table"}, backend.ErrorSourceDownstream, `relation "no_such_table" does not exist`},
 			{map[string]any{"source": "flux", "mode": "code", "flux": "from(bucket: v.bucket) |> nope()"}, backend.ErrorSourceDownstream, "InfluxDB"},

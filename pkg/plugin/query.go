@@ -42,21 +42,23 @@ const (
 
 // Query is a parsed, validated query (the JSON the frontend sends, DESIGN.md "Query model").
 type Query struct {
-	RefID       string
-	Source      string // sql | flux | mqtt
-	Mode        string // builder | code
-	Metric      string
-	Devices     []string // empty: all devices
-	Sensors     []string // empty: all sensors
-	Aggregation sqlquery.Aggregation
-	Interval    time.Duration // 0: Grafana's interval for the panel
-	Live        bool
-	RawSQL      string
-	Flux        string
-	Topic       string
-	Format      string // time_series | table
-	Fill        string // none | null | previous | zero
-	Variable    sqlquery.Label
+	RefID         string
+	Source        string // sql | flux | mqtt
+	Mode          string // builder | code
+	Metric        string
+	Devices       []string // empty: all devices
+	Sensors       []string // empty: all sensors
+	Aggregation   sqlquery.Aggregation
+	Interval      time.Duration // 0: Grafana's interval for the panel
+	Live          bool
+	RawSQL        string
+	Flux          string
+	Topic         string
+	Template      string // MQTT topic template, e.g. {device}/{metric}/{sensor}; "" = device is the topic, metric its last level
+	PayloadFormat string // MQTT payload format: value | json | influx
+	Format        string // time_series | table
+	Fill          string // none | null | previous | zero
+	Variable      sqlquery.Label
 }
 
 // queryJSON is the wire form. device and sensor may be comma-separated lists (multi-value template variables
@@ -74,6 +76,8 @@ type queryJSON struct {
 	RawSQL      string `json:"rawSql"`
 	Flux        string `json:"flux"`
 	Topic       string `json:"topic"`
+	Template    string `json:"template"`
+	PayloadFmt  string `json:"payloadFormat"`
 	Format      string `json:"format"`
 	Fill        string `json:"fill"`
 	Variable    string `json:"variable"`
@@ -87,7 +91,8 @@ func ParseQuery(raw []byte) (Query, error) {
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return Query{}, fmt.Errorf("query JSON: %w", err)
 	}
-	q := Query{RefID: j.RefID, Live: j.Live, RawSQL: j.RawSQL, Flux: j.Flux, Topic: strings.TrimSpace(j.Topic)}
+	q := Query{RefID: j.RefID, Live: j.Live, RawSQL: j.RawSQL, Flux: j.Flux, Topic: strings.TrimSpace(j.Topic),
+		Template: strings.TrimSpace(j.Template), PayloadFormat: strings.ToLower(strings.TrimSpace(j.PayloadFmt))}
 	var err error
 
 	q.Source = strings.ToLower(strings.TrimSpace(j.Source))

@@ -1,17 +1,8 @@
 package plugin
 
-// Live streaming (issue 4) attaches to Datasource, the one instance per data source that already owns the
-// PostgreSQL pool and the settings:
-//
-//   - add SubscribeStream, PublishStream and RunStream methods on *Datasource (backend.StreamHandler); the
-//     SDK's datasource.Manage already serves StreamHandler and routes it to the instance when the instance
-//     implements it, so main.go does not change;
-//   - start the instance's single LISTEN connection (postgres live source) or MQTT client (mqtt live source)
-//     lazily on the first subscription, as goroutines tracked by Datasource.goroutines and stopped by
-//     Datasource.baseCtx, which Dispose cancels and waits for;
-//   - reuse mqttOptions for the MQTT client, and the builder statements (sqlquery.Build) for the read-back of
-//     a watermark-only notification.
-//
-// Query handling for live queries is already in place: "live": true builder queries answer their history
-// through QueryData like any other query, and source "mqtt" queries return an empty frame with a notice when
-// live, or a clear error when not.
+// Live streaming (issue 4) lives in live*.go: live.go (SubscribeStream / PublishStream / RunStream on
+// *Datasource, the instance's one PostgreSQL listener and one MQTT client, started lazily and stopped by
+// Dispose through baseCtx and the goroutines WaitGroup), live_channel.go (channel paths), live_pg.go (the
+// seam and the PostgreSQL stream), live_mqtt.go (the MQTT stream) and live_settings.go. The helper packages
+// are pkg/pglisten (one LISTEN connection, fan-out, reconnect), pkg/mqttlive (one shared, reference-counted
+// MQTT client with a last-message cache) and pkg/pacer (frame coalescing with a bounded buffer).

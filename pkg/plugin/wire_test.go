@@ -17,6 +17,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+
+	"github.com/fieldline-iot/fieldline/pkg/store"
+	"github.com/fieldline-iot/fieldline/pkg/telemetry"
 )
 
 // clientPlugin is the host side of one of the SDK's gRPC plugin services (what Grafana's
@@ -39,7 +42,7 @@ func (p *clientPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *
 // QueryData and CallResource through the pluginv2 stubs against the real databases.
 func TestWireProtocol(t *testing.T) {
 	rows := dataset()
-	pgURL, _ := newPostgres(t, rows)
+	pgURL, pool := newPostgres(t, rows)
 	influx := newInflux(t, rows)
 	settings := settingsFor(t, pgURL, &influx, nil)
 
@@ -62,6 +65,7 @@ func TestWireProtocol(t *testing.T) {
 			"diagnostics": &clientPlugin{client: func(c *grpc.ClientConn) any { return pluginv2.NewDiagnosticsClient(c) }},
 			"data":        &clientPlugin{client: func(c *grpc.ClientConn) any { return pluginv2.NewDataClient(c) }},
 			"resource":    &clientPlugin{client: func(c *grpc.ClientConn) any { return pluginv2.NewResourceClient(c) }},
+			"stream":      &clientPlugin{client: func(c *grpc.ClientConn) any { return pluginv2.NewStreamClient(c) }},
 		}},
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
@@ -83,6 +87,7 @@ func TestWireProtocol(t *testing.T) {
 	diag := dispense("diagnostics").(pluginv2.DiagnosticsClient)
 	dataClient := dispense("data").(pluginv2.DataClient)
 	resources := dispense("resource").(pluginv2.ResourceClient)
+	streams := dispense("stream").(pluginv2.StreamClient)
 
 	pc := &pluginv2.PluginContext{
 		OrgId:    1,
@@ -166,5 +171,62 @@ func TestWireProtocol(t *testing.T) {
 	}
 	if code, body := call("topics"); code != 404 || !strings.Contains(body, "MQTT not configured") {
 		t.Fatalf("/topics: %d %s", code, body)
+	}
+
+	// Live over the wire: a live query's channel, SubscribeStream, then RunStream receiving the frame of a
+	// row written (with NOTIFY) after the stream started; PublishStream is denied.
+	now := time.Now()
+	liveResp, err := dataClient.QueryData(ctx, &pluginv2.QueryDataRequest{PluginContext: pc, Queries: []*pluginv2.DataQuery{{
+		RefId: "live", Json: []byte(`{"refId":"live","source":"sql","metric":"temperature","device":"wire","live":true}`),
+		TimeRange: &pluginv2.TimeRange{FromEpochMS: now.Add(-time.Hour).UnixMilli(), ToEpochMS: now.UnixMilli()}}}})
+	if err != nil || liveResp.Responses["live"].Error != "" {
+		t.Fatalf("live QueryData: %v %v", err, liveResp)
+	}
+	liveFrames, err := data.UnmarshalArrowFrames(liveResp.Responses["live"].Frames)
+	if err != nil || len(liveFrames) != 1 || liveFrames[0].Meta == nil || liveFrames[0].Meta.Channel == "" {
+		t.Fatalf("live frames: %v %v", liveFrames, err)
+	}
+	path := strings.TrimPrefix(liveFrames[0].Meta.Channel, "ds/"+settings.UID+"/")
+	sub, err := streams.SubscribeStream(ctx, &pluginv2.SubscribeStreamRequest{PluginContext: pc, Path: path})
+	if err != nil || sub.Status != pluginv2.SubscribeStreamResponse_OK {
+		t.Fatalf("SubscribeStream: %v %v", sub, err)
+	}
+	if pub, err := streams.PublishStream(ctx, &pluginv2.PublishStreamRequest{PluginContext: pc, Path: path, Data: []byte("{}")}); err != nil || pub.Status != pluginv2.PublishStreamResponse_PERMISSION_DENIED {
+		t.Fatalf("PublishStream: %v %v", pub, err)
+	}
+	sctx, stopStream := context.WithCancel(ctx)
+	defer stopStream()
+	run, err := streams.RunStream(sctx, &pluginv2.RunStreamRequest{PluginContext: pc, Path: path})
+	if err != nil {
+		t.Fatalf("RunStream: %v", err)
+	}
+	info, err := store.Migrate(ctx, pool, store.TimescaleAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := store.NewWriter(pool, info, true)
+	writeErr := make(chan error, 1)
+	go func() {
+		// The stream reads back from its seam once its LISTEN is up, so writing right away is fine either way.
+		writeErr <- w.Write(ctx, []telemetry.Reading{{Time: time.Now().UTC().Truncate(time.Microsecond), Device: "wire", Metric: "temperature", Sensor: "s", Value: 42.5}})
+	}()
+	for {
+		pkt, err := run.Recv()
+		if err != nil {
+			t.Fatalf("RunStream Recv: %v", err)
+		}
+		var f data.Frame
+		if err := json.Unmarshal(pkt.Data, &f); err != nil {
+			t.Fatalf("stream packet: %v", err)
+		}
+		if f.Rows() == 1 && len(f.Fields) == 3 {
+			if v, _ := f.Fields[2].FloatAt(0); v == 42.5 && f.Fields[0].At(0) == `{device="wire", sensor="s"}` {
+				break
+			}
+		}
+		t.Logf("stream frame: %d rows", f.Rows())
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
 	}
 }

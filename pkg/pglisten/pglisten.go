@@ -1,0 +1,193 @@
+// Package pglisten holds ONE PostgreSQL connection that LISTENs on a channel and fans every notification out
+// to any number of subscribers, reconnecting with backoff when the connection drops.
+//
+// Notifications sent while the connection is down are lost (PostgreSQL queues them only for sessions that
+// are listening), so every subscriber is told when the LISTEN is (re)established — Connected — and is
+// expected to read back from its source what it may have missed. A subscriber registered while the listener
+// is connected gets Connected at once (after registration), so "subscribe, then read back" never misses a
+// row: a notification delivered before the registration belongs to a transaction committed before it, hence
+// visible to the read-back that follows.
+//
+// Handlers run on the listener's goroutine and must not block (push into a buffer and return).
+package pglisten
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Handler receives a listener's events. Both methods must return quickly.
+type Handler[T any] interface {
+	// Connected reports that the LISTEN is active; reconnect is false the first time the handler hears it.
+	// Anything notified while the listener was disconnected is lost: read back.
+	Connected(reconnect bool)
+	// Notify delivers one decoded notification.
+	Notify(T)
+}
+
+// Config configures a Listener.
+type Config[T any] struct {
+	Channel string                                       // LISTEN channel (a plain identifier)
+	Connect func(ctx context.Context) (*pgx.Conn, error) // opens the dedicated connection
+	Decode  func(payload string) (T, error)              // parses a payload once for all subscribers
+	Logger  *slog.Logger                                 // nil: slog.Default()
+	// Backoff bounds (defaults 100 ms and 5 s): the delay doubles after each failed attempt.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Listener is the one listening connection. Start it with Run (typically lazily, on the first Subscribe).
+type Listener[T any] struct {
+	cfg Config[T]
+
+	mu        sync.Mutex
+	subs      map[*sub[T]]struct{}
+	snapshot  []*sub[T] // copy-on-write list read by the dispatch loop
+	connected bool
+	conns     int // successful LISTENs so far
+	decodeErr int
+}
+
+type sub[T any] struct {
+	h         Handler[T]
+	connected bool // has heard Connected at least once
+}
+
+// New returns a listener that is not running yet.
+func New[T any](cfg Config[T]) *Listener[T] {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Second
+	}
+	return &Listener[T]{cfg: cfg, subs: map[*sub[T]]struct{}{}}
+}
+
+// Subscribe registers h. When the listener is connected h gets Connected(false) before Subscribe returns;
+// otherwise it gets it when the connection is established. The returned function unregisters h.
+func (l *Listener[T]) Subscribe(h Handler[T]) (unsubscribe func()) {
+	s := &sub[T]{h: h}
+	l.mu.Lock()
+	l.subs[s] = struct{}{}
+	l.rebuild()
+	if l.connected {
+		s.connected = true
+		h.Connected(false)
+	}
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		delete(l.subs, s)
+		l.rebuild()
+		l.mu.Unlock()
+	}
+}
+
+func (l *Listener[T]) rebuild() {
+	snap := make([]*sub[T], 0, len(l.subs))
+	for s := range l.subs {
+		snap = append(snap, s)
+	}
+	l.snapshot = snap
+}
+
+// Subscribers is the number of registered handlers.
+func (l *Listener[T]) Subscribers() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.subs)
+}
+
+// Connections is the number of times the LISTEN was established (1 + reconnects).
+func (l *Listener[T]) Connections() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conns
+}
+
+// Run connects, LISTENs and dispatches until ctx ends, reconnecting with backoff. It returns ctx.Err().
+func (l *Listener[T]) Run(ctx context.Context) error {
+	backoff := l.cfg.MinBackoff
+	for {
+		err := l.session(ctx)
+		l.setConnected(false)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.cfg.Logger.Warn("PostgreSQL listener disconnected; reconnecting", "channel", l.cfg.Channel, "error", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		if errors.Is(err, errListening) {
+			backoff = l.cfg.MinBackoff // it was up: start over quickly
+		} else {
+			backoff = min(2*backoff, l.cfg.MaxBackoff)
+		}
+	}
+}
+
+// errListening wraps errors that ended a session that had been listening.
+var errListening = errors.New("connection lost while listening")
+
+func (l *Listener[T]) session(ctx context.Context) error {
+	conn, err := l.cfg.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = conn.Close(cctx)
+		cancel()
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.cfg.Channel}.Sanitize()); err != nil {
+		return err
+	}
+	l.setConnected(true)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return errors.Join(errListening, err)
+		}
+		v, err := l.cfg.Decode(n.Payload)
+		if err != nil {
+			l.mu.Lock()
+			l.decodeErr++
+			count := l.decodeErr
+			l.mu.Unlock()
+			if count <= 10 || count%1000 == 0 {
+				l.cfg.Logger.Warn("Ignoring an undecodable notification", "channel", l.cfg.Channel, "error", err, "count", count)
+			}
+			continue
+		}
+		l.mu.Lock()
+		snap := l.snapshot
+		l.mu.Unlock()
+		for _, s := range snap {
+			s.h.Notify(v)
+		}
+	}
+}
+
+func (l *Listener[T]) setConnected(up bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.connected = up
+	if !up {
+		return
+	}
+	l.conns++
+	for s := range l.subs {
+		s.h.Connected(s.connected)
+		s.connected = true
+	}
+}

@@ -1,0 +1,324 @@
+package plugin
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Live channel paths. Every live query execution gets channels of its own (seam time and a random nonce in
+// the path), so each Grafana stream is the first subscriber of its channel and is seeded with the frame of
+// its own QueryData:
+//
+//	p/<selector>   a PostgreSQL live series (or, for a query without any series yet, the whole selector)
+//	m/<selector>   an MQTT topic filter
+//	r/<id>         a selector too long for the 160-character channel, kept in the instance (expires unused)
+//
+// <selector> is base64url (no padding) of a compact binary form ending in a 6-byte MAC keyed by the data
+// source UID: a path made for another data source, or edited by hand, is rejected by SubscribeStream.
+const (
+	maxChannelLen    = 160
+	liveSelVersion   = 1
+	liveMACLen       = 6
+	liveRegistryTTL  = time.Hour
+	liveRegistryMax  = 10_000
+	kindPostgres     = 'p'
+	kindMQTT         = 'm'
+	kindRegistryPath = 'r'
+)
+
+// liveSelector is what a stream needs to know, decoded from the channel path.
+type liveSelector struct {
+	Kind    byte      // kindPostgres | kindMQTT
+	Seam    time.Time // S: history < S, stream ≥ S (ms precision); postgres only
+	Nonce   uint32
+	Metric  string
+	Devices []string // nil: every device
+	Sensors []string // nil: every sensor; "" is "no sensor"
+	// Series is true when the channel carries one series (exact device and sensor): frames are wide
+	// (time, value). Otherwise frames use Grafana's labels push mode (labels, time, value).
+	Series bool
+	// MQTT
+	Topic, Template, PayloadFormat string
+}
+
+func (s *liveSelector) marshal() []byte {
+	b := []byte{liveSelVersion, s.Kind}
+	b = binary.AppendVarint(b, s.Seam.UnixMilli())
+	b = binary.BigEndian.AppendUint32(b, s.Nonce)
+	flags := byte(0)
+	if s.Series {
+		flags = 1
+	}
+	b = append(b, flags)
+	b = appendStr(b, s.Metric)
+	b = appendList(b, s.Devices)
+	b = appendList(b, s.Sensors)
+	if s.Kind == kindMQTT {
+		b = appendStr(b, s.Topic)
+		b = appendStr(b, s.Template)
+		b = appendStr(b, s.PayloadFormat)
+	}
+	return b
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendList(b []byte, l []string) []byte {
+	if l == nil {
+		return binary.AppendUvarint(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(l))+1)
+	for _, s := range l {
+		b = appendStr(b, s)
+	}
+	return b
+}
+
+var errBadSelector = errors.New("malformed live channel path")
+
+type selReader struct {
+	b   []byte
+	err bool
+}
+
+func (r *selReader) byte() byte {
+	if len(r.b) == 0 {
+		r.err = true
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *selReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *selReader) str() string {
+	n := r.uvarint()
+	if r.err || n > uint64(len(r.b)) {
+		r.err = true
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *selReader) list() []string {
+	n := r.uvarint()
+	if r.err || n == 0 {
+		return nil
+	}
+	if n-1 > maxSelectorLen {
+		r.err = true
+		return nil
+	}
+	l := make([]string, 0, n-1)
+	for i := uint64(1); i < n && !r.err; i++ {
+		l = append(l, r.str())
+	}
+	return l
+}
+
+func unmarshalSelector(b []byte) (*liveSelector, error) {
+	r := &selReader{b: b}
+	if r.byte() != liveSelVersion {
+		return nil, errBadSelector
+	}
+	s := &liveSelector{Kind: r.byte()}
+	ms, n := binary.Varint(r.b)
+	if n <= 0 {
+		return nil, errBadSelector
+	}
+	r.b = r.b[n:]
+	s.Seam = time.UnixMilli(ms).UTC()
+	if len(r.b) < 5 {
+		return nil, errBadSelector
+	}
+	s.Nonce = binary.BigEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	s.Series = r.byte()&1 == 1
+	s.Metric = r.str()
+	s.Devices = r.list()
+	s.Sensors = r.list()
+	switch s.Kind {
+	case kindPostgres:
+		if s.Metric == "" {
+			return nil, errBadSelector
+		}
+	case kindMQTT:
+		s.Topic = r.str()
+		s.Template = r.str()
+		s.PayloadFormat = r.str()
+		if s.Topic == "" {
+			return nil, errBadSelector
+		}
+	default:
+		return nil, errBadSelector
+	}
+	if r.err || len(r.b) != 0 {
+		return nil, errBadSelector
+	}
+	return s, nil
+}
+
+func liveMAC(uid string, payload []byte) []byte {
+	m := hmac.New(sha256.New, []byte("fieldline-live/"+uid))
+	m.Write(payload)
+	return m.Sum(nil)[:liveMACLen]
+}
+
+// liveRegistry keeps selectors whose encoding does not fit in a channel.
+type liveRegistry struct {
+	mu      sync.Mutex
+	entries map[string]*regEntry
+}
+
+type regEntry struct {
+	sel      *liveSelector
+	lastUsed time.Time
+	running  int
+}
+
+func (r *liveRegistry) put(sel *liveSelector) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.entries == nil {
+		r.entries = map[string]*regEntry{}
+	}
+	for k, e := range r.entries {
+		if e.running == 0 && now.Sub(e.lastUsed) > liveRegistryTTL {
+			delete(r.entries, k)
+		}
+	}
+	if len(r.entries) >= liveRegistryMax {
+		// Evict the least recently used idle entry.
+		var oldest string
+		for k, e := range r.entries {
+			if e.running == 0 && (oldest == "" || e.lastUsed.Before(r.entries[oldest].lastUsed)) {
+				oldest = k
+			}
+		}
+		delete(r.entries, oldest)
+	}
+	r.entries[id] = &regEntry{sel: sel, lastUsed: now}
+	return id
+}
+
+func (r *liveRegistry) get(id string) *liveSelector {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[id]
+	if e == nil {
+		return nil
+	}
+	e.lastUsed = time.Now()
+	return e.sel
+}
+
+// hold marks an entry used by a running stream (never expired meanwhile); the returned func releases it.
+func (r *liveRegistry) hold(id string) func() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[id]
+	if e == nil {
+		return func() {}
+	}
+	e.running++
+	return func() {
+		r.mu.Lock()
+		e.running--
+		e.lastUsed = time.Now()
+		r.mu.Unlock()
+	}
+}
+
+// channelPath encodes sel into a path of this data source's channel, falling back to the registry when the
+// channel would exceed 160 characters.
+func (d *Datasource) channelPath(sel *liveSelector) string {
+	payload := sel.marshal()
+	payload = append(payload, liveMAC(d.uid, payload)...)
+	path := string(rune(sel.Kind)) + "/" + base64.RawURLEncoding.EncodeToString(payload)
+	if len(d.channel(path)) <= maxChannelLen {
+		return path
+	}
+	return string(rune(kindRegistryPath)) + "/" + d.live.registry.put(sel)
+}
+
+// channel is the full Grafana Live channel for a path.
+func (d *Datasource) channel(path string) string { return "ds/" + d.uid + "/" + path }
+
+// parsePath decodes and authenticates a channel path. uid is the data source the request came for.
+func (d *Datasource) parsePath(uid, path string) (*liveSelector, string, error) {
+	if uid != "" && uid != d.uid {
+		return nil, "", errBadSelector
+	}
+	if len(d.channel(path)) > maxChannelLen || !validPathChars(path) {
+		return nil, "", errBadSelector
+	}
+	kind, rest, ok := strings.Cut(path, "/")
+	if !ok || len(kind) != 1 || rest == "" || strings.Contains(rest, "/") {
+		return nil, "", errBadSelector
+	}
+	if kind[0] == kindRegistryPath {
+		sel := d.live.registry.get(rest)
+		if sel == nil {
+			return nil, "", errors.New("unknown or expired live channel: refresh the panel")
+		}
+		return sel, rest, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil || len(raw) <= liveMACLen {
+		return nil, "", errBadSelector
+	}
+	payload, mac := raw[:len(raw)-liveMACLen], raw[len(raw)-liveMACLen:]
+	if !hmac.Equal(mac, liveMAC(d.uid, payload)) {
+		return nil, "", errBadSelector
+	}
+	sel, err := unmarshalSelector(payload)
+	if err != nil || sel.Kind != kind[0] {
+		return nil, "", errBadSelector
+	}
+	return sel, "", nil
+}
+
+func validPathChars(p string) bool {
+	if p == "" {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_-=./", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func randomNonce() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}

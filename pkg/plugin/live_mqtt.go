@@ -1,0 +1,172 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	"github.com/fieldline-iot/fieldline/pkg/mqttlive"
+	"github.com/fieldline-iot/fieldline/pkg/pacer"
+	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+)
+
+// MQTT live: one channel per query execution; every message matching the topic filter is decoded with the
+// query's template and payload format (pkg/telemetry, as the ingester does); the series of a reading is its
+// concrete topic plus its metric and sensor, sent in Grafana's labels push mode so series appear as topics do.
+// A topic the template does not match (and queries without a template) get the default labels: device = the
+// topic, metric = its last level.
+
+// Sentinels of the default labeling (replaced after decoding).
+const (
+	mqttTopicDevice = "__topic__"
+	mqttLevelMetric = "__level__"
+)
+
+// mqttDecoders are a stream's decoders: the query's template, and the default one.
+type mqttDecoders struct {
+	tpl, def *telemetry.Decoder
+}
+
+func newMQTTDecoders(template, format string) (*mqttDecoders, error) {
+	f, err := telemetry.ParseFormat(format)
+	if err != nil {
+		return nil, err
+	}
+	d := &mqttDecoders{}
+	if d.def, err = telemetry.NewDecoder("#", telemetry.Options{Format: f, Static: telemetry.Labels{Device: mqttTopicDevice, Metric: mqttLevelMetric}}); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(template) != "" {
+		if d.tpl, err = telemetry.NewDecoder(template, telemetry.Options{Format: f}); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (d *mqttDecoders) decode(m *mqttlive.Message, dst []telemetry.Reading) ([]telemetry.Reading, error) {
+	if d.tpl != nil && d.tpl.Template() != nil {
+		if _, ok := d.tpl.Template().Match(m.Topic); ok {
+			return d.tpl.Decode(m.Topic, m.Payload, m.Received, dst)
+		}
+	}
+	n0 := len(dst)
+	dst, err := d.def.Decode(m.Topic, m.Payload, m.Received, dst)
+	for i := n0; i < len(dst); i++ {
+		if dst[i].Device == mqttTopicDevice {
+			dst[i].Device = m.Topic
+		}
+		if dst[i].Metric == mqttLevelMetric {
+			dst[i].Metric = m.Topic[strings.LastIndexByte(m.Topic, '/')+1:]
+		}
+	}
+	return dst, err
+}
+
+// liveMQTT answers a live source "mqtt" query: an empty labels-mode frame with the channel.
+func (d *Datasource) liveMQTT(q Query) (data.Frames, error) {
+	if d.settings.MQTT == nil {
+		return nil, downstream(errors.New("source mqtt: MQTT is not configured for this data source"))
+	}
+	if err := mqttlive.ValidFilter(q.Topic); err != nil {
+		return nil, downstream(err)
+	}
+	if _, err := newMQTTDecoders(q.Template, q.PayloadFormat); err != nil {
+		return nil, downstream(fmt.Errorf("mqtt query: %w", err))
+	}
+	sel := &liveSelector{Kind: kindMQTT, Seam: time.Now(), Nonce: randomNonce(), Topic: q.Topic, Template: q.Template, PayloadFormat: q.PayloadFormat}
+	f := labelsFrame(q.RefID, "value", nil, nil, nil)
+	f.Name = q.RefID
+	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1},
+		Channel: d.channel(d.channelPath(sel))}
+	return data.Frames{f}, nil
+}
+
+func (d *Datasource) runMQTTStream(ctx context.Context, sel *liveSelector, sender *backend.StreamSender) error {
+	dec, err := newMQTTDecoders(sel.Template, sel.PayloadFormat)
+	if err != nil {
+		return err
+	}
+	pace := pacer.New[mqttlive.Message](d.live.settings.FrameInterval, d.live.settings.MaxBufferedRows)
+	unsubscribe, err := d.mqttClient().Subscribe(sel.Topic, func(m mqttlive.Message) { pace.Push(m) })
+	if err != nil {
+		return err
+	}
+	defer unsubscribe()
+	s := &mqttStream{d: d, dec: dec}
+	return pace.Run(ctx, func(msgs []mqttlive.Message, dropped int) error { return s.flush(msgs, dropped, sender) })
+}
+
+type mqttStream struct {
+	d        *Datasource
+	dec      *mqttDecoders
+	readings []telemetry.Reading
+	labels   map[labelKey]string // rendered label sets, cached per series
+	rejected int
+}
+
+type labelKey struct{ topic, device, metric, sensor string }
+
+func (s *mqttStream) flush(msgs []mqttlive.Message, dropped int, sender *backend.StreamSender) error {
+	s.readings = s.readings[:0]
+	labels := make([]string, 0, len(msgs))
+	for i := range msgs {
+		n0 := len(s.readings)
+		var err error
+		s.readings, err = s.dec.decode(&msgs[i], s.readings)
+		if err != nil {
+			s.rejected++
+			if s.rejected <= 10 || s.rejected%1000 == 0 {
+				backend.Logger.Debug("Live MQTT message not decoded", "topic", msgs[i].Topic, "error", err, "count", s.rejected)
+			}
+			continue
+		}
+		for j := n0; j < len(s.readings); j++ {
+			labels = append(labels, s.label(msgs[i].Topic, &s.readings[j]))
+		}
+	}
+	if len(s.readings) == 0 && dropped == 0 {
+		return nil
+	}
+	times := make([]time.Time, len(s.readings))
+	values := make([]float64, len(s.readings))
+	for i := range s.readings {
+		times[i] = s.readings[i].Time
+		values[i] = s.readings[i].Value
+	}
+	f := labelsFrame("", "value", labels, times, values)
+	if dropped > 0 {
+		s.d.live.dropped.Add(int64(dropped))
+		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
+			Text: fmt.Sprintf("Live: %d messages were dropped because they arrived faster than the stream could send them", dropped)})
+		backend.Logger.Warn("Live MQTT stream buffer full: messages dropped", "dropped", dropped)
+	}
+	if err := sender.SendFrame(f, data.IncludeAll); err != nil {
+		return err
+	}
+	s.d.live.frames.Add(1)
+	s.d.live.rows.Add(int64(len(s.readings)))
+	return nil
+}
+
+func (s *mqttStream) label(topic string, r *telemetry.Reading) string {
+	k := labelKey{topic, r.Device, r.Metric, r.Sensor}
+	if l, ok := s.labels[k]; ok {
+		return l
+	}
+	if s.labels == nil || len(s.labels) > 100_000 {
+		s.labels = map[labelKey]string{}
+	}
+	device := r.Device
+	if device == topic {
+		device = "" // default labeling: the topic label says it already
+	}
+	l := promLabels("topic", topic, "device", device, "metric", r.Metric, "sensor", r.Sensor)
+	s.labels[k] = l
+	return l
+}

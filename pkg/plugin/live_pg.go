@@ -1,0 +1,415 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fieldline-iot/fieldline/pkg/pacer"
+	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
+	"github.com/fieldline-iot/fieldline/pkg/store"
+	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+)
+
+// The seam, for a live raw builder query:
+//
+//   - QueryData answers history for time < S, S = min(to, now) − δ (δ = liveSeamDelay, default 5 s), and puts
+//     S in every frame's channel;
+//   - the stream LISTENs first, then reads back time ≥ S for its selector, then forwards notified rows,
+//     dropping rows it already sent (exact device, metric, sensor, time, value);
+//   - a notified row with time < S was committed after QueryData read the history (otherwise its notification
+//     would have arrived before the stream subscribed and its row would have been in the history), so it is
+//     sent: it is late data.
+//
+// The one case a panel does not show (until its next refresh): a row committed between QueryData and the
+// stream's LISTEN whose time is < S, i.e. a row more than δ late that lands in that window — the history
+// query ran before its commit and the read-back starts at S. δ trades this against how old the newest
+// history row is.
+
+// liveHistoryEnd is the seam S of a live raw query.
+func (d *Datasource) liveHistoryEnd(to time.Time) time.Time {
+	s := time.Now()
+	if to.Before(s) {
+		s = to
+	}
+	return s.Add(-d.live.settings.SeamDelay).Truncate(time.Millisecond)
+}
+
+// liveBuilderSQL answers a live builder SQL query: history until the seam, and a channel per series frame.
+func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
+	if q.Aggregation != sqlquery.None || q.Format == FormatTable {
+		frames, err := d.builderSQL(ctx, q, dq)
+		if err != nil {
+			return nil, err
+		}
+		frames[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo,
+			Text: "Live tail is available for raw time-series queries (aggregation none); this query shows its history only"})
+		return frames, nil
+	}
+	seam := d.liveHistoryEnd(dq.TimeRange.To)
+	hq := dq
+	var frames data.Frames
+	if seam.After(dq.TimeRange.From) {
+		hq.TimeRange.To = seam
+		var err error
+		if frames, err = d.builderSQL(ctx, q, hq); err != nil {
+			return nil, err
+		}
+	} else {
+		frames = timeSeriesFrames(q.RefID, q.Metric, nil, nil, "")
+	}
+	nonce := randomNonce()
+	if len(frames) == 1 && len(frames[0].Fields) == 0 {
+		// No series yet: one channel for the whole selector, in labels push mode (series appear as they come).
+		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors}
+		f := labelsFrame(q.RefID, q.Metric, nil, nil, nil)
+		f.Meta = frames[0].Meta
+		f.Meta.Channel = d.channel(d.channelPath(sel))
+		return data.Frames{f}, nil
+	}
+	for _, f := range frames {
+		if len(f.Fields) != 2 {
+			continue
+		}
+		l := f.Fields[1].Labels
+		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Series: true,
+			Devices: []string{l["device"]}, Sensors: []string{l["sensor"]}}
+		if f.Meta == nil {
+			f.Meta = &data.FrameMeta{}
+		}
+		f.Meta.Channel = d.channel(d.channelPath(sel))
+	}
+	return frames, nil
+}
+
+// labelsFrame is a frame in Grafana's labels push mode: a string field "labels" (one label set per row, in
+// Prometheus form {k="v", ...}), then time, then the value.
+func labelsFrame(refID, valueName string, labels []string, times []time.Time, values []float64) *data.Frame {
+	if labels == nil {
+		labels, times, values = []string{}, []time.Time{}, []float64{}
+	}
+	f := data.NewFrame(refID,
+		data.NewField("labels", nil, labels),
+		data.NewField(data.TimeSeriesTimeFieldName, nil, times),
+		data.NewField(valueName, nil, values))
+	f.RefID = refID
+	return f
+}
+
+// promLabels renders label pairs (key, value, key, value...) as {k="v", ...}, skipping empty values.
+// Quotes and newlines in values are replaced: Grafana's label parser does not unescape.
+func promLabels(kv ...string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	n := 0
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		n++
+		b.WriteString(kv[i])
+		b.WriteString(`="`)
+		b.WriteString(strings.NewReplacer(`"`, "'", "\n", " ", `\`, "/").Replace(kv[i+1]))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// pgItem is what the listener hands a postgres stream.
+type pgItem struct {
+	kind      uint8
+	reconnect bool
+	r         telemetry.Reading
+	from, to  time.Time // itemReadBack
+}
+
+const (
+	itemRow uint8 = iota
+	itemReadBack
+	itemConnected
+)
+
+type rowKey struct {
+	device, metric, sensor string
+	us                     int64
+	v                      uint64
+}
+
+func keyOf(r *telemetry.Reading) rowKey {
+	return rowKey{r.Device, r.Metric, r.Sensor, r.Time.UnixMicro(), math.Float64bits(r.Value)}
+}
+
+// pgStream is one postgres channel's stream. Its handler side (Connected, Notify) runs on the listener's
+// goroutine and only pushes into the pacer; everything else runs on RunStream's goroutine.
+type pgStream struct {
+	d        *Datasource
+	sel      *liveSelector
+	devices  map[string]bool // nil: all
+	sensors  map[string]bool // nil: all
+	pace     *pacer.Pacer[pgItem]
+	valueFld string
+
+	// stream goroutine only
+	started   bool
+	lastSeen  time.Time // newest row time sent
+	lastEvent time.Time // wall time of the last listener event handled
+	sent      map[rowKey]struct{}
+	rows      []telemetry.Reading
+	notice    string
+}
+
+func newPGStream(d *Datasource, sel *liveSelector) *pgStream {
+	s := &pgStream{d: d, sel: sel, pace: pacer.New[pgItem](d.live.settings.FrameInterval, d.live.settings.MaxBufferedRows),
+		sent: map[rowKey]struct{}{}, valueFld: sel.Metric}
+	if sel.Devices != nil {
+		s.devices = setOf(sel.Devices)
+	}
+	if sel.Sensors != nil {
+		s.sensors = setOf(sel.Sensors)
+	}
+	return s
+}
+
+func setOf(l []string) map[string]bool {
+	m := make(map[string]bool, len(l))
+	for _, v := range l {
+		m[v] = true
+	}
+	return m
+}
+
+func (s *pgStream) matches(r *telemetry.Reading) bool {
+	return r.Metric == s.sel.Metric && (s.devices == nil || s.devices[r.Device]) && (s.sensors == nil || s.sensors[r.Sensor])
+}
+
+// Connected implements pglisten.Handler.
+func (s *pgStream) Connected(reconnect bool) {
+	s.pace.Push(pgItem{kind: itemConnected, reconnect: reconnect})
+}
+
+// Notify implements pglisten.Handler.
+func (s *pgStream) Notify(n store.Notification) {
+	if !n.HasRows() {
+		s.pace.Push(pgItem{kind: itemReadBack, from: n.From, to: n.To})
+		return
+	}
+	var items []pgItem
+	for i := range n.Rows {
+		if s.matches(&n.Rows[i]) {
+			if items == nil {
+				items = make([]pgItem, 0, len(n.Rows)-i)
+			}
+			items = append(items, pgItem{kind: itemRow, r: n.Rows[i]})
+		}
+	}
+	s.pace.Push(items...)
+}
+
+func (d *Datasource) runPostgresStream(ctx context.Context, sel *liveSelector, sender *backend.StreamSender) error {
+	s := newPGStream(d, sel)
+	unsubscribe := d.pgListener().Subscribe(s)
+	defer unsubscribe()
+	return s.pace.Run(ctx, func(items []pgItem, dropped int) error { return s.flush(ctx, items, dropped, sender) })
+}
+
+// flush turns one paced batch into one frame.
+func (s *pgStream) flush(ctx context.Context, items []pgItem, dropped int, sender *backend.StreamSender) error {
+	s.rows = s.rows[:0]
+	now := time.Now()
+	for i := range items {
+		it := &items[i]
+		switch it.kind {
+		case itemRow:
+			s.add(&it.r)
+		case itemReadBack:
+			if err := s.readBack(ctx, it.from, it.to); err != nil {
+				return err
+			}
+		case itemConnected:
+			from := s.sel.Seam
+			if s.started {
+				// Notifications sent while the listener was down are lost: read back from the newest row
+				// sent, and from δ before the last event seen (rows that committed late during the outage).
+				from = s.lastSeen
+				if t := s.lastEvent.Add(-s.d.live.settings.SeamDelay); from.IsZero() || t.Before(from) {
+					from = t
+				}
+				if from.Before(s.sel.Seam) {
+					from = s.sel.Seam
+				}
+			}
+			s.started = true
+			if err := s.readBack(ctx, from, time.Time{}); err != nil {
+				return err
+			}
+		}
+	}
+	s.lastEvent = now
+	if dropped > 0 {
+		s.d.live.dropped.Add(int64(dropped))
+		s.notice = fmt.Sprintf("Live: %d rows were dropped because they arrived faster than the stream could send them", dropped)
+		backend.Logger.Warn("Live stream buffer full: rows dropped", "metric", s.sel.Metric, "dropped", dropped)
+	}
+	if len(s.rows) == 0 && s.notice == "" {
+		return nil
+	}
+	slices.SortStableFunc(s.rows, func(a, b telemetry.Reading) int { return a.Time.Compare(b.Time) })
+	if n := len(s.rows); n > 0 && s.rows[n-1].Time.After(s.lastSeen) {
+		s.lastSeen = s.rows[n-1].Time
+	}
+	s.prune()
+	if err := sender.SendFrame(s.frame(), data.IncludeAll); err != nil {
+		return err
+	}
+	s.d.live.frames.Add(1)
+	s.d.live.rows.Add(int64(len(s.rows)))
+	s.notice = ""
+	return nil
+}
+
+// add keeps r unless it was sent already.
+func (s *pgStream) add(r *telemetry.Reading) {
+	k := keyOf(r)
+	if _, dup := s.sent[k]; dup {
+		return
+	}
+	s.sent[k] = struct{}{}
+	s.rows = append(s.rows, *r)
+}
+
+// prune bounds the dedupe set: keys more than a minute (or δ) older than the newest row cannot meet their
+// duplicate any more in practice (duplicates come from the read-back overlapping notifications in flight).
+func (s *pgStream) prune() {
+	limit := 4 * s.d.live.settings.MaxBufferedRows
+	if len(s.sent) < 1024 && len(s.sent) < limit {
+		return
+	}
+	keep := max(time.Minute, 2*s.d.live.settings.SeamDelay)
+	cut := s.lastSeen.Add(-keep).UnixMicro()
+	for k := range s.sent {
+		if k.us < cut {
+			delete(s.sent, k)
+		}
+	}
+	if len(s.sent) > limit {
+		clear(s.sent) // pathological flood: forget (a duplicate is better than unbounded memory)
+	}
+}
+
+// readBack reads the selector's rows with from ≤ time (≤ to when to is set), newest MaxBufferedRows.
+func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
+	var b strings.Builder
+	args := []any{s.sel.Metric, from}
+	b.WriteString("SELECT time, device, sensor, value FROM readings WHERE metric = $1 AND time >= $2")
+	if !to.IsZero() {
+		args = append(args, to)
+		b.WriteString(" AND time <= $" + strconv.Itoa(len(args)))
+	}
+	for _, f := range []struct {
+		col    string
+		values []string
+	}{{"device", s.sel.Devices}, {"sensor", s.sel.Sensors}} {
+		switch len(f.values) {
+		case 0:
+			if f.values != nil {
+				return nil // an empty list selects nothing
+			}
+		case 1:
+			args = append(args, f.values[0])
+			b.WriteString(" AND " + f.col + " = $" + strconv.Itoa(len(args)))
+		default:
+			args = append(args, f.values)
+			b.WriteString(" AND " + f.col + " = ANY($" + strconv.Itoa(len(args)) + "::text[])")
+		}
+	}
+	limit := s.d.live.settings.MaxBufferedRows
+	args = append(args, limit+1)
+	b.WriteString(" ORDER BY time DESC LIMIT $" + strconv.Itoa(len(args)))
+	var got []telemetry.Reading
+	query := func() error {
+		got = got[:0]
+		return s.d.pg.readOnly(ctx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, b.String(), args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				r := telemetry.Reading{Metric: s.sel.Metric}
+				if err := rows.Scan(&r.Time, &r.Device, &r.Sensor, &r.Value); err != nil {
+					return err
+				}
+				r.Time = r.Time.UTC()
+				got = append(got, r)
+			}
+			return rows.Err()
+		})
+	}
+	// The database may be restarting (the pool then holds dead connections): retry with backoff. Only this
+	// stream waits; its buffer keeps what the listener pushes meanwhile.
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		err := query()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		backend.Logger.Warn("Live read-back failed; retrying", "metric", s.sel.Metric, "error", s.d.redact(err.Error()), "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+	if len(got) > limit {
+		got = got[:limit]
+		s.notice = fmt.Sprintf("Live: read-back limited to the newest %d rows", limit)
+	}
+	for i := len(got) - 1; i >= 0; i-- {
+		s.add(&got[i])
+	}
+	return nil
+}
+
+// frame builds the frame for s.rows: wide (time, value) with the series' labels for a one-series channel,
+// labels push mode otherwise.
+func (s *pgStream) frame() *data.Frame {
+	n := len(s.rows)
+	times := make([]time.Time, n)
+	values := make([]float64, n)
+	for i := range s.rows {
+		times[i] = s.rows[i].Time
+		values[i] = s.rows[i].Value
+	}
+	var f *data.Frame
+	if s.sel.Series {
+		device, sensor := s.sel.Devices[0], s.sel.Sensors[0]
+		vf := data.NewField(s.valueFld, seriesLabels(device, sensor), values)
+		vf.Config = &data.FieldConfig{DisplayNameFromDS: displayName(s.sel.Metric, device, sensor)}
+		f = data.NewFrame(s.sel.Metric, data.NewField(data.TimeSeriesTimeFieldName, nil, times), vf)
+	} else {
+		labels := make([]string, n)
+		for i := range s.rows {
+			labels[i] = promLabels("device", s.rows[i].Device, "sensor", s.rows[i].Sensor)
+		}
+		f = labelsFrame("", s.valueFld, labels, times, values)
+		f.Name = s.sel.Metric
+	}
+	if s.notice != "" {
+		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: s.notice})
+	}
+	return f
+}

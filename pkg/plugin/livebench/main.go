@@ -1,0 +1,463 @@
+// Command livebench measures live latency: from the moment a message is published to MQTT to the moment the
+// plugin's stream hands the frame carrying it to the SDK's stream sender (where it leaves the plugin for
+// Grafana), for
+//
+//	(a) mqtt: MQTT → plugin (source "mqtt" live query, the instance's shared MQTT client)
+//	(b) pg:   MQTT → fieldline-ingester → PostgreSQL (COPY + NOTIFY) → plugin (live builder query)
+//
+// at each -rates message rate for -duration. The publisher runs as a separate process (this binary with
+// -publish) and the ingester as a subprocess, so the CPU time of this process is the plugin's (plus the
+// bench's bookkeeping: it only timestamps and keeps the frame bytes; decoding happens after the run).
+// Every payload is the publish time in Unix microseconds (value format), so each row carries its own
+// timestamp and is unique: latency = frame send time − value; lost = published − distinct values received.
+//
+//	eval "$(scripts/services.sh env)"; go run ./pkg/plugin/livebench [-rates 1,1000] [-duration 10s] [-paths mqtt,pg]
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fieldline-iot/fieldline/pkg/plugin"
+	"github.com/fieldline-iot/fieldline/pkg/store"
+)
+
+func main() {
+	publishMode := flag.Bool("publish", false, "internal: run as the publisher process")
+	topic := flag.String("topic", "", "internal: publisher topic")
+	rate := flag.Float64("rate", 1, "internal: publisher messages per second")
+	rates := flag.String("rates", "1,1000", "message rates to measure (messages/s)")
+	duration := flag.Duration("duration", 10*time.Second, "measurement time per rate and path")
+	paths := flag.String("paths", "mqtt,pg", "paths to measure: mqtt (direct) and/or pg (ingester → PostgreSQL → NOTIFY)")
+	frameInterval := flag.String("frame-interval", "100ms", "plugin liveFrameInterval")
+	qos := flag.Int("qos", 1, "plugin mqtt.qos for path mqtt")
+	ingesterBin := flag.String("ingester", "", "fieldline-ingester binary (default: go build ./ingester into a temp dir)")
+	flag.Parse()
+	backend.Logger = log.NewWithLevel(log.Warn)
+	if path := os.Getenv("FIELDLINE_CPUPROFILE"); path != "" && !*publishMode {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
+	broker := os.Getenv("FIELDLINE_TEST_MQTT_URL")
+	if broker == "" {
+		broker = "tcp://127.0.0.1:1883"
+	}
+	if *publishMode {
+		if err := publish(broker, *topic, *rate, *duration); err != nil {
+			fmt.Fprintln(os.Stderr, "publisher:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var rs []float64
+	for _, s := range strings.Split(*rates, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || r <= 0 {
+			fmt.Fprintln(os.Stderr, "bad -rates:", s)
+			os.Exit(2)
+		}
+		rs = append(rs, r)
+	}
+	b := &bench{qos: *qos, broker: broker, duration: *duration, frameInterval: *frameInterval, ingesterBin: *ingesterBin}
+	fmt.Printf("%-5s %8s %8s %9s %9s %9s %10s %9s %12s %9s\n", "path", "msg/s", "sent", "received", "p50 ms", "p99 ms", "max ms", "lost", "frames/s", "CPU µs/msg")
+	for _, p := range strings.Split(*paths, ",") {
+		for _, r := range rs {
+			res, err := b.run(strings.TrimSpace(p), r)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "livebench:", err)
+				b.cleanup()
+				pprof.StopCPUProfile()
+				os.Exit(1)
+			}
+			fmt.Printf("%-5s %8.0f %8d %9d %9.2f %9.2f %10.2f %9d %12.1f %9.2f\n", p, r, res.published, res.received,
+				res.p50, res.p99, res.max, res.lost, res.framesPerSec, res.cpuPerMsg)
+		}
+	}
+	b.cleanup()
+}
+
+type bench struct {
+	broker, frameInterval, ingesterBin string
+	duration                           time.Duration
+	qos                                int
+	cleanups                           []func()
+}
+
+func (b *bench) cleanup() {
+	for i := len(b.cleanups) - 1; i >= 0; i-- {
+		b.cleanups[i]()
+	}
+	b.cleanups = nil
+}
+
+type result struct {
+	published, received, lost int
+	p50, p99, max             float64
+	framesPerSec, cpuPerMsg   float64
+}
+
+// recorder is the stream's packet sender: it keeps the bytes and the time each frame left the plugin.
+type recorder struct {
+	mu      sync.Mutex
+	packets [][]byte
+	at      []time.Time
+}
+
+func (r *recorder) Send(p *backend.StreamPacket) error {
+	now := time.Now()
+	r.mu.Lock()
+	r.packets = append(r.packets, p.Data)
+	r.at = append(r.at, now)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	r.packets, r.at = nil, nil
+	r.mu.Unlock()
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.packets)
+}
+
+func randomID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (b *bench) run(path string, rate float64) (result, error) {
+	defer b.cleanup()
+	id := "lb" + randomID()
+	jsonData := map[string]any{"liveFrameInterval": b.frameInterval, "liveSeamDelay": "2s"}
+	secure := map[string]string{}
+	var queryModel map[string]any
+	pubTopic := id + "/dev/latency"
+	switch path {
+	case "mqtt":
+		jsonData["mqtt"] = map[string]any{"url": b.broker, "qos": b.qos}
+		queryModel = map[string]any{"source": "mqtt", "topic": id + "/+/latency", "template": id + "/{device}/{metric}", "payloadFormat": "value", "live": true}
+	case "pg":
+		pgURL, err := b.database()
+		if err != nil {
+			return result{}, err
+		}
+		if err := b.startIngester(pgURL, id); err != nil {
+			return result{}, err
+		}
+		u, _ := url.Parse(pgURL)
+		pw, _ := u.User.Password()
+		jsonData["postgres"] = map[string]any{"host": u.Host, "database": strings.TrimPrefix(u.Path, "/"), "user": u.User.Username(), "sslMode": "disable"}
+		secure["postgresPassword"] = pw
+		queryModel = map[string]any{"source": "sql", "metric": "latency", "device": "dev", "live": true}
+	default:
+		return result{}, fmt.Errorf("unknown path %q", path)
+	}
+	raw, _ := json.Marshal(jsonData)
+	settings := backend.DataSourceInstanceSettings{UID: "livebench", Name: "livebench", JSONData: raw, DecryptedSecureJSONData: secure}
+	inst, err := plugin.NewDatasource(context.Background(), settings)
+	if err != nil {
+		return result{}, err
+	}
+	d := inst.(*plugin.Datasource)
+	b.cleanups = append(b.cleanups, d.Dispose)
+
+	queryModel["refId"] = "A"
+	qj, _ := json.Marshal(queryModel)
+	now := time.Now()
+	resp, err := d.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{{RefID: "A", JSON: qj,
+		TimeRange: backend.TimeRange{From: now.Add(-time.Hour), To: now}, Interval: time.Second, MaxDataPoints: 1000}}})
+	if err != nil || resp.Responses["A"].Error != nil {
+		return result{}, fmt.Errorf("QueryData: %v %v", err, resp.Responses["A"].Error)
+	}
+	channel := resp.Responses["A"].Frames[0].Meta.Channel
+	streamPath := strings.TrimPrefix(channel, "ds/livebench/")
+	rec := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	streamDone := make(chan error, 1)
+	go func() {
+		streamDone <- d.RunStream(ctx, &backend.RunStreamRequest{Path: streamPath}, backend.NewStreamSender(rec))
+	}()
+	b.cleanups = append(b.cleanups, func() { cancel(); <-streamDone })
+
+	// Warm up: publish until a frame arrives (subscriptions, LISTEN and the ingester are in place).
+	warm := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.broker).SetClientID(id + "-warm"))
+	if tok := warm.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return result{}, fmt.Errorf("warm-up publisher: %v", tok.Error())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for rec.count() == 0 {
+		if time.Now().After(deadline) {
+			return result{}, fmt.Errorf("%s: no frame within 30 s of warm-up publishing", path)
+		}
+		warm.Publish(pubTopic, 1, false, "1").WaitTimeout(time.Second)
+		time.Sleep(200 * time.Millisecond)
+	}
+	warm.Disconnect(100)
+	time.Sleep(500 * time.Millisecond)
+	rec.reset()
+
+	// Measure: the publisher process, this process's CPU time around it.
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	pub := exec.Command(self, "-publish", "-topic", pubTopic, "-rate", fmt.Sprint(rate), "-duration", b.duration.String())
+	pub.Env = os.Environ()
+	pub.Stderr = os.Stderr
+	out, err := pub.StdoutPipe()
+	if err != nil {
+		return result{}, err
+	}
+	rows0 := d.LiveStats().Rows
+	cpu0 := cpuTime()
+	if err := pub.Start(); err != nil {
+		return result{}, err
+	}
+	published := 0
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if n, ok := strings.CutPrefix(sc.Text(), "published "); ok {
+			published, _ = strconv.Atoi(n)
+		}
+	}
+	if err := pub.Wait(); err != nil {
+		return result{}, fmt.Errorf("publisher: %w", err)
+	}
+	// Drain: until every message arrived or 5 s passed.
+	drainUntil := time.Now().Add(5 * time.Second)
+	for time.Now().Before(drainUntil) {
+		if int(d.LiveStats().Rows-rows0) >= published {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cpu := cpuTime() - cpu0
+	return analyse(rec, published, b.duration, cpu)
+}
+
+func analyse(rec *recorder, published int, duration, cpu time.Duration) (result, error) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	seen := map[int64]bool{}
+	var lat []float64
+	for i, p := range rec.packets {
+		var f data.Frame
+		if err := json.Unmarshal(p, &f); err != nil {
+			return result{}, err
+		}
+		vi := len(f.Fields) - 1
+		for j := 0; j < f.Rows(); j++ {
+			v, err := f.Fields[vi].FloatAt(j)
+			if err != nil {
+				return result{}, err
+			}
+			us := int64(v)
+			if seen[us] {
+				continue
+			}
+			seen[us] = true
+			lat = append(lat, float64(rec.at[i].Sub(time.UnixMicro(us)).Microseconds())/1000)
+		}
+	}
+	sort.Float64s(lat)
+	q := func(p float64) float64 {
+		if len(lat) == 0 {
+			return math.NaN()
+		}
+		return lat[min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1)]
+	}
+	res := result{published: published, received: len(seen), lost: max(0, published-len(seen)),
+		p50: q(0.50), p99: q(0.99), framesPerSec: float64(len(rec.packets)) / duration.Seconds()}
+	if n := len(rec.at); n > 2 {
+		// Frames per second while the stream was busy: the intervals between frames over the time they span.
+		if span := rec.at[n-1].Sub(rec.at[0]).Seconds(); span > 0 {
+			res.framesPerSec = float64(n-1) / span
+		}
+	}
+	if len(lat) > 0 {
+		res.max = lat[len(lat)-1]
+		res.cpuPerMsg = float64(cpu.Microseconds()) / float64(len(seen))
+	}
+	return res, nil
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// publish is the publisher process: rate messages per second for duration, QoS 1, payload = publish time in
+// Unix microseconds.
+func publish(broker, topic string, rate float64, duration time.Duration) error {
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("livebench-pub-" + randomID()).
+		SetMaxResumePubInFlight(10000).SetWriteTimeout(10 * time.Second))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return fmt.Errorf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(250)
+	n := int(rate * duration.Seconds())
+	period := time.Duration(float64(time.Second) / rate)
+	start := time.Now().Add(50 * time.Millisecond)
+	toks := make([]mqtt.Token, 0, n)
+	for i := 0; i < n; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * period)); wait > 0 {
+			time.Sleep(wait)
+		}
+		toks = append(toks, c.Publish(topic, 1, false, strconv.FormatInt(time.Now().UnixMicro(), 10)))
+	}
+	ok := 0
+	for _, t := range toks {
+		if t.WaitTimeout(30*time.Second) && t.Error() == nil {
+			ok++
+		}
+	}
+	fmt.Printf("published %d\n", ok)
+	return nil
+}
+
+// database creates a fresh database with the schema on the server of FIELDLINE_TEST_POSTGRES_URL.
+func (b *bench) database() (string, error) {
+	base := os.Getenv("FIELDLINE_TEST_POSTGRES_URL")
+	if base == "" {
+		return "", fmt.Errorf("FIELDLINE_TEST_POSTGRES_URL is not set: eval \"$(scripts/services.sh env)\"")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	name := "fieldline_livebench_" + randomID()
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", err
+	}
+	b.cleanups = append(b.cleanups, func() {
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = c.Close(ctx)
+		}
+	})
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	pool, err := pgxpool.New(ctx, u.String())
+	if err != nil {
+		return "", err
+	}
+	defer pool.Close()
+	if _, err := store.Migrate(ctx, pool, store.TimescaleAuto); err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
+// startIngester builds (once) and starts fieldline-ingester subscribed to <id>/+/+, writing to pgURL with
+// NOTIFY, and waits for /readyz.
+func (b *bench) startIngester(pgURL, id string) error {
+	if b.ingesterBin == "" {
+		dir, err := os.MkdirTemp("", "livebench-")
+		if err != nil {
+			return err
+		}
+		b.ingesterBin = filepath.Join(dir, "fieldline-ingester")
+		if out, err := exec.Command("go", "build", "-o", b.ingesterBin, "github.com/fieldline-iot/fieldline/ingester").CombinedOutput(); err != nil {
+			return fmt.Errorf("build ingester: %v\n%s", err, out)
+		}
+	}
+	dir, err := os.MkdirTemp("", "livebench-ingester-")
+	if err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf(`mqtt:
+  url: %s
+  client_id: %s-ingester
+  clean_session: true
+  subscriptions:
+    - filter: %s/+/+
+      qos: 1
+      template: "%s/{device}/{metric}"
+      format: value
+postgres:
+  url: %s
+  notify: true
+spool:
+  dir: %s
+log:
+  level: warn
+`, b.broker, id, id, id, pgURL, filepath.Join(dir, "spool"))
+	cfgPath := filepath.Join(dir, "ingester.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(b.ingesterBin, "-config", cfgPath, "-http-addr", addr)
+	cmd.Env = os.Environ()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	b.cleanups = append(b.cleanups, func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		_ = os.RemoveAll(dir)
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ingester not ready within 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
