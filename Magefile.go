@@ -15,10 +15,14 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
+	sdkbuild "github.com/grafana/grafana-plugin-sdk-go/build"
 	"github.com/magefile/mage/mg"
 	"github.com/magefile/mage/sh"
 	"github.com/magefile/mage/target"
+
+	"github.com/fieldline-iot/fieldline/internal/pluginpkg"
 )
 
 // Default target: the full test suite.
@@ -91,10 +95,8 @@ func Test() error {
 // TestFrontend checks src/: npm ci (when node_modules is missing or older than package-lock.json), tsc, eslint,
 // jest, the production build (which fails past its size budget) and the headless-Chromium check of the editors.
 func TestFrontend() error {
-	if stale, _ := target.Path("node_modules/.package-lock.json", "package-lock.json"); stale {
-		if err := sh.RunV("npm", "ci", "--no-audit", "--no-fund"); err != nil {
-			return err
-		}
+	if err := npmCI(); err != nil {
+		return err
 	}
 	if _, err := exec.LookPath("chromium"); err != nil {
 		fmt.Println("installing Debian's chromium for the browser check")
@@ -293,6 +295,63 @@ func grafanaDemoEnv() ([]string, error) {
 		"FIELDLINE_INFLUX_ORG=" + os.Getenv("FIELDLINE_TEST_INFLUX_ORG"), "FIELDLINE_INFLUX_BUCKET=" + os.Getenv("FIELDLINE_TEST_INFLUX_BUCKET"),
 		"FIELDLINE_INFLUX_TOKEN=", "FIELDLINE_MQTT_USERNAME=", "FIELDLINE_MQTT_PASSWORD=",
 	}, nil
+}
+
+// npmCI installs node_modules from package-lock.json when they are missing or older than the lock file.
+func npmCI() error {
+	if stale, _ := target.Path("node_modules/.package-lock.json", "package-lock.json"); stale {
+		return sh.RunV("npm", "ci", "--no-audit", "--no-fund")
+	}
+	return nil
+}
+
+// Build builds the Grafana plugin into dist/: the frontend (npm run build: module.js, plugin.json with the
+// version and date filled in, img/, README.md, LICENSE, CHANGELOG.md) and the backend with the plugin SDK's build
+// functions (CGO off, static, executable name from src/plugin.json) for linux/amd64, linux/arm64, linux/arm
+// (Raspberry Pi 2 and later: GOARM=7), darwin/amd64, darwin/arm64 and windows/amd64, one after another (the
+// SDK's BuildAll runs them in parallel, too much for a small machine).
+func Build() error {
+	if err := npmCI(); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := sh.RunV("npm", "run", "--silent", "build"); err != nil {
+		return fmt.Errorf("npm run build: %w", err)
+	}
+	fmt.Printf("frontend: %s\n", time.Since(start).Round(time.Second))
+	b := sdkbuild.Build{}
+	for _, step := range []struct {
+		platform string
+		build    func() error
+	}{
+		{"linux/amd64", b.Linux},
+		{"linux/arm64", b.LinuxARM64},
+		{"linux/arm", b.LinuxARM},
+		{"darwin/amd64", b.Darwin},
+		{"darwin/arm64", b.DarwinARM64},
+		{"windows/amd64", b.Windows},
+	} {
+		start := time.Now()
+		if err := step.build(); err != nil {
+			return fmt.Errorf("backend %s: %w", step.platform, err)
+		}
+		fmt.Printf("backend %s: %s\n", step.platform, time.Since(start).Round(time.Second))
+	}
+	return nil
+}
+
+// Package runs Build, checks dist/ (plugin.json, logos, one executable per platform of the right format and
+// architecture) and writes build/<plugin id>-<version>.zip (one top-level directory named after the plugin id,
+// executables 0755), the layout Grafana's plugin installer expects, and its .sha256.
+func Package() error {
+	mg.SerialDeps(Build)
+	start := time.Now()
+	art, err := pluginpkg.Package(pluginpkg.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s (%d files, %s)\n%s  %s\n", art.Zip, len(art.Report.Files), time.Since(start).Round(time.Millisecond), art.SHA256, art.SHA256File)
+	return nil
 }
 
 func buildIngester() (string, error) {

@@ -128,7 +128,7 @@ func (i Influx) Enabled() bool { return i.URL != "" }
 // Batch controls how messages are grouped into one write per sink.
 type Batch struct {
 	MaxRows int           `yaml:"max_rows"`
-	Linger  time.Duration `yaml:"linger"` // wait this long for more messages once the queue is empty (0: flush at once)
+	Linger  time.Duration `yaml:"linger"` // at most this long after a batch's first message, wait for more (0: flush when the queue is empty)
 }
 
 // Spool is the on-disk buffer for batches a sink could not take.
@@ -176,7 +176,7 @@ func Default() Config {
 			WriteTimeout: 15 * time.Second,
 		},
 		Influx: Influx{Org: "fieldline", Bucket: "fieldline", WriteTimeout: 15 * time.Second},
-		Batch:  Batch{MaxRows: 5000},
+		Batch:  Batch{MaxRows: 5000, Linger: 5 * time.Millisecond},
 		Spool:  Spool{Dir: defaultSpoolDir(), MaxBytes: 1 << 30},
 		Decode: Decode{MaxPayloadBytes: 65536, MaxFuture: time.Hour},
 		HTTP:   HTTP{Addr: "127.0.0.1:9464"},

@@ -10,6 +10,7 @@ package mqttlive
 
 import (
 	"errors"
+	"github.com/fieldline-iot/fieldline/pkg/mqttconn"
 	"log/slog"
 	"strings"
 	"sync"
@@ -77,7 +78,8 @@ func New(cfg Config) *Client {
 		SetMaxReconnectInterval(5 * time.Second).
 		SetCleanSession(true).
 		SetResumeSubs(false).
-		SetOrderMatters(true). // handlers run in order on the router goroutine; ours never block
+		SetOrderMatters(true).        // handlers run in order on the router goroutine; ours never block
+		SetStore(mqttconn.NoStore{}). // publishes nothing; subscriptions are re-made on every connect
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.dispatch(m) }).
 		SetOnConnectHandler(func(mqtt.Client) { c.onConnect() }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -86,7 +88,7 @@ func New(cfg Config) *Client {
 			c.mu.Unlock()
 			c.log.Warn("MQTT live client lost its connection; reconnecting", "error", err)
 		})
-	useBufferedConn(&o)
+	mqttconn.Use(&o) // buffered reads, coalesced PUBACK writes
 	c.client = mqtt.NewClient(&o)
 	return c
 }

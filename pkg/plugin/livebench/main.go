@@ -59,8 +59,14 @@ func main() {
 	qos := flag.Int("qos", 1, "plugin mqtt.qos for path mqtt")
 	ingesterBin := flag.String("ingester", "", "fieldline-ingester binary (default: go build ./ingester into a temp dir)")
 	flag.Parse()
+	// FIELDLINE_LIVEBENCH_CPUPROFILE=file profiles the measuring process (not its publisher or ingester children).
+	if path := os.Getenv("FIELDLINE_LIVEBENCH_CPUPROFILE"); path != "" && !*publishMode {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	backend.Logger = log.NewWithLevel(log.Warn)
-	if path := os.Getenv("FIELDLINE_CPUPROFILE"); path != "" && !*publishMode {
+	if path := os.Getenv("FIELDLINE_LIVEBENCH_CPUPROFILE"); path != "" && !*publishMode {
 		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
 			defer pprof.StopCPUProfile()
 		}

@@ -1,4 +1,7 @@
-package pipeline
+// Package mqttconn makes paho.mqtt.golang cheap per message: a connection with buffered reads and coalesced
+// writes, and a Store that keeps nothing, for subscribers that publish nothing. fieldline-ingester and the
+// plugin's live MQTT client both use it.
+package mqttconn
 
 import (
 	"bufio"
@@ -14,12 +17,32 @@ import (
 
 // paho reads each packet from the socket with several small reads and writes every packet — each 4-byte
 // PUBACK — with its own write syscall. At tens of thousands of messages per second those syscalls were a
-// quarter of the ingester's CPU. openConn dials tcp/ssl brokers itself and wraps the connection: reads go
+// quarter of the ingester's CPU. Open dials tcp/ssl brokers itself and wraps the connection: reads go
 // through a bufio.Reader, and writes are copied into a buffer that a flusher goroutine sends as soon as it is
 // idle, so a burst of acknowledgements leaves in a few syscalls and a lone packet leaves at once (no added
-// latency, unlike Nagle). WebSocket brokers use paho's own dialer.
-func openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+// latency, unlike Nagle). WebSocket brokers keep paho's own dialer (see Use).
+
+// Use makes o dial its brokers with Open when every broker URL is tcp or ssl (not ws/wss).
+func Use(o *mqtt.ClientOptions) {
+	if len(o.Servers) == 0 {
+		return
+	}
+	for _, u := range o.Servers {
+		switch u.Scheme {
+		case "tcp", "mqtt", "ssl", "tls", "mqtts", "tcps":
+		default:
+			return
+		}
+	}
+	o.SetCustomOpenConnectionFn(Open)
+}
+
+// Open dials a tcp or ssl broker and returns the buffered, write-coalescing connection.
+func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	d := &net.Dialer{Timeout: o.ConnectTimeout}
+	if o.Dialer != nil {
+		d = o.Dialer
+	}
 	var (
 		c   net.Conn
 		err error
@@ -38,7 +61,7 @@ func openConn(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 		}
 		c, err = tls.DialWithDialer(d, "tcp", uri.Host, cfg)
 	default:
-		return nil, errors.New("openConn: unsupported scheme " + uri.Scheme)
+		return nil, errors.New("mqttconn: unsupported scheme " + uri.Scheme)
 	}
 	if err != nil {
 		return nil, err
