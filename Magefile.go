@@ -374,6 +374,16 @@ func (Bench) Query() error {
 	return sh.RunV("go", "run", "./pkg/plugin/bench")
 }
 
+// Live prints live-tail latency from publish to the frame leaving the plugin (p50/p99), frames/s per stream,
+// messages lost and plugin CPU per message, for MQTT direct and MQTT → ingester → PostgreSQL → NOTIFY, at 1 and
+// 1 000 msg/s.
+func (Bench) Live() error {
+	if _, err := servicesUp(); err != nil {
+		return err
+	}
+	return sh.RunV("go", "run", "./pkg/plugin/livebench")
+}
+
 // Ingest queues N QoS-1 messages (FIELDLINE_BENCH_MESSAGES, default 200000) for the ingester's persistent
 // session, starts the ingester and prints drain throughput, CPU seconds per 100 000 messages and peak RSS,
 // PostgreSQL only and then PostgreSQL + InfluxDB.

@@ -1,7 +1,10 @@
 /*
  * Extends the create-plugin webpack config in .config/ (see .config/README in create-plugin's docs):
- * adds the bundle budget — prints the size of dist/module.js and fails the build above 400 kB.
+ * adds the bundle budget — prints the size of dist/module.js and fails the build above 400 kB — and bundles the
+ * provisioned dashboards (provisioning/dashboards/fieldline, the single source) as dist/dashboards/ for
+ * plugin.json's "includes".
  */
+import CopyWebpackPlugin from 'copy-webpack-plugin';
 import type { Compiler, Configuration } from 'webpack';
 
 import grafanaConfig, { type Env } from './.config/webpack/webpack.config';
@@ -33,7 +36,13 @@ const config = async (env: Env): Promise<Configuration> => {
   const baseConfig = await grafanaConfig(env);
   return {
     ...baseConfig,
-    plugins: [...(baseConfig.plugins ?? []), ...(env.production ? [new BundleBudgetPlugin()] : [])],
+    plugins: [
+      ...(baseConfig.plugins ?? []),
+      new CopyWebpackPlugin({
+        patterns: [{ from: '../provisioning/dashboards/fieldline/*.json', to: 'dashboards/[name][ext]' }],
+      }),
+      ...(env.production ? [new BundleBudgetPlugin()] : []),
+    ],
   };
 };
 

@@ -61,6 +61,11 @@ type PluginJSON struct {
 			Path string `json:"path"`
 		} `json:"screenshots"`
 	} `json:"info"`
+	Includes []struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+		Path string `json:"path"`
+	} `json:"includes"`
 	Dependencies struct {
 		GrafanaDependency string `json:"grafanaDependency"`
 	} `json:"dependencies"`
@@ -164,6 +169,22 @@ func Check(opts Options) (*Report, error) {
 	for _, s := range pj.Info.Screenshots {
 		if err := nonEmptyFile(opts.Dist, s.Path); err != nil {
 			fail("plugin.json screenshot %q: %v", s.Name, err)
+		}
+	}
+	for _, inc := range pj.Includes {
+		if inc.Type != "dashboard" || inc.Path == "" {
+			continue
+		}
+		if err := nonEmptyFile(opts.Dist, inc.Path); err != nil {
+			fail("plugin.json includes dashboard %q: %v", inc.Name, err)
+			continue
+		}
+		var dash struct {
+			Title  string           `json:"title"`
+			Panels []map[string]any `json:"panels"`
+		}
+		if b, err := os.ReadFile(filepath.Join(opts.Dist, inc.Path)); err != nil || json.Unmarshal(b, &dash) != nil || dash.Title == "" || len(dash.Panels) == 0 {
+			fail("plugin.json includes dashboard %q: %s is not a dashboard with a title and panels", inc.Name, inc.Path)
 		}
 	}
 	if !grafanaDepPattern.MatchString(pj.Dependencies.GrafanaDependency) {

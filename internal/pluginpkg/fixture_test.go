@@ -18,7 +18,7 @@ import (
 //
 //   - frontend: the repository's dist/ when it has module.js; otherwise `npm run build` when node_modules is
 //     installed; otherwise (a checkout with neither) a stand-in assembled the way the webpack config does it
-//     (src/plugin.json with %VERSION%/%TODAY% replaced, src/img, README, LICENSE, CHANGELOG) with a stub
+//     (src/plugin.json with %VERSION%/%TODAY% replaced, src/img, the dashboards, README, LICENSE, CHANGELOG) with a stub
 //     module.js — logged as such, since only the packaging, not the bundle, is then under test;
 //   - backend: when dist/ already holds the executables for all six platforms (after the Build target) they
 //     are checked and packaged in place; otherwise the frontend files are copied to a temporary dist and the
@@ -153,6 +153,11 @@ func standInFrontend(root, dst string) error {
 		return err
 	}
 	pjs := strings.NewReplacer("%VERSION%", pkg.Version, "%TODAY%", time.Now().UTC().Format("2006-01-02")).Replace(string(pj))
+	// the bundled dashboards, as webpack.config.ts copies them
+	if err := copyTree(filepath.Join(root, "provisioning", "dashboards", "fieldline"), filepath.Join(dst, "dashboards"),
+		func(rel string) bool { return strings.HasSuffix(rel, ".json") }); err != nil {
+		return err
+	}
 	if err := copyTree(filepath.Join(root, "src", "img"), filepath.Join(dst, "img"), nil); err != nil {
 		return err
 	}
