@@ -22,6 +22,7 @@ import (
 
 	"github.com/fieldline-iot/fieldline/ingester/config"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
+	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
 const (
@@ -685,6 +686,10 @@ func TestProvisionedDashboards(t *testing.T) {
 					continue
 				}
 				live = live || q.Live
+				// The plugin streams raw builder SQL (and MQTT); an aggregated live panel would show history only.
+				if q.Live && q.Mode == "builder" && q.Source == "sql" && q.Aggregation != sqlquery.None {
+					t.Errorf("%s / %s: live builder query with aggregation %q is not streamed; use aggregation none", title, pn.Title, q.Aggregation)
+				}
 				out[pn.Title] = want{pn.Type, strings.Join(q.Devices, ","), q.Metric, strings.Join(q.Sensors, ","), pn.thresholds()}
 			}
 		}

@@ -150,7 +150,7 @@ async function main() {
       const qe = page.getByTestId('qe-code');
       await qe.getByText('Macros', { exact: true }).click();
       await visible(qe.getByText('$__timeGroupAlias(time, $__interval)'));
-      await visible(qe.getByText(/Live works when the query names a metric selector/));
+      await visible(qe.getByText(/Code SQL queries show the history for the range/));
     });
     await check('MQTT editor shows topic, payload and template', async () => {
       const qe = page.getByTestId('qe-mqtt');

@@ -7,6 +7,7 @@ import { Aggregation, FieldlineQuery } from './types';
  */
 
 const SQL_AGG: Record<Aggregation, string> = {
+  none: 'value',
   avg: 'avg(value)',
   min: 'min(value)',
   max: 'max(value)',
@@ -16,6 +17,7 @@ const SQL_AGG: Record<Aggregation, string> = {
 };
 
 const FLUX_AGG: Record<Aggregation, string> = {
+  none: '',
   avg: 'mean',
   min: 'min',
   max: 'max',
@@ -23,6 +25,22 @@ const FLUX_AGG: Record<Aggregation, string> = {
   count: 'count',
   sum: 'sum',
 };
+
+/** The query's aggregation: '' (provisioning, older queries) means none; missing means the default, avg. */
+export function aggregationOf(q: Partial<FieldlineQuery>): Aggregation {
+  if (q.aggregation === undefined) {
+    return 'avg';
+  }
+  return (q.aggregation as string) === '' ? 'none' : q.aggregation;
+}
+
+/** Whether a live query of this shape streams (raw builder SQL and MQTT) or shows its history only. */
+export function liveStreams(q: Partial<FieldlineQuery>): boolean {
+  if (q.source === 'mqtt') {
+    return true;
+  }
+  return q.source !== 'flux' && q.mode !== 'code' && aggregationOf(q) === 'none';
+}
 
 /** Splits a device/sensor selector the way the backend does: on ',' (also accepts `{a,b}`). */
 export function splitList(value?: string): string[] {
@@ -49,7 +67,8 @@ function fluxString(v: string): string {
 
 export function buildSqlPreview(q: Partial<FieldlineQuery>): string {
   const bucket = q.interval && q.interval.trim() !== '' ? q.interval.trim() : '$__interval';
-  const agg = SQL_AGG[q.aggregation ?? 'avg'];
+  const raw = aggregationOf(q) === 'none';
+  const agg = SQL_AGG[aggregationOf(q)];
   const params: string[] = [];
   const where: string[] = [];
 
@@ -75,15 +94,17 @@ export function buildSqlPreview(q: Partial<FieldlineQuery>): string {
   }
   where.push('$__timeFilter(time)');
 
-  const lines = [
-    `SELECT time_bucket('${bucket}', time) AS time, device, sensor, ${agg} AS value`,
-    'FROM readings',
-    `WHERE ${where.join('\n  AND ')}`,
-    'GROUP BY 1, 2, 3',
-    'ORDER BY 1',
-    `-- ${params.map((p, i) => `$${i + 1} = ${p}`).join(', ')}`,
-  ];
-  if (q.live) {
+  const lines = raw
+    ? ['SELECT time, device, sensor, value', 'FROM readings', `WHERE ${where.join('\n  AND ')}`, 'ORDER BY time']
+    : [
+        `SELECT time_bucket('${bucket}', time) AS time, device, sensor, ${agg} AS value`,
+        'FROM readings',
+        `WHERE ${where.join('\n  AND ')}`,
+        'GROUP BY 1, 2, 3',
+        'ORDER BY 1',
+      ];
+  lines.push(`-- ${params.map((p, i) => `$${i + 1} = ${p}`).join(', ')}`);
+  if (q.live && liveStreams(q)) {
     lines.push('-- then live: new rows for the same selector, pushed over Grafana Live');
   }
   return lines.join('\n');
@@ -91,7 +112,7 @@ export function buildSqlPreview(q: Partial<FieldlineQuery>): string {
 
 export function buildFluxPreview(q: Partial<FieldlineQuery>): string {
   const every = q.interval && q.interval.trim() !== '' ? q.interval.trim() : 'v.windowPeriod';
-  const fn = FLUX_AGG[q.aggregation ?? 'avg'];
+  const fn = FLUX_AGG[aggregationOf(q)];
   const lines = [
     'from(bucket: v.bucket)',
     '  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)',
@@ -105,7 +126,9 @@ export function buildFluxPreview(q: Partial<FieldlineQuery>): string {
   if (sensors.length > 0) {
     lines.push(`  |> filter(fn: (r) => ${sensors.map((s) => `r.sensor == ${fluxString(s)}`).join(' or ')})`);
   }
-  lines.push(`  |> aggregateWindow(every: ${every}, fn: ${fn}, createEmpty: false)`);
+  if (fn !== '') {
+    lines.push(`  |> aggregateWindow(every: ${every}, fn: ${fn}, createEmpty: false)`);
+  }
   return lines.join('\n');
 }
 
@@ -127,7 +150,7 @@ export function buildPreview(q: Partial<FieldlineQuery>): string {
  */
 export function builderToRawSql(q: Partial<FieldlineQuery>): string {
   const bucket = q.interval && q.interval.trim() !== '' ? q.interval.trim() : '$__interval';
-  const agg = SQL_AGG[q.aggregation ?? 'avg'];
+  const agg = SQL_AGG[aggregationOf(q)];
   const where = [`metric = ${sqlLiteral(q.metric || '')}`];
   const devices = splitList(q.device);
   if (devices.length > 0) {
@@ -138,6 +161,14 @@ export function builderToRawSql(q: Partial<FieldlineQuery>): string {
     where.push(`sensor IN (${sensors.map(sqlLiteral).join(', ')})`);
   }
   where.push('$__timeFilter(time)');
+  if (aggregationOf(q) === 'none') {
+    return [
+      'SELECT time, device, sensor, value',
+      'FROM readings',
+      `WHERE ${where.join(' AND ')}`,
+      'ORDER BY time',
+    ].join('\n');
+  }
   return [
     `SELECT $__timeGroupAlias(time, ${bucket}), device, sensor, ${agg} AS value`,
     'FROM readings',

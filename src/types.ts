@@ -4,7 +4,9 @@ import { DataQuery, DataSourceJsonData } from '@grafana/schema';
 export type QuerySource = 'sql' | 'flux' | 'mqtt';
 /** Builder: the backend builds a parameterised query from device/metric/sensor. Code: the user's own text. */
 export type QueryMode = 'builder' | 'code';
-export type Aggregation = 'avg' | 'min' | 'max' | 'last' | 'count' | 'sum';
+/** 'none' (or '', as older queries and provisioning write it): every reading, no buckets — the only builder
+ * aggregation the live tail streams. */
+export type Aggregation = 'none' | 'avg' | 'min' | 'max' | 'last' | 'count' | 'sum';
 export type PayloadFormat = 'value' | 'json' | 'influx';
 export type ResultFormat = 'time_series' | 'table';
 /** Query variables the backend answers through QueryData (one string field per value). */

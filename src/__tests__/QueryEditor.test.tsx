@@ -108,9 +108,30 @@ describe('QueryEditor', () => {
   it('shows the macro reference and the live note in code SQL', () => {
     const { ds } = makeDatasource();
     render(<Harness ds={ds} initial={{ ...base, mode: 'code', rawSql: 'SELECT 1', live: true }} changes={[]} />);
-    expect(screen.getByText(/Live works when the query names a metric selector/)).toBeInTheDocument();
+    expect(screen.getByText(/Code SQL queries show the history for the range/)).toBeInTheDocument();
     fireEvent.click(screen.getByText('Macros'));
     expect(screen.getByText('$__timeFilter(time)')).toBeInTheDocument();
     expect(screen.getByText('$__unixEpochFilter(column)')).toBeInTheDocument();
+  });
+});
+
+describe('live notices', () => {
+  it('offers none (raw) and says when a live query shows history only', () => {
+    const { ds } = makeDatasource();
+    render(
+      <Harness ds={ds} initial={{ ...base, metric: 'temperature', aggregation: 'avg', live: true }} changes={[]} />
+    );
+    expect(screen.getByText(/set Aggregation to none \(raw\)/)).toBeInTheDocument();
+    expect(screen.getByTestId('fieldline-preview').textContent).not.toContain('then live');
+  });
+
+  it('streams raw builder queries: no notice, preview says live', () => {
+    const { ds } = makeDatasource();
+    render(
+      <Harness ds={ds} initial={{ ...base, metric: 'temperature', aggregation: 'none', live: true }} changes={[]} />
+    );
+    expect(screen.queryByText(/History only/)).not.toBeInTheDocument();
+    expect(screen.getByTestId('fieldline-preview').textContent).toContain('then live');
+    expect(screen.getByTestId('fieldline-preview').textContent).toContain('SELECT time, device, sensor, value');
   });
 });

@@ -1,8 +1,10 @@
 import {
+  aggregationOf,
   buildFluxPreview,
   buildPreview,
   buildSqlPreview,
   builderToRawSql,
+  liveStreams,
   splitList,
   topicFromSelector,
 } from '../preview';
@@ -31,8 +33,9 @@ describe('buildSqlPreview', () => {
     expect(sql).toContain('sensor = ANY($3)');
   });
 
-  it('mentions the live tail', () => {
-    expect(buildSqlPreview({ metric: 'x', live: true })).toContain('live');
+  it('mentions the live tail only when the query streams (raw)', () => {
+    expect(buildSqlPreview({ metric: 'x', live: true, aggregation: 'none' })).toContain('then live');
+    expect(buildSqlPreview({ metric: 'x', live: true })).not.toContain('then live');
   });
 });
 
@@ -69,5 +72,29 @@ describe('helpers', () => {
   it('splitList', () => {
     expect(splitList(' {a, b} ')).toEqual(['a', 'b']);
     expect(splitList(undefined)).toEqual([]);
+  });
+});
+
+describe('raw (none) aggregation and live', () => {
+  it('previews raw SQL and Flux, and only raw builder SQL and MQTT stream', () => {
+    const q = {
+      source: 'sql' as const,
+      mode: 'builder' as const,
+      metric: 'temperature',
+      aggregation: 'none' as const,
+      live: true,
+    };
+    const sql = buildSqlPreview(q);
+    expect(sql).toContain('SELECT time, device, sensor, value');
+    expect(sql).not.toContain('GROUP BY');
+    expect(sql).toContain('then live');
+    expect(buildFluxPreview({ ...q, source: 'flux' })).not.toContain('aggregateWindow');
+    expect(liveStreams(q)).toBe(true);
+    expect(liveStreams({ ...q, aggregation: 'avg' })).toBe(false);
+    expect(liveStreams({ ...q, aggregation: '' as never })).toBe(true); // provisioning writes ''
+    expect(liveStreams({ ...q, mode: 'code' })).toBe(false);
+    expect(liveStreams({ ...q, source: 'flux' })).toBe(false);
+    expect(liveStreams({ source: 'mqtt', topic: 'pico/#' })).toBe(true);
+    expect(aggregationOf({})).toBe('avg');
   });
 });

@@ -16,7 +16,14 @@ import {
 } from '@grafana/ui';
 
 import { DataSource } from '../datasource';
-import { buildFluxPreview, buildPreview, builderToRawSql, topicFromSelector } from '../preview';
+import {
+  aggregationOf,
+  buildFluxPreview,
+  buildPreview,
+  builderToRawSql,
+  liveStreams,
+  topicFromSelector,
+} from '../preview';
 import {
   Aggregation,
   DEFAULT_QUERY,
@@ -43,6 +50,7 @@ const MODES: Array<SelectableValue<QueryMode>> = [
 ];
 
 const AGGREGATIONS: Array<SelectableValue<Aggregation>> = [
+  { label: 'none (raw)', value: 'none', description: 'Every reading; the aggregation the live tail streams' },
   { label: 'avg', value: 'avg' },
   { label: 'min', value: 'min' },
   { label: 'max', value: 'max' },
@@ -179,7 +187,7 @@ export function QueryEditor(props: Props) {
                 inputId="fl-aggregation"
                 width={12}
                 options={AGGREGATIONS}
-                value={query.aggregation ?? 'avg'}
+                value={aggregationOf(query)}
                 onChange={(v) => update({ aggregation: v.value })}
               />
             </InlineField>
@@ -208,6 +216,13 @@ export function QueryEditor(props: Props) {
               />
             </InlineField>
           </InlineFieldRow>
+          {query.live && !liveStreams(query) && (
+            <Alert severity="info" title="History only">
+              {query.source === 'flux'
+                ? 'The live tail follows PostgreSQL (SQL source); a Flux query shows the history for the range.'
+                : 'The live tail streams raw readings: set Aggregation to none (raw). With an aggregation the panel shows the history for the range.'}
+            </Alert>
+          )}
           <div className={styles.preview}>
             <div className={styles.previewTitle}>
               {query.source === 'flux' ? 'Flux' : 'SQL'} preview (values are bound as parameters)
@@ -245,10 +260,9 @@ export function QueryEditor(props: Props) {
             </InlineField>
           </InlineFieldRow>
           {query.live && (
-            <Alert severity="info" title="Live with code SQL">
-              Live works when the query names a metric selector (for example{' '}
-              <code>metric = &apos;temperature&apos;</code>, optionally with device and sensor): the live tail follows
-              new readings for that selector.
+            <Alert severity="info" title="Code SQL is not streamed">
+              Code SQL queries show the history for the range (refresh to update). For a live tail, use a builder query
+              with Aggregation none (raw), or an MQTT query.
             </Alert>
           )}
           <Collapse label="Macros" collapsible isOpen={macrosOpen} onToggle={() => setMacrosOpen(!macrosOpen)}>
