@@ -231,17 +231,11 @@ func (p *Pipeline) connectLoop(ctx context.Context) {
 		} else {
 			return
 		}
-		sleepCtx(ctx, backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
 		backoff = min(backoff*2, 10*time.Second)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
 	}
 }
 
