@@ -12,6 +12,7 @@ import (
 	"errors"
 	"github.com/fieldline-iot/fieldline/pkg/mqttconn"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -256,6 +257,21 @@ func (c *Client) dispatch(pm mqtt.Message) {
 		}
 	}
 	c.mu.Unlock()
+}
+
+// Topics returns the cached topics (the last message of each topic seen) that filter matches, sorted.
+func (c *Client) Topics(filter string) []string {
+	parts := strings.Split(stripShare(filter), "/")
+	c.mu.Lock()
+	out := make([]string, 0, len(c.cache))
+	for topic := range c.cache {
+		if match(parts, topic) {
+			out = append(out, topic)
+		}
+	}
+	c.mu.Unlock()
+	sort.Strings(out)
+	return out
 }
 
 func (c *Client) isClosed() bool {

@@ -1,6 +1,9 @@
 package plugin
 
 import (
+	"encoding/json"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -178,3 +181,31 @@ func TestFaultLiveMQTTBrokerRestart(t *testing.T) {
 }
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// TestTopicsResource: /topics lists topics seen on the broker under a filter (retained ones at once), from the
+// live client's cache and a brief subscription, and rejects a malformed filter.
+func TestTopicsResource(t *testing.T) {
+	d := mqttDS(t)
+	pub := mqttPublisher(t)
+	prefix := testsvc.RandomName("topics")
+	want := []string{prefix + "/node1/temperature", prefix + "/node2/humidity"}
+	for _, topic := range want {
+		publish(t, pub, topic, true, "1")
+		t.Cleanup(func() { publish(t, pub, topic, true, "") })
+	}
+	srv := resourceServer(t, d)
+	body, status := get(t, srv+"/topics?filter="+url.QueryEscape(prefix+"/#"))
+	if status != 200 {
+		t.Fatalf("/topics: %d %s", status, body)
+	}
+	var got []string
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("/topics body %q: %v", body, err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("/topics = %v, want %v", got, want)
+	}
+	if body, status := get(t, srv+"/topics?filter="+url.QueryEscape("a/#/b")); status != 400 {
+		t.Errorf("/topics with a malformed filter: %d %s", status, body)
+	}
+}

@@ -5,18 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sort"
+	"sync"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 
+	"github.com/fieldline-iot/fieldline/pkg/mqttlive"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
 // CallResource serves the editor's discovery endpoints (GET, JSON arrays of strings, at most 1000 values):
 //
 //	/devices?metric=&sensor=   /metrics?device=&sensor=   /sensors?device=&metric=
-//	/topics                    recently seen MQTT topics (404 when MQTT is not configured; empty until live
-//	                           streaming, issue 4, records them)
+//	/topics?filter=            recently seen MQTT topics matching filter (default #): the live client's cache plus
+//	                           one second of listening (404 when MQTT is not configured)
 //
 // Filters take the query model's selector syntax (comma-separated lists; "" or "*" = all); source=flux asks
 // InfluxDB when both databases are configured.
@@ -76,6 +80,12 @@ func (d *Datasource) labelHandler(label sqlquery.Label) http.HandlerFunc {
 	}
 }
 
+// topicsDiscovery is how long /topics listens on its filter for topics the cache does not know yet (retained
+// messages arrive at once; live ones within their publish interval).
+const topicsDiscovery = time.Second
+
+// topicsHandler lists recently seen MQTT topics matching ?filter= (default "#"): the live client's
+// last-message cache plus what a brief subscription to the filter sees, sorted, at most discoveryLimit.
 func (d *Datasource) topicsHandler(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		writeJSONError(w, http.StatusMethodNotAllowed, "use GET")
@@ -85,7 +95,45 @@ func (d *Datasource) topicsHandler(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "MQTT not configured for this data source")
 		return
 	}
-	writeJSON(w, http.StatusOK, []string{})
+	filter := r.URL.Query().Get("filter")
+	if filter == "" {
+		filter = "#"
+	}
+	if err := mqttlive.ValidFilter(filter); err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	client := d.mqttClient()
+	var mu sync.Mutex
+	seen := map[string]struct{}{}
+	unsubscribe, err := client.Subscribe(filter, func(m mqttlive.Message) {
+		mu.Lock()
+		if len(seen) < discoveryLimit {
+			seen[m.Topic] = struct{}{}
+		}
+		mu.Unlock()
+	})
+	if err != nil {
+		writeJSONError(w, http.StatusServiceUnavailable, d.redact(err.Error()))
+		return
+	}
+	select {
+	case <-time.After(topicsDiscovery):
+	case <-r.Context().Done():
+	}
+	unsubscribe()
+	for _, t := range client.Topics(filter) {
+		seen[t] = struct{}{}
+	}
+	topics := make([]string, 0, len(seen))
+	for t := range seen {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	if len(topics) > discoveryLimit {
+		topics = topics[:discoveryLimit]
+	}
+	writeJSON(w, http.StatusOK, topics)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
