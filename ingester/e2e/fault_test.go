@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -140,5 +143,76 @@ func TestFaultIngesterKill(t *testing.T) {
 	f.verify(t)
 	if n := metric(f.in.metrics(), "fieldline_ingester_readings_replayed_total", "sink", "influxdb"); n == 0 {
 		t.Errorf("the restarted ingester replayed nothing from the InfluxDB spool")
+	}
+}
+
+// TestFaultSpoolFullBackpressure: with InfluxDB down and a 1 MiB spool, publishing more than the spool holds
+// makes the ingester stop acknowledging (the broker keeps the rest) and /readyz report it; when InfluxDB returns
+// the spool drains and every reading is stored in both sinks. Nothing is dropped to make room.
+func TestFaultSpoolFullBackpressure(t *testing.T) {
+	e := newEnv(t, true)
+	cfg := e.config(fmt.Sprintf(`    - filter: %[1]s/b/+/+
+      qos: 1
+      template: "%[1]s/b/{device}/{metric}"`, e.prefix))
+	cfg = strings.Replace(cfg, "  dir: "+e.spoolDir+"\n", "  dir: "+e.spoolDir+"\n  max_bytes: 1048576\n", 1) // the smallest bound allowed
+	in := e.start(cfg)
+
+	testsvc.Services(t, "stop", "influxdb")
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			testsvc.Services(t, "start", "influxdb")
+		}
+	})
+	const n = 60_000 // ~2.5 MiB of spooled batches: well over the bound
+	msgs := make([]pubMsg, n)
+	for i := range msgs {
+		msgs[i] = pubMsg{fmt.Sprintf("%s/b/node%d/temperature", e.prefix, i%5), []byte(strconv.Itoa(i))}
+	}
+	go newPublisher(t, e.mqttURL).publishAll(msgs, 2000)
+
+	// The spool fills: /readyz turns 503 naming the sink, and acknowledgements stop short of n.
+	var body []byte
+	eventually(t, 60*time.Second, func() string {
+		resp, err := http.Get("http://" + in.addr + "/readyz")
+		if err != nil {
+			return err.Error()
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return fmt.Sprintf("/readyz %d %q with InfluxDB spool at %v bytes", resp.StatusCode, body,
+				metric(in.metrics(), "fieldline_ingester_spool_bytes", "sink", "influxdb"))
+		}
+		return ""
+	})
+	if !strings.Contains(string(body), "influxdb") {
+		t.Errorf("/readyz does not name the blocked sink: %q", body)
+	}
+	stalledAt := metric(in.metrics(), "fieldline_ingester_messages_acked_total", "", "")
+	time.Sleep(2 * time.Second)
+	fams := in.metrics()
+	acked := metric(fams, "fieldline_ingester_messages_acked_total", "", "")
+	if acked >= n || acked != stalledAt {
+		t.Errorf("acknowledgements went on with a full spool: %v, 2 s later %v (of %d)", stalledAt, acked, n)
+	}
+	if sb := metric(fams, "fieldline_ingester_spool_bytes", "sink", "influxdb"); sb > 1048576 {
+		t.Errorf("spool grew past its bound: %v bytes", sb)
+	}
+	t.Logf("spool full: %v of %d acknowledged and holding, /readyz: %s", acked, n, strings.TrimSpace(string(body)))
+
+	testsvc.Services(t, "start", "influxdb")
+	restarted = true
+	eventually(t, 120*time.Second, func() string {
+		if _, d := pgCount(t, e.pgURL, ""); d != n {
+			return fmt.Sprintf("PostgreSQL holds %d of %d distinct values", d, n)
+		}
+		if _, d := influxCount(t, e.influx, "temperature"); d != n {
+			return fmt.Sprintf("InfluxDB holds %d of %d distinct values", d, n)
+		}
+		return ""
+	})
+	if got := metric(in.metrics(), "fieldline_ingester_messages_acked_total", "", ""); got < n {
+		t.Errorf("after recovery %v of %d acknowledged", got, n)
 	}
 }

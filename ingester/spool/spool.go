@@ -45,6 +45,7 @@ type Spool struct {
 	entries []entry // ascending seq
 	bytes   int64
 	nextSeq uint64
+	waiting int           // Appends waiting for space (backpressure in effect)
 	space   chan struct{} // closed and replaced whenever space is freed
 	added   chan struct{} // closed and replaced whenever a batch is appended
 }
@@ -108,11 +109,12 @@ func (s *Spool) Bytes() int64 {
 	return s.bytes
 }
 
-// Full reports whether the spool is at its bound.
+// Full reports whether the spool is at its bound: an Append is waiting for space (the next batch does not fit),
+// or the bound is reached exactly.
 func (s *Spool) Full() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.bytes >= s.maxBytes
+	return s.waiting > 0 || s.bytes >= s.maxBytes
 }
 
 // Added returns a channel closed at the next Append.
@@ -148,11 +150,19 @@ func (s *Spool) Append(ctx context.Context, batch []telemetry.Reading) error {
 			return nil
 		}
 		wait := s.space
+		s.waiting++
 		s.mu.Unlock()
+		var err error
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return fmt.Errorf("spool full (%d bytes): %w", s.maxBytes, ctx.Err())
+			err = fmt.Errorf("spool full (%d bytes): %w", s.maxBytes, ctx.Err())
+		}
+		s.mu.Lock()
+		s.waiting--
+		s.mu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 }

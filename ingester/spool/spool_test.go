@@ -127,6 +127,9 @@ func TestSpoolBackpressure(t *testing.T) {
 		t.Fatalf("Append did not wait: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
+	if !s.Full() {
+		t.Errorf("Full() is false while an Append waits for space")
+	}
 	seq, _, _, _ := s.Peek()
 	if err := s.Remove(seq); err != nil {
 		t.Fatal(err)
