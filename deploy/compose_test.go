@@ -22,7 +22,6 @@ import (
 
 	"github.com/fieldline-iot/fieldline/ingester/config"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
-	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
 const (
@@ -686,9 +685,10 @@ func TestProvisionedDashboards(t *testing.T) {
 					continue
 				}
 				live = live || q.Live
-				// The plugin streams raw builder SQL (and MQTT); an aggregated live panel would show history only.
-				if q.Live && q.Mode == "builder" && q.Source == "sql" && q.Aggregation != sqlquery.None {
-					t.Errorf("%s / %s: live builder query with aggregation %q is not streamed; use aggregation none", title, pn.Title, q.Aggregation)
+				// The plugin streams builder SQL time series (and MQTT); a live Flux, code or table query would show
+				// its history only.
+				if q.Live && q.Source != "mqtt" && (q.Mode != "builder" || q.Source != "sql" || q.Format == plugin.FormatTable) {
+					t.Errorf("%s / %s: live query (%s %s, format %s) is not streamed", title, pn.Title, q.Source, q.Mode, q.Format)
 				}
 				out[pn.Title] = want{pn.Type, strings.Join(q.Devices, ","), q.Metric, strings.Join(q.Sensors, ","), pn.thresholds()}
 			}

@@ -34,12 +34,15 @@ export function aggregationOf(q: Partial<FieldlineQuery>): Aggregation {
   return (q.aggregation as string) === '' ? 'none' : q.aggregation;
 }
 
-/** Whether a live query of this shape streams (raw builder SQL and MQTT) or shows its history only. */
+/**
+ * Whether a live query of this shape streams: builder SQL as a time series (raw readings as they arrive, an
+ * aggregation as each bucket closes) and MQTT. Flux, code SQL and the table format show their history only.
+ */
 export function liveStreams(q: Partial<FieldlineQuery>): boolean {
   if (q.source === 'mqtt') {
     return true;
   }
-  return q.source !== 'flux' && q.mode !== 'code' && aggregationOf(q) === 'none';
+  return q.source !== 'flux' && q.mode !== 'code' && q.format !== 'table';
 }
 
 /** Splits a device/sensor selector the way the backend does: on ',' (also accepts `{a,b}`). */
@@ -105,7 +108,11 @@ export function buildSqlPreview(q: Partial<FieldlineQuery>): string {
       ];
   lines.push(`-- ${params.map((p, i) => `$${i + 1} = ${p}`).join(', ')}`);
   if (q.live && liveStreams(q)) {
-    lines.push('-- then live: new rows for the same selector, pushed over Grafana Live');
+    lines.push(
+      raw
+        ? '-- then live: new rows for the same selector, pushed over Grafana Live'
+        : '-- then live: each bucket once it has closed, pushed over Grafana Live'
+    );
   }
   return lines.join('\n');
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
+	"github.com/fieldline-iot/fieldline/pkg/timebucket"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +46,9 @@ type liveSelector struct {
 	// Series is true when the channel carries one series (exact device and sensor): frames are wide
 	// (time, value). Otherwise frames use Grafana's labels push mode (labels, time, value).
 	Series bool
+	// Aggregated builder queries: the stream emits one value per closed bucket of Interval (Agg = avg, min, …).
+	Agg      string
+	Interval time.Duration
 	// MQTT
 	Topic, Template, PayloadFormat string
 }
@@ -54,12 +59,19 @@ func (s *liveSelector) marshal() []byte {
 	b = binary.BigEndian.AppendUint32(b, s.Nonce)
 	flags := byte(0)
 	if s.Series {
-		flags = 1
+		flags |= 1
+	}
+	if s.Agg != "" {
+		flags |= 2
 	}
 	b = append(b, flags)
 	b = appendStr(b, s.Metric)
 	b = appendList(b, s.Devices)
 	b = appendList(b, s.Sensors)
+	if s.Agg != "" {
+		b = appendStr(b, s.Agg)
+		b = binary.AppendUvarint(b, uint64(s.Interval.Microseconds()))
+	}
 	if s.Kind == kindMQTT {
 		b = appendStr(b, s.Topic)
 		b = appendStr(b, s.Template)
@@ -155,10 +167,18 @@ func unmarshalSelector(b []byte) (*liveSelector, error) {
 	}
 	s.Nonce = binary.BigEndian.Uint32(r.b)
 	r.b = r.b[4:]
-	s.Series = r.byte()&1 == 1
+	flags := r.byte()
+	s.Series = flags&1 == 1
 	s.Metric = r.str()
 	s.Devices = r.list()
 	s.Sensors = r.list()
+	if flags&2 != 0 {
+		s.Agg = r.str()
+		s.Interval = time.Duration(r.uvarint()) * time.Microsecond
+		if a, err := sqlquery.ParseAggregation(s.Agg); err != nil || a == sqlquery.None || timebucket.Validate(s.Interval) != nil {
+			return nil, errBadSelector
+		}
+	}
 	switch s.Kind {
 	case kindPostgres:
 		if s.Metric == "" {

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"github.com/fieldline-iot/fieldline/pkg/timebucket"
 	"math"
 	"slices"
 	"strconv"
@@ -45,16 +46,30 @@ func (d *Datasource) liveHistoryEnd(to time.Time) time.Time {
 
 // liveBuilderSQL answers a live builder SQL query: history until the seam, and a channel per series frame.
 func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
-	if q.Aggregation != sqlquery.None || q.Format == FormatTable {
+	if q.Format == FormatTable {
 		frames, err := d.builderSQL(ctx, q, dq)
 		if err != nil {
 			return nil, err
 		}
 		frames[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo,
-			Text: "Live tail is available for raw time-series queries (aggregation none); this query shows its history only"})
+			Text: "Live tail is available for time-series queries; this table shows its history only"})
 		return frames, nil
 	}
 	seam := d.liveHistoryEnd(dq.TimeRange.To)
+	var interval time.Duration
+	if q.Aggregation != sqlquery.None {
+		// Aggregated: the history ends at the last complete bucket before the seam; the stream emits each later
+		// bucket once it has closed (and δ has passed for late rows), aggregated from the same rows.
+		var err error
+		if interval, err = builderInterval(q, dq); err != nil {
+			return nil, err
+		}
+		seam = timebucket.Floor(seam, interval)
+	}
+	agg := ""
+	if q.Aggregation != sqlquery.None {
+		agg = string(q.Aggregation)
+	}
 	hq := dq
 	var frames data.Frames
 	if seam.After(dq.TimeRange.From) {
@@ -69,7 +84,8 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 	nonce := randomNonce()
 	if len(frames) == 1 && len(frames[0].Fields) == 0 {
 		// No series yet: one channel for the whole selector, in labels push mode (series appear as they come).
-		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors}
+		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors,
+			Agg: agg, Interval: interval}
 		f := labelsFrame(q.RefID, q.Metric, nil, nil, nil)
 		f.Meta = frames[0].Meta
 		f.Meta.Channel = d.channel(d.channelPath(sel))
@@ -81,7 +97,7 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 		}
 		l := f.Fields[1].Labels
 		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Series: true,
-			Devices: []string{l["device"]}, Sensors: []string{l["sensor"]}}
+			Devices: []string{l["device"]}, Sensors: []string{l["sensor"]}, Agg: agg, Interval: interval}
 		if f.Meta == nil {
 			f.Meta = &data.FrameMeta{}
 		}
@@ -139,6 +155,7 @@ const (
 	itemRow uint8 = iota
 	itemReadBack
 	itemConnected
+	itemTick // aggregated streams: time to emit buckets that have closed
 )
 
 type rowKey struct {
@@ -168,11 +185,99 @@ type pgStream struct {
 	sent      map[rowKey]struct{}
 	rows      []telemetry.Reading
 	notice    string
+
+	// aggregated streams (sel.Agg != ""): open buckets per series, and per series the newest bucket sent
+	agg     sqlquery.Aggregation
+	buckets map[bucketKey]*bucketAcc
+	emitted map[[2]string]time.Time
+	late    int64
+}
+
+type bucketKey struct {
+	device, sensor string
+	start          int64 // unix µs
+}
+
+type bucketAcc struct {
+	count         int64
+	sum, min, max float64
+	last          float64
+	lastTime      time.Time
+}
+
+func (a *bucketAcc) add(r *telemetry.Reading) {
+	if a.count == 0 {
+		a.min, a.max = r.Value, r.Value
+	}
+	a.count++
+	a.sum += r.Value
+	a.min, a.max = min(a.min, r.Value), max(a.max, r.Value)
+	if !r.Time.Before(a.lastTime) {
+		a.last, a.lastTime = r.Value, r.Time
+	}
+}
+
+func (a *bucketAcc) value(agg sqlquery.Aggregation) float64 {
+	switch agg {
+	case sqlquery.Min:
+		return a.min
+	case sqlquery.Max:
+		return a.max
+	case sqlquery.Last:
+		return a.last
+	case sqlquery.Count:
+		return float64(a.count)
+	case sqlquery.Sum:
+		return a.sum
+	default:
+		return a.sum / float64(a.count)
+	}
+}
+
+// aggregate moves the new raw rows into their buckets and replaces s.rows with the buckets that have closed:
+// bucket end + δ (late rows) is past. A row for a bucket already sent, or before the seam (in the history), is
+// counted as late and not shown.
+func (s *pgStream) aggregate(now time.Time) {
+	iv := s.sel.Interval
+	for i := range s.rows {
+		r := &s.rows[i]
+		start := timebucket.Floor(r.Time, iv)
+		last, sent := s.emitted[[2]string{r.Device, r.Sensor}]
+		if start.Before(s.sel.Seam) || (sent && !start.After(last)) {
+			s.late++ // its bucket is in the history or was sent already
+			continue
+		}
+		k := bucketKey{r.Device, r.Sensor, start.UnixMicro()}
+		a := s.buckets[k]
+		if a == nil {
+			a = &bucketAcc{}
+			s.buckets[k] = a
+		}
+		a.add(r)
+	}
+	s.rows = s.rows[:0]
+	closed := now.Add(-s.d.live.settings.SeamDelay)
+	for k, a := range s.buckets {
+		start := time.UnixMicro(k.start).UTC()
+		if start.Add(iv).After(closed) {
+			continue
+		}
+		s.rows = append(s.rows, telemetry.Reading{Time: start, Device: k.device, Metric: s.sel.Metric, Sensor: k.sensor, Value: a.value(s.agg)})
+		if series := [2]string{k.device, k.sensor}; start.After(s.emitted[series]) {
+			s.emitted[series] = start
+		}
+		delete(s.buckets, k)
+	}
 }
 
 func newPGStream(d *Datasource, sel *liveSelector) *pgStream {
 	s := &pgStream{d: d, sel: sel, pace: pacer.New[pgItem](d.live.settings.FrameInterval, d.live.settings.MaxBufferedRows),
 		sent: map[rowKey]struct{}{}, valueFld: sel.Metric}
+	if sel.Agg != "" {
+		s.agg, _ = sqlquery.ParseAggregation(sel.Agg) // validated when the path was parsed
+		s.buckets = map[bucketKey]*bucketAcc{}
+		s.emitted = map[[2]string]time.Time{}
+	}
 	if sel.Devices != nil {
 		s.devices = setOf(sel.Devices)
 	}
@@ -221,6 +326,22 @@ func (d *Datasource) runPostgresStream(ctx context.Context, sel *liveSelector, s
 	s := newPGStream(d, sel)
 	unsubscribe := d.pgListener().Subscribe(s)
 	defer unsubscribe()
+	if sel.Agg != "" {
+		// Buckets close with time, not only when rows arrive: wake the stream a few times per bucket.
+		every := min(max(sel.Interval/4, 100*time.Millisecond), time.Second)
+		go func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					s.pace.Push(pgItem{kind: itemTick})
+				}
+			}
+		}()
+	}
 	return s.pace.Run(ctx, func(items []pgItem, dropped int) error { return s.flush(ctx, items, dropped, sender) })
 }
 
@@ -255,6 +376,9 @@ func (s *pgStream) flush(ctx context.Context, items []pgItem, dropped int, sende
 				return err
 			}
 		}
+	}
+	if s.sel.Agg != "" {
+		s.aggregate(now)
 	}
 	s.lastEvent = now
 	if dropped > 0 {

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/base64"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fieldline-iot/fieldline/pkg/store"
 	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/pkg/timebucket"
 )
 
 var liveExtra = map[string]any{"liveSeamDelay": "2s", "liveFrameInterval": "50ms"}
@@ -183,15 +185,16 @@ func filterSeries(rows []liveRow, key string) []liveRow {
 
 func countSeries(rows []liveRow, key string) int { return len(filterSeries(rows, key)) }
 
-// TestLiveAggregatedAndCode: live queries that are not streamed say so in a notice and carry no channel.
+// TestLiveNotStreamedNotice: live queries that are not streamed (code SQL, table format) say so in a notice
+// and carry no channel.
 func TestLiveNotStreamedNotice(t *testing.T) {
 	db := newLiveDB(t)
 	d := newDS(t, settingsFor(t, db.url, nil, liveExtra))
 	now := time.Now()
 	db.write(t, reading("pico", "dht22", now.Add(-time.Minute), 1))
 	for name, m := range map[string]map[string]any{
-		"aggregated": {"source": "sql", "metric": "temperature", "aggregation": "avg", "interval": "10s"},
-		"code":       {"source": "sql", "mode": "code", "rawSql": "SELECT time, value FROM readings WHERE $__timeFilter(time) ORDER BY time"},
+		"table": {"source": "sql", "metric": "temperature", "aggregation": "avg", "interval": "10s", "format": "table"},
+		"code":  {"source": "sql", "mode": "code", "rawSql": "SELECT time, value FROM readings WHERE $__timeFilter(time) ORDER BY time"},
 	} {
 		r := liveQuery(t, d, "A", m, now.Add(-time.Hour), now)
 		if r.Error != nil {
@@ -275,4 +278,84 @@ func TestLiveChannelPaths(t *testing.T) {
 	if err := d.RunStream(context.Background(), &backend.RunStreamRequest{Path: tampered}, nil); err == nil {
 		t.Fatal("RunStream accepted a tampered path")
 	}
+}
+
+// TestLiveAggregated: an aggregated live query's history ends at a bucket boundary and the stream then sends
+// each later bucket once it has closed; history + stream equal the same query run afterwards without live,
+// bucket by bucket, each exactly once.
+func TestLiveAggregated(t *testing.T) {
+	db := newLiveDB(t)
+	d := newDS(t, settingsFor(t, db.url, nil, map[string]any{"liveSeamDelay": "300ms", "liveFrameInterval": "50ms"}))
+	start := time.Now().UTC()
+	var rows []telemetry.Reading
+	for i := 100; i >= 1; i-- { // 20 s of history, one row every 200 ms
+		rows = append(rows, reading("pico", "dht22", start.Add(-time.Duration(i)*200*time.Millisecond), float64(i%7)))
+	}
+	db.write(t, rows...)
+	from := start.Add(-time.Minute)
+	model := map[string]any{"source": "sql", "metric": "temperature", "device": "pico", "aggregation": "avg", "interval": "2s"}
+	resp := liveQuery(t, d, "A", model, from, start)
+	history, channels := historyRows(t, resp)
+	if len(channels) != 1 {
+		t.Fatalf("want one channel, got %v", channels)
+	}
+	sel, _, err := d.parsePath(d.uid, pathOf(t, d, channels[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.Agg != "avg" || sel.Interval != 2*time.Second || !sel.Seam.Equal(timebucket.Floor(sel.Seam, 2*time.Second)) {
+		t.Fatalf("selector %+v: want avg over 2s with a bucket-aligned seam", sel)
+	}
+	for _, r := range history {
+		if r.us >= sel.Seam.UnixMicro() {
+			t.Fatalf("history bucket %v at or after the seam %v", r, sel.Seam)
+		}
+	}
+	sink, _ := runStream(t, d, channels[0])
+	// Live rows for 7 s (at least two whole buckets after the seam), then wait until those buckets have closed.
+	for i := 0; i < 35; i++ {
+		db.write(t, reading("pico", "dht22", time.Now(), float64(i%5)+0.5))
+		time.Sleep(200 * time.Millisecond)
+	}
+	end := time.Now().UTC()
+	lastClosed := timebucket.Floor(end, 2*time.Second).Add(-2 * time.Second)
+	live := sink.waitRows(t, "closed buckets", 10*time.Second, func(r []liveRow) bool {
+		return len(r) > 0 && r[len(r)-1].us >= lastClosed.UnixMicro()
+	})
+	// The same query without live, over the range the stream has covered.
+	full := runOne(t, d, dq(t, "B", model, from, lastClosed.Add(2*time.Second), time.Second))
+	want, _ := historyRows(t, full)
+	got := append(append([]liveRow{}, history...), live...)
+	seen := map[int64]int{}
+	for _, r := range got {
+		if r.us <= lastClosed.UnixMicro() {
+			seen[r.us]++
+		}
+	}
+	for _, w := range want {
+		var match *liveRow
+		for i := range got {
+			if got[i].us == w.us {
+				match = &got[i]
+			}
+		}
+		switch {
+		case match == nil:
+			t.Errorf("bucket %s missing from history + stream", time.UnixMicro(w.us).UTC().Format(time.RFC3339Nano))
+		case seen[w.us] != 1:
+			t.Errorf("bucket %s sent %d times", time.UnixMicro(w.us).UTC().Format(time.RFC3339Nano), seen[w.us])
+		case math.Abs(match.v-w.v) > 1e-9*math.Max(1, math.Abs(w.v)):
+			t.Errorf("bucket %s: live %v, query %v", time.UnixMicro(w.us).UTC().Format(time.RFC3339Nano), match.v, w.v)
+		}
+	}
+	afterSeam := 0
+	for _, w := range want {
+		if w.us >= sel.Seam.UnixMicro() {
+			afterSeam++
+		}
+	}
+	if len(live) < 2 || afterSeam < 2 {
+		t.Errorf("the stream sent %d buckets (%d expected after the seam): the live part was not exercised", len(live), afterSeam)
+	}
+	t.Logf("history %d buckets, stream %d, the plain query %d (%d after the seam)", len(history), len(live), len(want), afterSeam)
 }

@@ -116,13 +116,16 @@ describe('QueryEditor', () => {
 });
 
 describe('live notices', () => {
-  it('offers none (raw) and says when a live query shows history only', () => {
+  it('says when a live query shows history only (Flux, table format), not for aggregated SQL', () => {
     const { ds } = makeDatasource();
-    render(
+    const { unmount } = render(
       <Harness ds={ds} initial={{ ...base, metric: 'temperature', aggregation: 'avg', live: true }} changes={[]} />
     );
-    expect(screen.getByText(/set Aggregation to none \(raw\)/)).toBeInTheDocument();
-    expect(screen.getByTestId('fieldline-preview').textContent).not.toContain('then live');
+    expect(screen.queryByText(/History only/)).not.toBeInTheDocument();
+    expect(screen.getByTestId('fieldline-preview').textContent).toContain('each bucket once it has closed');
+    unmount();
+    render(<Harness ds={ds} initial={{ ...base, source: 'flux', metric: 'temperature', live: true }} changes={[]} />);
+    expect(screen.getByText(/a Flux query shows the history/)).toBeInTheDocument();
   });
 
   it('streams raw builder queries: no notice, preview says live', () => {

@@ -33,9 +33,10 @@ describe('buildSqlPreview', () => {
     expect(sql).toContain('sensor = ANY($3)');
   });
 
-  it('mentions the live tail only when the query streams (raw)', () => {
-    expect(buildSqlPreview({ metric: 'x', live: true, aggregation: 'none' })).toContain('then live');
-    expect(buildSqlPreview({ metric: 'x', live: true })).not.toContain('then live');
+  it('mentions the live tail: rows for raw queries, closed buckets for aggregated ones', () => {
+    expect(buildSqlPreview({ metric: 'x', live: true, aggregation: 'none' })).toContain('new rows');
+    expect(buildSqlPreview({ metric: 'x', live: true })).toContain('each bucket once it has closed');
+    expect(buildSqlPreview({ metric: 'x', live: true, format: 'table' })).not.toContain('then live');
   });
 });
 
@@ -90,7 +91,8 @@ describe('raw (none) aggregation and live', () => {
     expect(sql).toContain('then live');
     expect(buildFluxPreview({ ...q, source: 'flux' })).not.toContain('aggregateWindow');
     expect(liveStreams(q)).toBe(true);
-    expect(liveStreams({ ...q, aggregation: 'avg' })).toBe(false);
+    expect(liveStreams({ ...q, aggregation: 'avg' })).toBe(true);
+    expect(liveStreams({ ...q, format: 'table' })).toBe(false);
     expect(liveStreams({ ...q, aggregation: '' as never })).toBe(true); // provisioning writes ''
     expect(liveStreams({ ...q, mode: 'code' })).toBe(false);
     expect(liveStreams({ ...q, source: 'flux' })).toBe(false);

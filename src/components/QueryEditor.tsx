@@ -50,7 +50,7 @@ const MODES: Array<SelectableValue<QueryMode>> = [
 ];
 
 const AGGREGATIONS: Array<SelectableValue<Aggregation>> = [
-  { label: 'none (raw)', value: 'none', description: 'Every reading; the aggregation the live tail streams' },
+  { label: 'none (raw)', value: 'none', description: 'Every reading (live: each reading as it arrives)' },
   { label: 'avg', value: 'avg' },
   { label: 'min', value: 'min' },
   { label: 'max', value: 'max' },
@@ -220,7 +220,7 @@ export function QueryEditor(props: Props) {
             <Alert severity="info" title="History only">
               {query.source === 'flux'
                 ? 'The live tail follows PostgreSQL (SQL source); a Flux query shows the history for the range.'
-                : 'The live tail streams raw readings: set Aggregation to none (raw). With an aggregation the panel shows the history for the range.'}
+                : 'The table format shows the history for the range; choose Time series for a live tail.'}
             </Alert>
           )}
           <div className={styles.preview}>
