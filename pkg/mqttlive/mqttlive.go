@@ -89,7 +89,9 @@ func New(cfg Config) *Client {
 			c.mu.Unlock()
 			c.log.Warn("MQTT live client lost its connection; reconnecting", "error", err)
 		})
-	mqttconn.Use(&o) // buffered reads, coalesced PUBACK writes
+	// Buffered reads spaced ≤ 10 ms apart under load, coalesced PUBACK writes: a 1 000 msg/s topic costs a
+	// read and a write per ~10 messages instead of per message, for at most 10 ms of added latency.
+	mqttconn.UseBatchedReads(&o, 10*time.Millisecond)
 	c.client = mqtt.NewClient(&o)
 	return c
 }
