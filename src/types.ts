@@ -74,6 +74,8 @@ export interface MqttSettings {
   tlsSkipVerify?: boolean;
   tlsAuth?: boolean;
   tlsWithCACert?: boolean;
+  /** QoS of the live client's subscriptions (default 1). */
+  qos?: 0 | 1;
 }
 
 export type LiveSource = 'postgres' | 'mqtt';
@@ -83,7 +85,12 @@ export interface FieldlineOptions extends DataSourceJsonData {
   postgres?: PostgresSettings;
   influx?: InfluxSettings;
   mqtt?: MqttSettings;
+  /** Kept for settings written by earlier versions: the live source follows the query (SQL: PostgreSQL NOTIFY, MQTT: broker). */
   liveSource?: LiveSource;
+  /** How far behind now the history of a live query ends and its stream begins (default 5s). */
+  liveSeamDelay?: string;
+  /** At most one live frame per this interval per stream (default 100ms). */
+  liveFrameInterval?: string;
 }
 
 /** Values stored encrypted in secureJsonData; the frontend only ever sees secureJsonFields flags. */

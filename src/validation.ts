@@ -65,3 +65,14 @@ export function validateMqttUrl(value?: string): string | undefined {
   }
   return undefined;
 }
+
+/** A Go duration the backend accepts for the live settings ("5s", "250ms", "1m"); empty = the default. */
+export function validateDuration(value?: string): string | undefined {
+  if (!value || value.trim() === '') {
+    return undefined;
+  }
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value.trim())) {
+    return 'A duration such as 5s, 250ms or 1m';
+  }
+  return undefined;
+}

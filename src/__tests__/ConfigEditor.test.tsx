@@ -46,8 +46,21 @@ describe('ConfigEditor', () => {
     expect(screen.getByText('PostgreSQL / TimescaleDB')).toBeInTheDocument();
     expect(screen.getByText('InfluxDB')).toBeInTheDocument();
     expect(screen.getByText('MQTT')).toBeInTheDocument();
-    expect(screen.getAllByText('Live source').length).toBeGreaterThan(0);
+    expect(screen.getByText('Live')).toBeInTheDocument();
     expect(screen.getByText('Save & test')).toBeInTheDocument();
+  });
+
+  it('writes the live settings and validates their durations', () => {
+    const onOptionsChange = jest.fn();
+    const { container, rerender } = render(<ConfigEditor options={settings()} onOptionsChange={onOptionsChange} />);
+    fireEvent.change(byId(container, 'fl-live-seam'), { target: { value: '2s' } });
+    expect(onOptionsChange).toHaveBeenLastCalledWith(
+      expect.objectContaining({ jsonData: expect.objectContaining({ liveSeamDelay: '2s' }) })
+    );
+    rerender(
+      <ConfigEditor options={settings({ jsonData: { liveFrameInterval: 'fast' } })} onOptionsChange={onOptionsChange} />
+    );
+    expect(screen.getByText('A duration such as 5s, 250ms or 1m')).toBeInTheDocument();
   });
 
   it('writes jsonData for plain fields', () => {
@@ -125,8 +138,15 @@ describe('ConfigEditor', () => {
     expect(screen.getByText(/Use an http:\/\/ or https:\/\/ URL/)).toBeInTheDocument();
   });
 
-  it('warns when the chosen live source is not configured', () => {
-    render(<ConfigEditor options={settings({ jsonData: { liveSource: 'mqtt' } })} onOptionsChange={jest.fn()} />);
-    expect(screen.getByText(/Live queries need the MQTT broker URL/)).toBeInTheDocument();
+  it('warns when live has nothing to follow, not when a source is configured', () => {
+    const { rerender } = render(<ConfigEditor options={settings({ jsonData: {} })} onOptionsChange={jest.fn()} />);
+    expect(screen.getByText(/Live queries need PostgreSQL/)).toBeInTheDocument();
+    rerender(
+      <ConfigEditor
+        options={settings({ jsonData: { mqtt: { url: 'tcp://broker:1883' } } })}
+        onOptionsChange={jest.fn()}
+      />
+    );
+    expect(screen.queryByText(/Live queries need PostgreSQL/)).not.toBeInTheDocument();
   });
 });

@@ -20,13 +20,12 @@ import {
   FieldlineOptions,
   FieldlineSecureJsonData,
   InfluxSettings,
-  LiveSource,
   MqttSettings,
   PostgresSettings,
   SecureKey,
   SslMode,
 } from '../types';
-import { validateHostPort, validateInfluxUrl, validateMqttUrl } from '../validation';
+import { validateDuration, validateHostPort, validateInfluxUrl, validateMqttUrl } from '../validation';
 
 export type Props = DataSourcePluginOptionsEditorProps<FieldlineOptions, FieldlineSecureJsonData>;
 
@@ -37,9 +36,9 @@ const SSL_MODES: Array<SelectableValue<SslMode>> = [
   { label: 'verify-full', value: 'verify-full', description: 'TLS, CA and host name checked' },
 ];
 
-const LIVE_SOURCES: Array<SelectableValue<LiveSource>> = [
-  { label: 'PostgreSQL (LISTEN/NOTIFY)', value: 'postgres' },
-  { label: 'MQTT broker', value: 'mqtt' },
+const QOS_OPTIONS: Array<SelectableValue<0 | 1>> = [
+  { label: 'QoS 0', value: 0, description: 'At most once: least work per message' },
+  { label: 'QoS 1', value: 1, description: 'At least once' },
 ];
 
 const WIDTH = 48;
@@ -75,9 +74,8 @@ export function ConfigEditor(props: Props) {
   const hostError = validateHostPort(pg.host);
   const influxError = validateInfluxUrl(influx.url);
   const mqttError = validateMqttUrl(mqtt.url);
-  const liveSource = jsonData.liveSource ?? 'postgres';
-  const liveMissing =
-    liveSource === 'postgres' ? (!pg.host ? 'PostgreSQL host' : undefined) : !mqtt.url ? 'MQTT broker URL' : undefined;
+  const seamError = validateDuration(jsonData.liveSeamDelay);
+  const frameError = validateDuration(jsonData.liveFrameInterval);
 
   return (
     <div className={styles.root}>
@@ -299,20 +297,48 @@ export function ConfigEditor(props: Props) {
       <Divider />
 
       <ConfigSection
-        title="Live source"
-        description="Where live queries get new readings after the history: the database's NOTIFY channel, or the broker directly."
+        title="Live"
+        description="Live queries show their history, then keep moving: builder SQL queries follow PostgreSQL (LISTEN/NOTIFY on fieldline_readings, one connection per data source), MQTT queries follow the broker (one client per data source)."
       >
-        <Field label="Live source">
-          <RadioButtonGroup<LiveSource>
-            id="fl-live-source"
-            options={LIVE_SOURCES}
-            value={liveSource}
-            onChange={(v) => setJson({ liveSource: v })}
+        <Field
+          label="Seam delay"
+          description="How far behind now the history ends and the live tail begins; rows arriving later than this are shown on the next refresh."
+          invalid={!!seamError}
+          error={seamError}
+        >
+          <Input
+            id="fl-live-seam"
+            width={WIDTH / 2}
+            placeholder="5s"
+            value={jsonData.liveSeamDelay ?? ''}
+            onChange={text((liveSeamDelay) => setJson({ liveSeamDelay }))}
           />
         </Field>
-        {liveMissing && (
-          <Alert severity="warning" title="Live source not configured">
-            Live queries need the {liveMissing} above.
+        <Field
+          label="Frame interval"
+          description="At most one frame per stream per interval under load; the first reading after a quiet spell goes out at once."
+          invalid={!!frameError}
+          error={frameError}
+        >
+          <Input
+            id="fl-live-frame"
+            width={WIDTH / 2}
+            placeholder="100ms"
+            value={jsonData.liveFrameInterval ?? ''}
+            onChange={text((liveFrameInterval) => setJson({ liveFrameInterval }))}
+          />
+        </Field>
+        <Field label="MQTT QoS" description="QoS of the live MQTT subscriptions.">
+          <RadioButtonGroup<0 | 1>
+            id="fl-live-qos"
+            options={QOS_OPTIONS}
+            value={mqtt.qos ?? 1}
+            onChange={(qos) => setMqtt({ qos })}
+          />
+        </Field>
+        {!pg.host && !mqtt.url && (
+          <Alert severity="warning" title="Nothing to follow">
+            Live queries need PostgreSQL (builder SQL) or an MQTT broker (MQTT queries) above.
           </Alert>
         )}
       </ConfigSection>

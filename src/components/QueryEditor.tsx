@@ -71,7 +71,7 @@ const PAYLOADS: Array<SelectableValue<PayloadFormat>> = [
 ];
 
 export const SQL_MACROS: Array<{ name: string; help: string }> = [
-  { name: '$__timeFilter(time)', help: "time BETWEEN the dashboard's from and to" },
+  { name: '$__timeFilter(time)', help: "time >= the dashboard's from and < its to" },
   { name: '$__timeGroup(time, $__interval)', help: 'bucket start for each interval (time_bucket / date_bin)' },
   { name: '$__timeGroupAlias(time, $__interval)', help: 'the same, aliased AS "time"' },
   { name: '$__interval', help: 'the panel interval, e.g. 1m' },
@@ -262,7 +262,7 @@ export function QueryEditor(props: Props) {
           {query.live && (
             <Alert severity="info" title="Code SQL is not streamed">
               Code SQL queries show the history for the range (refresh to update). For a live tail, use a builder query
-              with Aggregation none (raw), or an MQTT query.
+              (raw or aggregated) or an MQTT query.
             </Alert>
           )}
           <Collapse label="Macros" collapsible isOpen={macrosOpen} onToggle={() => setMacrosOpen(!macrosOpen)}>
