@@ -9,8 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,13 +18,10 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/fieldline-iot/fieldline/firmware/simulator/internal/sim"
+	"github.com/fieldline-iot/fieldline/internal/ingesterproc"
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
 )
 
@@ -74,28 +69,6 @@ func cleanEnv() []string {
 	return out
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // ingesterConfig subscribes the simulator's three topic families under prefix: value topics of both reports
 // and the Pico W firmware's JSON mode (used by the late fault).
 func ingesterConfig(broker, clientID, pgURL, spool, prefix string) string {
@@ -129,104 +102,22 @@ spool:
 `, broker, clientID, pgURL, spool, prefix)
 }
 
-type ingester struct {
-	addr string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
+// ingester is the ingester subprocess (internal/ingesterproc, shared with ingester/e2e).
+type ingester struct{ *ingesterproc.Process }
 
 // startIngester runs the ingester with its own database, client id and spool, and waits for /readyz.
-func startIngester(t *testing.T, broker, pgURL, prefix string) *ingester {
+func startIngester(t *testing.T, broker, pgURL, prefix string) ingester {
 	t.Helper()
 	_, bin := binaries(t)
 	clientID := testsvc.RandomName("fieldline-sim-e2e-ingester-")
-	t.Cleanup(func() { dropSession(broker, clientID) })
-	cfg := filepath.Join(t.TempDir(), "ingester.yaml")
-	if err := os.WriteFile(cfg, []byte(ingesterConfig(broker, clientID, pgURL, t.TempDir(), prefix)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in := &ingester{addr: freeAddr(t), done: make(chan struct{})}
-	logs := &syncBuffer{}
-	in.cmd = exec.Command(bin, "-config", cfg, "-http-addr", in.addr)
-	in.cmd.Env = cleanEnv()
-	in.cmd.Stdout, in.cmd.Stderr = logs, logs
-	if err := in.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = in.cmd.Wait(); close(in.done) }()
-	t.Cleanup(func() {
-		_ = in.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-in.done:
-		case <-time.After(15 * time.Second):
-			_ = in.cmd.Process.Kill()
-			<-in.done
-		}
-		if t.Failed() {
-			t.Logf("ingester logs:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + in.addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return in
-			}
-		}
-		select {
-		case <-in.done:
-			t.Fatalf("ingester exited early:\n%s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ingester not ready within 30s:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func dropSession(broker, clientID string) {
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(true))
-	if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
-		c.Disconnect(100)
-	}
+	t.Cleanup(func() { ingesterproc.DropSession(broker, clientID) })
+	return ingester{ingesterproc.Start(t, bin, ingesterConfig(broker, clientID, pgURL, t.TempDir(), prefix), cleanEnv())}
 }
 
 // metric sums a counter family, optionally only the series with label name=value.
-func (in *ingester) metric(t *testing.T, name, label, value string) float64 {
+func (in ingester) metric(t *testing.T, name, label, value string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + in.addr + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse metrics: %v", err)
-	}
-	var total float64
-	f := fams[name]
-	if f == nil {
-		return 0
-	}
-	for _, m := range f.Metric {
-		if label != "" && !hasLabel(m, label, value) {
-			continue
-		}
-		total += m.GetCounter().GetValue()
-	}
-	return total
-}
-
-func hasLabel(m *dto.Metric, name, value string) bool {
-	for _, l := range m.Label {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
+	return ingesterproc.Metric(in.Metrics(), name, label, value)
 }
 
 // runSim runs fieldline-sim to completion (or until signal is sent after signalAfter) and decodes its JSON summary.

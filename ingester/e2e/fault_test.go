@@ -82,7 +82,7 @@ func (f *faultRun) verify(t *testing.T) (pgDup, influxDup int64) {
 }
 
 func (f *faultRun) spooled(sink string) float64 {
-	return metric(f.in.metrics(), "fieldline_ingester_readings_spooled_total", "sink", sink)
+	return metric(f.in.Metrics(), "fieldline_ingester_readings_spooled_total", "sink", sink)
 }
 
 func TestFaultInfluxRestart(t *testing.T) {
@@ -122,7 +122,7 @@ func TestFaultBrokerRestart(t *testing.T) {
 		testsvc.Services(t, "start", "mosquitto")
 	})
 	f.verify(t)
-	if lost := metric(f.in.metrics(), "fieldline_ingester_mqtt_connections_lost_total", "", ""); lost == 0 {
+	if lost := metric(f.in.Metrics(), "fieldline_ingester_mqtt_connections_lost_total", "", ""); lost == 0 {
 		t.Errorf("the ingester never lost its MQTT connection: the fault did not happen")
 	}
 }
@@ -134,14 +134,14 @@ func TestFaultIngesterKill(t *testing.T) {
 	f.stream(t, 1500, func() {
 		testsvc.Services(t, "stop", "influxdb")
 		time.Sleep(1500 * time.Millisecond)
-		f.in.stop(syscall.SIGKILL)
+		f.in.Stop(syscall.SIGKILL)
 		time.Sleep(500 * time.Millisecond)
 		f.in = f.e.start(f.cfg)
 		time.Sleep(1500 * time.Millisecond)
 		testsvc.Services(t, "start", "influxdb")
 	})
 	f.verify(t)
-	if n := metric(f.in.metrics(), "fieldline_ingester_readings_replayed_total", "sink", "influxdb"); n == 0 {
+	if n := metric(f.in.Metrics(), "fieldline_ingester_readings_replayed_total", "sink", "influxdb"); n == 0 {
 		t.Errorf("the restarted ingester replayed nothing from the InfluxDB spool")
 	}
 }
@@ -174,7 +174,7 @@ func TestFaultSpoolFullBackpressure(t *testing.T) {
 	// The spool fills: /readyz turns 503 naming the sink, and acknowledgements stop short of n.
 	var body []byte
 	eventually(t, 60*time.Second, func() string {
-		resp, err := http.Get("http://" + in.addr + "/readyz")
+		resp, err := http.Get("http://" + in.Addr + "/readyz")
 		if err != nil {
 			return err.Error()
 		}
@@ -182,16 +182,16 @@ func TestFaultSpoolFullBackpressure(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusServiceUnavailable {
 			return fmt.Sprintf("/readyz %d %q with InfluxDB spool at %v bytes", resp.StatusCode, body,
-				metric(in.metrics(), "fieldline_ingester_spool_bytes", "sink", "influxdb"))
+				metric(in.Metrics(), "fieldline_ingester_spool_bytes", "sink", "influxdb"))
 		}
 		return ""
 	})
 	if !strings.Contains(string(body), "influxdb") {
 		t.Errorf("/readyz does not name the blocked sink: %q", body)
 	}
-	stalledAt := metric(in.metrics(), "fieldline_ingester_messages_acked_total", "", "")
+	stalledAt := metric(in.Metrics(), "fieldline_ingester_messages_acked_total", "", "")
 	time.Sleep(2 * time.Second)
-	fams := in.metrics()
+	fams := in.Metrics()
 	acked := metric(fams, "fieldline_ingester_messages_acked_total", "", "")
 	if acked >= n || acked != stalledAt {
 		t.Errorf("acknowledgements went on with a full spool: %v, 2 s later %v (of %d)", stalledAt, acked, n)
@@ -212,7 +212,7 @@ func TestFaultSpoolFullBackpressure(t *testing.T) {
 		}
 		return ""
 	})
-	if got := metric(in.metrics(), "fieldline_ingester_messages_acked_total", "", ""); got < n {
+	if got := metric(in.Metrics(), "fieldline_ingester_messages_acked_total", "", ""); got < n {
 		t.Errorf("after recovery %v of %d acknowledged", got, n)
 	}
 }

@@ -5,27 +5,21 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/jackc/pgx/v5"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
+	"github.com/fieldline-iot/fieldline/internal/ingesterproc"
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
 )
 
@@ -76,14 +70,6 @@ func newEnv(t *testing.T, withInflux bool) *env {
 	return e
 }
 
-// dropSession removes a persistent session from the broker (connect with clean session, disconnect).
-func dropSession(broker, clientID string) {
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(true))
-	if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
-		c.Disconnect(100)
-	}
-}
-
 // config renders a YAML configuration for this env with the given subscriptions block (already indented).
 func (e *env) config(subs string) string {
 	influx := ""
@@ -105,148 +91,22 @@ log:
 `, e.mqttURL, e.clientID, subs, e.pgURL, influx, e.spoolDir)
 }
 
-// ingester is a running fieldline-ingester subprocess.
-type ingester struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	addr    string
-	logs    *syncBuffer
-	done    chan struct{}
-	exitErr error
-}
+// The subprocess plumbing lives in internal/ingesterproc (shared with the simulator's e2e tests).
+type (
+	ingester   = ingesterproc.Process
+	syncBuffer = ingesterproc.SyncBuffer
+)
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+var (
+	metric      = ingesterproc.Metric
+	freeAddr    = ingesterproc.FreeAddr
+	dropSession = ingesterproc.DropSession
+)
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// start runs the ingester with the YAML config and waits until /readyz answers 200.
+// start runs the ingester with the YAML config (plus extraEnv) and waits until /readyz answers 200.
 func (e *env) start(yaml string, extraEnv ...string) *ingester {
-	t := e.t
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "ingester.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in := &ingester{t: t, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan struct{})}
-	in.cmd = exec.Command(ingesterBin, "-config", path, "-http-addr", in.addr)
-	in.cmd.Env = append(os.Environ(), extraEnv...)
-	in.cmd.Stdout, in.cmd.Stderr = in.logs, in.logs
-	if err := in.cmd.Start(); err != nil {
-		t.Fatalf("start ingester: %v", err)
-	}
-	go func() { in.exitErr = in.cmd.Wait(); close(in.done) }()
-	t.Cleanup(func() {
-		in.stop(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("ingester logs:\n%s", in.logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + in.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return in
-			}
-		}
-		select {
-		case <-in.done:
-			t.Fatalf("ingester exited early: %v\n%s", in.exitErr, in.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ingester not ready within 30s\n%s", in.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop sends sig and waits for exit (up to 15 s); it returns how long the exit took.
-func (in *ingester) stop(sig syscall.Signal) time.Duration {
-	select {
-	case <-in.done:
-		return 0
-	default:
-	}
-	start := time.Now()
-	_ = in.cmd.Process.Signal(sig)
-	select {
-	case <-in.done:
-	case <-time.After(15 * time.Second):
-		_ = in.cmd.Process.Kill()
-		<-in.done
-		in.t.Errorf("ingester did not exit within 15s of %v", sig)
-	}
-	return time.Since(start)
-}
-
-// metrics scrapes /metrics.
-func (in *ingester) metrics() map[string]*dto.MetricFamily {
-	in.t.Helper()
-	resp, err := http.Get("http://" + in.addr + "/metrics")
-	if err != nil {
-		in.t.Fatalf("scrape metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		in.t.Fatalf("parse metrics: %v", err)
-	}
-	return fams
-}
-
-// metric returns the value of a counter/gauge family with the given label (name=value, or "" for none).
-func metric(fams map[string]*dto.MetricFamily, name, label, value string) float64 {
-	f := fams[name]
-	if f == nil {
-		return 0
-	}
-	total := 0.0
-	for _, m := range f.Metric {
-		if label != "" {
-			match := false
-			for _, l := range m.Label {
-				if l.GetName() == label && l.GetValue() == value {
-					match = true
-				}
-			}
-			if !match {
-				continue
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			total += m.Counter.GetValue()
-		case m.Gauge != nil:
-			total += m.Gauge.GetValue()
-		}
-	}
-	return total
+	e.t.Helper()
+	return ingesterproc.Start(e.t, ingesterBin, yaml, append(os.Environ(), extraEnv...))
 }
 
 // publisher publishes QoS-1 messages and retries each until the broker acknowledged it, so a broker restart

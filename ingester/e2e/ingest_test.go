@@ -102,7 +102,7 @@ func TestFieldReports(t *testing.T) {
 		}
 		return ""
 	})
-	fams := in.metrics()
+	fams := in.Metrics()
 	if got := metric(fams, "fieldline_ingester_messages_acked_total", "", ""); got != float64(len(msgs)) {
 		t.Errorf("messages_acked_total = %v, want %d", got, len(msgs))
 	}
@@ -110,11 +110,11 @@ func TestFieldReports(t *testing.T) {
 		t.Errorf("readings_written_total{sink=influxdb} = %v, want %d", got, len(msgs))
 	}
 	// SIGTERM flushes and exits within 10 s.
-	if d := in.stop(syscall.SIGTERM); d > 10*time.Second {
+	if d := in.Stop(syscall.SIGTERM); d > 10*time.Second {
 		t.Errorf("SIGTERM took %s to exit, want ≤ 10s", d)
 	}
-	if in.exitErr != nil {
-		t.Errorf("ingester exit after SIGTERM: %v\n%s", in.exitErr, in.logs.String())
+	if in.ExitErr != nil {
+		t.Errorf("ingester exit after SIGTERM: %v\n%s", in.ExitErr, in.Logs.String())
 	}
 }
 
@@ -184,7 +184,7 @@ func TestPoison100k(t *testing.T) {
 	t.Logf("published %d messages in %s", total, time.Since(start).Round(time.Millisecond))
 
 	eventually(t, 120*time.Second, func() string {
-		if got := metric(in.metrics(), "fieldline_ingester_messages_acked_total", "", ""); got < total {
+		if got := metric(in.Metrics(), "fieldline_ingester_messages_acked_total", "", ""); got < total {
 			return fmt.Sprintf("acked %v of %d", got, total)
 		}
 		return ""
@@ -216,7 +216,7 @@ func TestPoison100k(t *testing.T) {
 		t.Errorf("sum of stored values %v, want %v (err %v)", sum, wantSum, err)
 	}
 
-	fams := in.metrics()
+	fams := in.Metrics()
 	for reason, n := range wantReasons {
 		if got := metric(fams, "fieldline_ingester_messages_rejected_total", "reason", reason); got != float64(n) {
 			t.Errorf("rejected{reason=%s} = %v, want %d", reason, got, n)
@@ -271,8 +271,8 @@ func TestSharedSubscription(t *testing.T) {
 		}
 		return ""
 	})
-	ga := metric(a.metrics(), "fieldline_ingester_messages_acked_total", "", "")
-	gb := metric(b.metrics(), "fieldline_ingester_messages_acked_total", "", "")
+	ga := metric(a.Metrics(), "fieldline_ingester_messages_acked_total", "", "")
+	gb := metric(b.Metrics(), "fieldline_ingester_messages_acked_total", "", "")
 	if ga == 0 || gb == 0 || ga+gb != n {
 		t.Errorf("ingesters acknowledged %v and %v messages, want a split summing to %d", ga, gb, n)
 	}

@@ -93,10 +93,10 @@ user %s
 		}
 		return ""
 	})
-	if strings.Contains(in.logs.String(), "s3cret") {
+	if strings.Contains(in.Logs.String(), "s3cret") {
 		t.Errorf("the MQTT password appears in the ingester's logs")
 	}
-	in.stop(9)
+	in.Stop(9)
 
 	// Wrong password: never ready, and the reason is logged without the secret.
 	bad := e.clientID + "-bad"
