@@ -111,8 +111,19 @@ type wireNotification struct {
 	Rows [][]json.RawMessage `json:"rows"`
 }
 
-// DecodeNotification parses a payload sent on Channel (by the ingester or by the optional trigger).
+// DecodeNotification parses a payload sent on Channel (by the ingester or by the optional trigger). Both
+// writers' payloads take the fast path (notify_decode.go). Anything else, including every invalid payload, goes
+// to decodeNotificationJSON, which decodes exactly as the fast path does and gives the errors.
 func DecodeNotification(payload string) (Notification, error) {
+	if n, ok := decodeNotificationFast(payload); ok {
+		return n, nil
+	}
+	return decodeNotificationJSON(payload)
+}
+
+// decodeNotificationJSON is DecodeNotification with encoding/json: the reference for the fast path, and its
+// fallback for whatever the fast path does not read.
+func decodeNotificationJSON(payload string) (Notification, error) {
 	var w wireNotification
 	if err := json.Unmarshal([]byte(payload), &w); err != nil {
 		return Notification{}, fmt.Errorf("decode %s notification: %w", Channel, err)
