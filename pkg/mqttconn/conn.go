@@ -1,6 +1,6 @@
 // Package mqttconn makes paho.mqtt.golang cheap per message: a connection with buffered reads and coalesced
-// writes, and a Store that keeps nothing, for subscribers that publish nothing. fieldline-ingester and the
-// plugin's live MQTT client both use it.
+// writes, and a Store that keeps nothing, for subscribers that publish nothing (fieldline-ingester); and Dial,
+// the one place that opens broker connections (tcp, ssl, ws, wss), shared with the plugin's live client.
 package mqttconn
 
 import (
@@ -23,25 +23,7 @@ import (
 // latency, unlike Nagle). WebSocket brokers keep paho's own dialer (see Use).
 
 // Use makes o dial its brokers with Open when every broker URL is tcp or ssl (not ws/wss).
-func Use(o *mqtt.ClientOptions) { use(o, Open) }
-
-// UseBatchedReads is Use plus read batching: after a read from the socket, the next one waits until interval
-// has passed, so a steady stream is read (and its acknowledgements written) in groups instead of one system
-// call per message. The first message after a quiet spell is read at once; under load a message waits at most
-// interval. For consumers that trade a few milliseconds for CPU (the plugin's live client), not the ingester.
-func UseBatchedReads(o *mqtt.ClientOptions, interval time.Duration) {
-	use(o, func(uri *url.URL, opts mqtt.ClientOptions) (net.Conn, error) {
-		c, err := Open(uri, opts)
-		if err != nil {
-			return nil, err
-		}
-		cc := c.(*coalescingConn)
-		cc.readInterval = interval
-		return cc, nil
-	})
-}
-
-func use(o *mqtt.ClientOptions, open mqtt.OpenConnectionFunc) {
+func Use(o *mqtt.ClientOptions) {
 	if len(o.Servers) == 0 {
 		return
 	}
@@ -52,11 +34,22 @@ func use(o *mqtt.ClientOptions, open mqtt.OpenConnectionFunc) {
 			return
 		}
 	}
-	o.SetCustomOpenConnectionFn(open)
+	o.SetCustomOpenConnectionFn(Open)
 }
 
 // Open dials a tcp or ssl broker and returns the buffered, write-coalescing connection.
 func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+	c, err := Dial(uri, o)
+	if err != nil {
+		return nil, err
+	}
+	return newCoalescingConn(c), nil
+}
+
+// Dial opens a plain connection to a broker: tcp/mqtt, ssl/tls/mqtts/tcps (o.TLSConfig, server name from the
+// URL when unset), or ws/wss (paho's own WebSocket dialer, with o's headers and WebSocket options). TCP
+// connections get TCP_NODELAY: MQTT packets are small and latency matters.
+func Dial(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	d := &net.Dialer{Timeout: o.ConnectTimeout}
 	if o.Dialer != nil {
 		d = o.Dialer
@@ -69,15 +62,15 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	case "tcp", "mqtt":
 		c, err = d.Dial("tcp", uri.Host)
 	case "ssl", "tls", "mqtts", "tcps":
-		cfg := o.TLSConfig
-		if cfg == nil {
-			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		c, err = tls.DialWithDialer(d, "tcp", uri.Host, tlsConfig(uri, o.TLSConfig))
+	case "ws", "wss":
+		u := *uri
+		u.User = nil // the WebSocket dialer refuses URLs with credentials
+		var cfg *tls.Config
+		if uri.Scheme == "wss" {
+			cfg = tlsConfig(uri, o.TLSConfig)
 		}
-		if cfg.ServerName == "" {
-			cfg = cfg.Clone()
-			cfg.ServerName = uri.Hostname()
-		}
-		c, err = tls.DialWithDialer(d, "tcp", uri.Host, cfg)
+		return mqtt.NewWebsocket(u.String(), cfg, o.ConnectTimeout, o.HTTPHeaders, o.WebsocketOptions)
 	default:
 		return nil, errors.New("mqttconn: unsupported scheme " + uri.Scheme)
 	}
@@ -87,16 +80,23 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	return newCoalescingConn(c), nil
+	return c, nil
+}
+
+func tlsConfig(uri *url.URL, cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName = uri.Hostname()
+	}
+	return cfg
 }
 
 type coalescingConn struct {
 	net.Conn
 	r *bufio.Reader
-
-	// read batching (UseBatchedReads); reader goroutine only
-	readInterval time.Duration
-	lastRead     time.Time
 
 	mu      sync.Mutex
 	pending []byte
@@ -113,18 +113,7 @@ func newCoalescingConn(c net.Conn) *coalescingConn {
 	return cc
 }
 
-func (c *coalescingConn) Read(p []byte) (int, error) {
-	if c.readInterval <= 0 || c.r.Buffered() > 0 {
-		return c.r.Read(p)
-	}
-	// The buffer is empty: this read is a system call. Space them readInterval apart.
-	if wait := c.readInterval - time.Since(c.lastRead); wait > 0 {
-		time.Sleep(wait)
-	}
-	n, err := c.r.Read(p)
-	c.lastRead = time.Now()
-	return n, err
-}
+func (c *coalescingConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // Write queues p for the flusher. An error of an earlier write is returned to the next caller, which makes
 // paho notice a dead connection as it would with direct writes.

@@ -65,49 +65,6 @@ func TestCoalescedWritesInOrderAndFlushedOnClose(t *testing.T) {
 	}
 }
 
-// With read batching, the first read after a quiet spell returns at once and the next socket read waits for
-// the interval; without it, reads return as soon as data is there.
-func TestBatchedReads(t *testing.T) {
-	const interval = 60 * time.Millisecond
-	c, srv := pair(t)
-	c.readInterval = interval
-	buf := make([]byte, 16)
-	start := time.Now()
-	go func() {
-		_, _ = srv.Write([]byte("a"))
-		time.Sleep(5 * time.Millisecond)
-		_, _ = srv.Write([]byte("b"))
-	}()
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "a" {
-		t.Fatalf("first read: %q, %v", buf[:n], err)
-	}
-	if d := time.Since(start); d > interval/2 {
-		t.Errorf("first read after quiet took %v, want it at once", d)
-	}
-	first := time.Now()
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "b" {
-		t.Fatalf("second read: %q, %v", buf[:n], err)
-	}
-	if d := time.Since(first); d < interval-10*time.Millisecond {
-		t.Errorf("second socket read came %v after the first, want about %v", d, interval)
-	}
-
-	plain, srv2 := pair(t)
-	go func() {
-		_, _ = srv2.Write([]byte("x"))
-		time.Sleep(5 * time.Millisecond)
-		_, _ = srv2.Write([]byte("y"))
-	}()
-	_, _ = plain.Read(buf)
-	t0 := time.Now()
-	if n, err := plain.Read(buf); err != nil || string(buf[:n]) != "y" {
-		t.Fatalf("plain read: %q, %v", buf[:n], err)
-	}
-	if d := time.Since(t0); d > interval/2 {
-		t.Errorf("unbatched read waited %v", d)
-	}
-}
-
 // A broken connection surfaces on a later Write, so paho notices it.
 func TestWriteErrorSurfaces(t *testing.T) {
 	c, srv := pair(t)

@@ -1,23 +1,39 @@
-// Package mqttlive shares ONE MQTT client among any number of live consumers: subscriptions are reference
+// Package mqttlive shares ONE MQTT connection among any number of live consumers: subscriptions are reference
 // counted per topic filter (the first consumer of a filter sends SUBSCRIBE, the last one UNSUBSCRIBE), the
 // client reconnects on its own and resubscribes every active filter on each connect, and the last message
 // of every topic is cached so a consumer that joins a filter already subscribed still starts with the
 // retained (or last) value — the broker sends retained messages only on SUBSCRIBE.
 //
-// Messages are dispatched on paho's router goroutine, in arrival order, to every consumer whose filter
-// matches the concrete topic; consumers must not block (push into a buffer and return).
+// The client is a subscriber only, and it is built for CPU per message: ONE goroutine reads packets (paho's
+// packets codec), dispatches each PUBLISH inline to the consumers, and collects the acknowledgements, which
+// leave in one write just before the next socket read. Socket reads are spaced at least ReadInterval apart
+// under load, so a steady stream is read, dispatched and acknowledged in groups; the first message after a
+// quiet spell is read at once. paho's full client spends three goroutine hand-offs per message (reader →
+// router → handler, ack → writer); on a 2-core machine at 1 000 msg/s those wake-ups were most of the live
+// stream's CPU (docs/benchmarks.md). Connection options (brokers, credentials, TLS, WebSocket, timeouts) are
+// read from paho's ClientOptions, so the plugin configures both the same way.
+//
+// Messages are delivered per read: everything one socket read brought goes to each consumer as one batch,
+// in arrival order, holding only the messages whose topic its filter matches. A consumer that paces its
+// output (pkg/pacer) so sees a read's messages together and never sends half of them in one frame and the
+// rest an interval later. Consumers must not block (push into a buffer and return).
 package mqttlive
 
 import (
+	"context"
 	"errors"
-	"github.com/fieldline-iot/fieldline/pkg/mqttconn"
+	"fmt"
 	"log/slog"
+	"net"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/fieldline-iot/fieldline/pkg/mqttconn"
 )
 
 // Message is one received publication.
@@ -29,31 +45,48 @@ type Message struct {
 	Cached   bool // replayed from the last-message cache to a consumer that joined late
 }
 
-// Handler consumes messages; it must return quickly.
-type Handler func(Message)
+// Handler consumes a batch of messages (in arrival order; read only, not kept by the client); it must return
+// quickly.
+type Handler func([]Message)
 
 // Config configures a Client.
 type Config struct {
-	Options *mqtt.ClientOptions // broker, credentials, TLS, client id; handlers and reconnect are set here
+	// Options: brokers (tried in order), client id, username/password, TLS, WebSocket options, keep-alive,
+	// ping, connect and write timeouts. The session is always clean; handlers and reconnect settings of
+	// Options are not used.
+	Options *mqtt.ClientOptions
 	QoS     byte
 	Logger  *slog.Logger
 	// MaxCachedTopics bounds the last-message cache (default 10 000 topics).
 	MaxCachedTopics int
+	// ReadInterval spaces socket reads under load (default 10 ms; negative: no spacing). A message waits at
+	// most this long; the first one after a quiet spell not at all.
+	ReadInterval time.Duration
+	// MinBackoff and MaxBackoff bound the delay between connection attempts (defaults 500 ms and 5 s).
+	MinBackoff, MaxBackoff time.Duration
 }
 
 // Client is the shared client. Create it with New; it connects on the first Subscribe.
 type Client struct {
-	cfg    Config
-	client mqtt.Client
-	log    *slog.Logger
+	cfg  Config
+	opts mqtt.ClientOptionsReader
+	log  *slog.Logger
 
-	mu        sync.Mutex
-	filters   map[string]*filterSubs
-	cache     map[string]Message
-	started   bool
-	closed    bool
-	connects  int
-	connected bool
+	mu       sync.Mutex
+	filters  map[string]*filterSubs
+	cache    map[string]Message
+	started  bool
+	closed   bool
+	connects int
+	sess     *session          // the connected session; nil while disconnected
+	nextID   uint16            // last packet identifier used
+	subIDs   map[uint16]string // SUBSCRIBE packet id → filter, until its SUBACK
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	// reader goroutine only: the messages of the current read, and a scratch batch per filter
+	inbox []Message
+	batch []Message
 }
 
 type filterSubs struct {
@@ -71,29 +104,20 @@ func New(cfg Config) *Client {
 	if cfg.MaxCachedTopics <= 0 {
 		cfg.MaxCachedTopics = 10_000
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, filters: map[string]*filterSubs{}, cache: map[string]Message{}}
-	o := *cfg.Options // a copy: the caller's options stay untouched
-	o.SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(500 * time.Millisecond).
-		SetMaxReconnectInterval(5 * time.Second).
-		SetCleanSession(true).
-		SetResumeSubs(false).
-		SetOrderMatters(true).        // handlers run in order on the router goroutine; ours never block
-		SetStore(mqttconn.NoStore{}). // publishes nothing; subscriptions are re-made on every connect
-		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.dispatch(m) }).
-		SetOnConnectHandler(func(mqtt.Client) { c.onConnect() }).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			c.mu.Lock()
-			c.connected = false
-			c.mu.Unlock()
-			c.log.Warn("MQTT live client lost its connection; reconnecting", "error", err)
-		})
-	// Buffered reads spaced ≤ 10 ms apart under load, coalesced PUBACK writes: a 1 000 msg/s topic costs a
-	// read and a write per ~10 messages instead of per message, for at most 10 ms of added latency.
-	mqttconn.UseBatchedReads(&o, 10*time.Millisecond)
-	c.client = mqtt.NewClient(&o)
-	return c
+	if cfg.ReadInterval == 0 {
+		cfg.ReadInterval = 10 * time.Millisecond
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.Options == nil {
+		cfg.Options = mqtt.NewClientOptions()
+	}
+	return &Client{cfg: cfg, opts: mqtt.NewOptionsReader(cfg.Options), log: cfg.Logger,
+		filters: map[string]*filterSubs{}, cache: map[string]Message{}, subIDs: map[uint16]string{}}
 }
 
 // Subscribe adds h for filter. The first consumer of a filter makes the client SUBSCRIBE (connecting the
@@ -105,8 +129,8 @@ func (c *Client) Subscribe(filter string, h Handler) (unsubscribe func(), err er
 	}
 	hp := &h
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		c.mu.Unlock()
 		return nil, errors.New("mqttlive: client closed")
 	}
 	fs := c.filters[filter]
@@ -117,61 +141,63 @@ func (c *Client) Subscribe(filter string, h Handler) (unsubscribe func(), err er
 	}
 	fs.handlers[hp] = struct{}{}
 	fs.rebuild()
-	var replay []Message
 	if !first {
+		// The replay goes out under the lock so that no live message for this filter can overtake it.
+		var replay []Message
 		for topic, m := range c.cache {
 			if match(fs.parts, topic) {
 				m.Cached = true
 				replay = append(replay, m)
 			}
 		}
+		sortByReceived(replay)
+		if len(replay) > 0 {
+			h(replay)
+		}
 	}
-	start := !c.started
-	c.started = true
-	connected := c.connected
-	// The replay goes out under the lock so that no live message for this filter can overtake it.
-	sortByReceived(replay)
-	for _, m := range replay {
-		h(m)
-	}
-	c.mu.Unlock()
-
-	if start {
-		c.client.Connect() // ConnectRetry: keeps trying in the background; onConnect subscribes
-	} else if first && connected {
-		c.subscribe(filter)
+	switch {
+	case !c.started:
+		c.started = true
+		ctx, cancel := context.WithCancel(context.Background())
+		c.cancel, c.done = cancel, make(chan struct{})
+		go c.run(ctx) // subscribes every filter once connected
+	case first && c.sess != nil:
+		// Sent under c.mu, like UNSUBSCRIBE and the resubscriptions on connect, so that the broker sees a
+		// filter's SUBSCRIBE and UNSUBSCRIBE in the order the consumers came and went.
+		c.subscribeLocked(c.sess, filter)
 	}
 	return func() { c.unsubscribe(filter, hp) }, nil
 }
 
 func (c *Client) unsubscribe(filter string, hp *Handler) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	fs := c.filters[filter]
 	if fs == nil {
-		c.mu.Unlock()
+		return
+	}
+	if _, ok := fs.handlers[hp]; !ok {
 		return
 	}
 	delete(fs.handlers, hp)
 	fs.rebuild()
-	last := len(fs.handlers) == 0
-	if last {
-		delete(c.filters, filter)
-		// Forget cached topics no remaining filter covers.
-		for topic := range c.cache {
-			if !c.coveredLocked(topic) {
-				delete(c.cache, topic)
-			}
+	if len(fs.handlers) > 0 {
+		return
+	}
+	delete(c.filters, filter)
+	// Forget cached topics no remaining filter covers.
+	for topic := range c.cache {
+		if !c.coveredLocked(topic) {
+			delete(c.cache, topic)
 		}
 	}
-	connected := c.connected
-	c.mu.Unlock()
-	if last && connected {
-		tok := c.client.Unsubscribe(filter)
-		go func() {
-			if tok.WaitTimeout(10*time.Second) && tok.Error() != nil && !c.isClosed() {
-				c.log.Warn("MQTT unsubscribe failed", "filter", filter, "error", tok.Error())
-			}
-		}()
+	if c.sess != nil && !c.closed {
+		p := packets.NewControlPacket(packets.Unsubscribe).(*packets.UnsubscribePacket)
+		p.MessageID = c.packetIDLocked()
+		p.Topics = []string{filter}
+		if err := c.sess.send(p); err != nil {
+			c.log.Warn("MQTT unsubscribe failed", "filter", filter, "error", err)
+		}
 	}
 }
 
@@ -192,34 +218,208 @@ func (c *Client) coveredLocked(topic string) bool {
 	return false
 }
 
-func (c *Client) subscribe(filter string) {
-	tok := c.client.Subscribe(filter, c.cfg.QoS, nil) // nil: messages reach the default handler (dispatch)
-	go func() {
-		if !tok.WaitTimeout(30 * time.Second) {
-			c.log.Warn("MQTT subscribe timed out", "filter", filter)
-			return
-		}
-		if err := tok.Error(); err != nil {
-			c.log.Warn("MQTT subscribe failed", "filter", filter, "error", err)
-		}
-	}()
+// packetIDLocked returns the next non-zero packet identifier.
+func (c *Client) packetIDLocked() uint16 {
+	c.nextID++
+	if c.nextID == 0 {
+		c.nextID = 1
+	}
+	return c.nextID
 }
 
-func (c *Client) onConnect() {
+func (c *Client) subscribeLocked(s *session, filter string) {
+	p := packets.NewControlPacket(packets.Subscribe).(*packets.SubscribePacket)
+	p.MessageID = c.packetIDLocked()
+	p.Topics = []string{filter}
+	p.Qoss = []byte{c.cfg.QoS}
+	c.subIDs[p.MessageID] = filter
+	if err := s.send(p); err != nil {
+		// The read loop sees the broken connection too; the next connect subscribes again.
+		c.log.Warn("MQTT subscribe failed", "filter", filter, "error", err)
+	}
+}
+
+// run keeps a session up until ctx ends, reconnecting with backoff.
+func (c *Client) run(ctx context.Context) {
+	defer close(c.done)
+	backoff := c.cfg.MinBackoff
+	for {
+		connected, err := c.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if connected {
+			backoff = c.cfg.MinBackoff // it was up: start over quickly
+			c.log.Warn("MQTT live client lost its connection; reconnecting", "error", err)
+		} else {
+			c.log.Warn("MQTT live client could not connect; retrying", "error", err, "backoff", backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if !connected {
+			backoff = min(2*backoff, c.cfg.MaxBackoff)
+		}
+	}
+}
+
+// session dials, connects, subscribes every filter and reads until the connection fails or ctx ends.
+func (c *Client) session(ctx context.Context) (connected bool, err error) {
+	conn, err := c.dial()
+	if err != nil {
+		return false, err
+	}
+	s := newSession(conn, c.cfg.ReadInterval, c.opts.WriteTimeout())
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() {
+		_ = s.send(packets.NewControlPacket(packets.Disconnect))
+		_ = conn.Close()
+	})
+	defer stop()
+	if err := c.handshake(s); err != nil {
+		return false, err
+	}
+
 	c.mu.Lock()
-	c.connected = true
+	if c.closed {
+		c.mu.Unlock()
+		return true, errors.New("closed")
+	}
+	c.sess = s
 	c.connects++
-	filters := make([]string, 0, len(c.filters))
-	for f := range c.filters {
-		filters = append(filters, f)
-	}
 	n := c.connects
-	c.mu.Unlock()
-	c.log.Debug("MQTT live client connected", "connection", n, "filters", len(filters))
+	clear(c.subIDs)
 	// A clean session starts without subscriptions: (re)subscribe every active filter.
-	for _, f := range filters {
-		c.subscribe(f)
+	for f := range c.filters {
+		c.subscribeLocked(s, f)
 	}
+	filters := len(c.filters)
+	c.mu.Unlock()
+	c.log.Debug("MQTT live client connected", "connection", n, "filters", filters)
+	defer func() {
+		c.mu.Lock()
+		c.sess = nil
+		c.mu.Unlock()
+	}()
+
+	kctx, kcancel := context.WithCancel(ctx)
+	defer kcancel()
+	go s.keepAlive(kctx, c.opts.KeepAlive(), c.opts.PingTimeout(), c.log)
+	return true, c.read(s)
+}
+
+// dial opens a connection to the first broker that answers.
+func (c *Client) dial() (net.Conn, error) {
+	var errs []error
+	for _, u := range c.opts.Servers() {
+		conn, err := mqttconn.Dial(u, *c.cfg.Options)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, fmt.Errorf("%s://%s: %w", u.Scheme, u.Host, err))
+	}
+	if len(errs) == 0 {
+		return nil, errors.New("mqttlive: no broker configured")
+	}
+	return nil, errors.Join(errs...)
+}
+
+// handshake sends CONNECT (MQTT 3.1.1, clean session) and waits for a CONNACK that accepts it.
+func (c *Client) handshake(s *session) error {
+	p := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
+	p.ProtocolName, p.ProtocolVersion = "MQTT", 4
+	p.CleanSession = true
+	p.ClientIdentifier = c.opts.ClientID()
+	p.Keepalive = uint16(c.opts.KeepAlive() / time.Second)
+	if u := c.opts.Username(); u != "" {
+		p.UsernameFlag, p.Username = true, u
+	}
+	if pw := c.opts.Password(); pw != "" {
+		p.PasswordFlag, p.Password = true, []byte(pw)
+	}
+	if err := s.send(p); err != nil {
+		return fmt.Errorf("send CONNECT: %w", err)
+	}
+	timeout := c.opts.ConnectTimeout()
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
+	reply, err := packets.ReadPacket(s.r)
+	if err != nil {
+		return fmt.Errorf("read CONNACK: %w", err)
+	}
+	_ = s.conn.SetReadDeadline(time.Time{})
+	ack, ok := reply.(*packets.ConnackPacket)
+	if !ok {
+		return fmt.Errorf("expected CONNACK, got %s", packetName(reply))
+	}
+	if ack.ReturnCode != packets.Accepted {
+		if err := packets.ConnErrors[ack.ReturnCode]; err != nil {
+			return fmt.Errorf("broker refused the connection: %w", err)
+		}
+		return fmt.Errorf("broker refused the connection: return code %d", ack.ReturnCode)
+	}
+	return nil
+}
+
+// read is the session's one reader: it dispatches publications inline and queues their acknowledgements.
+func (c *Client) read(s *session) error {
+	defer func() { c.inbox = c.inbox[:0] }() // a read cut short by an error is not delivered: not acknowledged either
+	for {
+		if s.r.Buffered() == 0 {
+			// The next packet needs a socket read: deliver this read's messages, then acknowledge them and
+			// (under load) wait before reading again.
+			c.deliver()
+			if err := s.beforeRead(); err != nil {
+				return err
+			}
+		}
+		pkt, err := packets.ReadPacket(s.r)
+		if err != nil {
+			return err
+		}
+		switch p := pkt.(type) {
+		case *packets.PublishPacket:
+			c.inbox = append(c.inbox, Message{Topic: p.TopicName, Payload: p.Payload, Retained: p.Retain})
+			switch p.Qos {
+			case 1:
+				ack := packets.NewControlPacket(packets.Puback).(*packets.PubackPacket)
+				ack.MessageID = p.MessageID
+				s.queue(ack)
+			case 2:
+				// Shown on PUBLISH; the broker releases it with PUBREL, answered below.
+				rec := packets.NewControlPacket(packets.Pubrec).(*packets.PubrecPacket)
+				rec.MessageID = p.MessageID
+				s.queue(rec)
+			}
+		case *packets.PubrelPacket:
+			comp := packets.NewControlPacket(packets.Pubcomp).(*packets.PubcompPacket)
+			comp.MessageID = p.MessageID
+			s.queue(comp)
+		case *packets.SubackPacket:
+			c.mu.Lock()
+			filter := c.subIDs[p.MessageID]
+			delete(c.subIDs, p.MessageID)
+			c.mu.Unlock()
+			for _, code := range p.ReturnCodes {
+				if code == 0x80 {
+					c.log.Warn("MQTT broker refused the subscription", "filter", filter)
+				}
+			}
+		case *packets.UnsubackPacket, *packets.PingrespPacket:
+		default:
+			return fmt.Errorf("unexpected %s packet from the broker", packetName(pkt))
+		}
+	}
+}
+
+// packetName is the packet's type name (CONNACK, PUBLISH, …) from paho's String form.
+func packetName(p packets.ControlPacket) string {
+	name, _, _ := strings.Cut(p.String(), ":")
+	return name
 }
 
 // Connections is the number of successful connects so far.
@@ -240,25 +440,42 @@ func (c *Client) Filters() int {
 func (c *Client) IsConnected() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.connected
+	return c.sess != nil
 }
 
-func (c *Client) dispatch(pm mqtt.Message) {
-	m := Message{Topic: pm.Topic(), Payload: pm.Payload(), Received: time.Now(), Retained: pm.Retained()}
+// deliver hands the messages of one read to the consumers.
+func (c *Client) deliver() {
+	if len(c.inbox) == 0 {
+		return
+	}
+	now := time.Now()
 	c.mu.Lock()
-	if _, ok := c.cache[m.Topic]; ok || len(c.cache) < c.cfg.MaxCachedTopics {
-		c.cache[m.Topic] = m
+	for i := range c.inbox {
+		m := &c.inbox[i]
+		m.Received = now
+		if _, ok := c.cache[m.Topic]; ok || len(c.cache) < c.cfg.MaxCachedTopics {
+			c.cache[m.Topic] = *m
+		}
 	}
 	// Handlers run under the lock: a Subscribe replaying the cache cannot interleave with live messages.
 	// They only push into buffers.
 	for _, fs := range c.filters {
-		if match(fs.parts, m.Topic) {
+		c.batch = c.batch[:0]
+		for i := range c.inbox {
+			if match(fs.parts, c.inbox[i].Topic) {
+				c.batch = append(c.batch, c.inbox[i])
+			}
+		}
+		if len(c.batch) > 0 {
 			for _, h := range fs.list {
-				h(m)
+				h(c.batch)
 			}
 		}
 	}
 	c.mu.Unlock()
+	clear(c.inbox)
+	c.inbox = c.inbox[:0]
+	clear(c.batch)
 }
 
 // Topics returns the cached topics (the last message of each topic seen) that filter matches, sorted.
@@ -276,20 +493,20 @@ func (c *Client) Topics(filter string) []string {
 	return out
 }
 
-func (c *Client) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
-
-// Close disconnects (waiting up to 250 ms for in-flight work).
+// Close disconnects (sending DISCONNECT) and waits up to 2 s for the reader to stop.
 func (c *Client) Close() {
 	c.mu.Lock()
 	c.closed = true
-	started := c.started
+	cancel, done := c.cancel, c.done
 	c.mu.Unlock()
-	if started {
-		c.client.Disconnect(250)
+	if cancel == nil {
+		return
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		c.log.Warn("MQTT live client did not stop within 2 s")
 	}
 }
 

@@ -125,6 +125,14 @@ func (p *Pacer[T]) Run(ctx context.Context, send func(batch []T, dropped int) er
 				}
 			}
 		}
+		// Everything pushed so far goes into this batch: drop the wake-up those pushes left, so that the next
+		// batch waits for a push that comes after it. A stale wake-up would make the loop start its next
+		// interval at once, on its own clock, instead of at the next push — out of step with a producer
+		// that delivers in rounds (readpace), adding up to an interval of latency.
+		select {
+		case <-p.wake:
+		default:
+		}
 		items, dropped := p.take()
 		if len(items) == 0 && dropped == 0 {
 			continue

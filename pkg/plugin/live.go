@@ -192,6 +192,10 @@ func (d *Datasource) mqttClient() *mqttlive.Client {
 		Options: mqttOptions(cfg, mqttClientID(cfg.ClientIDPrefix, "live")),
 		QoS:     d.live.settings.QoS,
 		Logger:  liveLogger(),
+		// Under load, read the socket once per frame interval: a stream sends at most one frame per interval
+		// anyway, and its pacer sends right after each read, so this adds no latency while one wake-up,
+		// read and acknowledgement write serves every message of the interval.
+		ReadInterval: d.live.settings.FrameInterval,
 	})
 	d.live.mqtt = c
 	d.goroutines.Add(1)

@@ -93,7 +93,7 @@ func (d *Datasource) runMQTTStream(ctx context.Context, sel *liveSelector, sende
 		return err
 	}
 	pace := pacer.New[mqttlive.Message](d.live.settings.FrameInterval, d.live.settings.MaxBufferedRows)
-	unsubscribe, err := d.mqttClient().Subscribe(sel.Topic, func(m mqttlive.Message) { pace.Push(m) })
+	unsubscribe, err := d.mqttClient().Subscribe(sel.Topic, func(ms []mqttlive.Message) { pace.Push(ms...) })
 	if err != nil {
 		return err
 	}

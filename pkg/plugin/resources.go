@@ -106,10 +106,12 @@ func (d *Datasource) topicsHandler(w http.ResponseWriter, r *http.Request) {
 	client := d.mqttClient()
 	var mu sync.Mutex
 	seen := map[string]struct{}{}
-	unsubscribe, err := client.Subscribe(filter, func(m mqttlive.Message) {
+	unsubscribe, err := client.Subscribe(filter, func(ms []mqttlive.Message) {
 		mu.Lock()
-		if len(seen) < discoveryLimit {
-			seen[m.Topic] = struct{}{}
+		for _, m := range ms {
+			if len(seen) < discoveryLimit {
+				seen[m.Topic] = struct{}{}
+			}
 		}
 		mu.Unlock()
 	})

@@ -1,0 +1,177 @@
+package testsvc
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Mosquitto is a private broker for one test (a TLS listener with a password file, or plain), for what the
+// shared broker of scripts/services.sh cannot show: certificates, credentials, a broker that goes away.
+type Mosquitto struct {
+	Port   string // on 127.0.0.1 (certificates name "localhost")
+	CAFile string // the CA that signed the server certificate (TLS brokers only)
+
+	t    testing.TB
+	conf string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	log  *lockedBuffer
+}
+
+// MosquittoOptions choose the private broker's listener.
+type MosquittoOptions struct {
+	TLS                bool
+	Username, Password string // both set: anonymous clients are refused
+}
+
+// PrivateMosquitto starts a broker (the mosquitto binary of scripts/services.sh) and stops it at cleanup.
+func PrivateMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
+	t.Helper()
+	if _, err := exec.LookPath("mosquitto"); err != nil {
+		if InCI() {
+			t.Fatal("mosquitto not installed (scripts/services.sh installs it)")
+		}
+		t.Skip("mosquitto not installed")
+	}
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Mosquitto{t: t, Port: strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), log: &lockedBuffer{}}
+	ln.Close()
+	conf := fmt.Sprintf("listener %s 127.0.0.1\npersistence false\nuser %s\n", m.Port, currentUser())
+	if o.TLS {
+		caPEM, certPEM, keyPEM := makeCerts(t)
+		m.CAFile = write("ca.pem", caPEM)
+		conf += fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\n", m.CAFile, write("server.pem", certPEM), write("server.key", keyPEM))
+	}
+	if o.Username != "" {
+		pwFile := write("passwords", nil)
+		if out, err := exec.Command("mosquitto_passwd", "-b", pwFile, o.Username, o.Password).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd: %v %s", err, out)
+		}
+		_ = os.Chmod(pwFile, 0o600)
+		conf += fmt.Sprintf("allow_anonymous false\npassword_file %s\n", pwFile)
+	} else {
+		conf += "allow_anonymous true\n"
+	}
+	m.conf = write("mosquitto.conf", []byte(conf))
+	m.Start()
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// Start starts the broker (again) and waits until it listens.
+func (m *Mosquitto) Start() {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		return
+	}
+	cmd := exec.Command("mosquitto", "-c", m.conf)
+	cmd.Stdout, cmd.Stderr = m.log, m.log
+	if err := cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	m.cmd = cmd
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+m.Port); err == nil {
+			c.Close()
+			return
+		}
+		if i > 200 {
+			m.t.Fatalf("private mosquitto did not listen: %s", m.log.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// Stop kills the broker (its clients see the connection drop).
+func (m *Mosquitto) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	_ = m.cmd.Wait()
+	m.cmd = nil
+}
+
+// Log is what the broker printed so far.
+func (m *Mosquitto) Log() string { return m.log.String() }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func currentUser() string {
+	u, err := user.Current()
+	if err != nil {
+		return "root"
+	}
+	return u.Username
+}
+
+// makeCerts makes a CA and a server certificate for localhost, valid for an hour.
+func makeCerts(t testing.TB) (caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fieldline test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+}
