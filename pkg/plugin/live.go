@@ -11,6 +11,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/fieldline-iot/fieldline/pkg/mqttlive"
 	"github.com/fieldline-iot/fieldline/pkg/pglisten"
@@ -159,9 +160,10 @@ func (d *Datasource) pgListener() *pglisten.Listener[store.Notification] {
 	base := d.pg.pool.Config().ConnConfig
 	l := pglisten.New(pglisten.Config[store.Notification]{
 		Channel: store.Channel,
-		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+		Connect: func(ctx context.Context, onNotification pgconn.NotificationHandler) (*pgx.Conn, error) {
 			cc := base.Copy()
 			cc.RuntimeParams["application_name"] = "fieldline-grafana-live"
+			cc.OnNotification = onNotification
 			conn, err := pgx.ConnectConfig(ctx, cc)
 			if err != nil {
 				return nil, errors.New(d.redact(err.Error()))
@@ -170,6 +172,8 @@ func (d *Datasource) pgListener() *pglisten.Listener[store.Notification] {
 		},
 		Decode: store.DecodeNotification,
 		Logger: liveLogger(),
+		// As for MQTT (mqttClient): under load, one read per frame interval.
+		ReadInterval: d.live.settings.FrameInterval,
 	})
 	d.live.listener = l
 	d.goroutines.Add(1)

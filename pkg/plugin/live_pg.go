@@ -2,8 +2,10 @@ package plugin
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"github.com/fieldline-iot/fieldline/pkg/timebucket"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
@@ -122,6 +124,9 @@ func labelsFrame(refID, valueName string, labels []string, times []time.Time, va
 
 // promLabels renders label pairs (key, value, key, value...) as {k="v", ...}, skipping empty values.
 // Quotes and newlines in values are replaced: Grafana's label parser does not unescape.
+// labelValueReplacer keeps label values inside promLabels' quotes.
+var labelValueReplacer = strings.NewReplacer(`"`, "'", "\n", " ", `\`, "/")
+
 func promLabels(kv ...string) string {
 	var b strings.Builder
 	b.WriteByte('{')
@@ -136,7 +141,7 @@ func promLabels(kv ...string) string {
 		n++
 		b.WriteString(kv[i])
 		b.WriteString(`="`)
-		b.WriteString(strings.NewReplacer(`"`, "'", "\n", " ", `\`, "/").Replace(kv[i+1]))
+		b.WriteString(labelValueReplacer.Replace(kv[i+1]))
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')
@@ -158,14 +163,29 @@ const (
 	itemTick // aggregated streams: time to emit buckets that have closed
 )
 
+// rowKey identifies a row for the dedupe set: its time and a 64-bit hash of (device, metric, sensor, time,
+// value bits). A set of these holds no pointers, so the garbage collector does not scan it (a minute at
+// 1 000 rows/s is 60 000 keys). Two different rows share a key with probability ~n/2⁶⁴ per row (n keys held):
+// the second would be taken for a duplicate and not shown.
 type rowKey struct {
-	device, metric, sensor string
-	us                     int64
-	v                      uint64
+	us   int64
+	hash uint64
 }
 
-func keyOf(r *telemetry.Reading) rowKey {
-	return rowKey{r.Device, r.Metric, r.Sensor, r.Time.UnixMicro(), math.Float64bits(r.Value)}
+func keyOf(seed maphash.Seed, r *telemetry.Reading) rowKey {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	h.WriteString(r.Device)
+	h.WriteByte(0)
+	h.WriteString(r.Metric)
+	h.WriteByte(0)
+	h.WriteString(r.Sensor)
+	us := r.Time.UnixMicro()
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(us))
+	binary.LittleEndian.PutUint64(b[8:], math.Float64bits(r.Value))
+	h.Write(b[:])
+	return rowKey{us, h.Sum64()}
 }
 
 // pgStream is one postgres channel's stream. Its handler side (Connected, Notify) runs on the listener's
@@ -179,12 +199,16 @@ type pgStream struct {
 	valueFld string
 
 	// stream goroutine only
-	started   bool
-	lastSeen  time.Time // newest row time sent
-	lastEvent time.Time // wall time of the last listener event handled
-	sent      map[rowKey]struct{}
-	rows      []telemetry.Reading
-	notice    string
+	started    bool
+	lastSeen   time.Time // newest row time sent
+	lastEvent  time.Time // wall time of the last listener event handled
+	seed       maphash.Seed
+	sent       map[rowKey]struct{}
+	sentOrder  []rowKey // the keys of sent in the order they were added, from sentHead on (for pruning)
+	sentHead   int
+	rows       []telemetry.Reading
+	notice     string
+	labelCache map[[2]string]string
 
 	// aggregated streams (sel.Agg != ""): open buckets per series, and per series the newest bucket sent
 	agg     sqlquery.Aggregation
@@ -272,7 +296,7 @@ func (s *pgStream) aggregate(now time.Time) {
 
 func newPGStream(d *Datasource, sel *liveSelector) *pgStream {
 	s := &pgStream{d: d, sel: sel, pace: pacer.New[pgItem](d.live.settings.FrameInterval, d.live.settings.MaxBufferedRows),
-		sent: map[rowKey]struct{}{}, valueFld: sel.Metric}
+		seed: maphash.MakeSeed(), sent: map[rowKey]struct{}{}, valueFld: sel.Metric}
 	if sel.Agg != "" {
 		s.agg, _ = sqlquery.ParseAggregation(sel.Agg) // validated when the path was parsed
 		s.buckets = map[bucketKey]*bucketAcc{}
@@ -304,19 +328,22 @@ func (s *pgStream) Connected(reconnect bool) {
 	s.pace.Push(pgItem{kind: itemConnected, reconnect: reconnect})
 }
 
-// Notify implements pglisten.Handler.
-func (s *pgStream) Notify(n store.Notification) {
-	if !n.HasRows() {
-		s.pace.Push(pgItem{kind: itemReadBack, from: n.From, to: n.To})
-		return
+// Notify implements pglisten.Handler: the notifications of one read go into the pacer together.
+func (s *pgStream) Notify(ns []store.Notification) {
+	n := 0
+	for i := range ns {
+		n += max(1, len(ns[i].Rows))
 	}
-	var items []pgItem
-	for i := range n.Rows {
-		if s.matches(&n.Rows[i]) {
-			if items == nil {
-				items = make([]pgItem, 0, len(n.Rows)-i)
+	items := make([]pgItem, 0, n)
+	for _, n := range ns {
+		if !n.HasRows() {
+			items = append(items, pgItem{kind: itemReadBack, from: n.From, to: n.To})
+			continue
+		}
+		for i := range n.Rows {
+			if s.matches(&n.Rows[i]) {
+				items = append(items, pgItem{kind: itemRow, r: n.Rows[i]})
 			}
-			items = append(items, pgItem{kind: itemRow, r: n.Rows[i]})
 		}
 	}
 	s.pace.Push(items...)
@@ -405,30 +432,31 @@ func (s *pgStream) flush(ctx context.Context, items []pgItem, dropped int, sende
 
 // add keeps r unless it was sent already.
 func (s *pgStream) add(r *telemetry.Reading) {
-	k := keyOf(r)
+	k := keyOf(s.seed, r)
 	if _, dup := s.sent[k]; dup {
 		return
 	}
 	s.sent[k] = struct{}{}
+	s.sentOrder = append(s.sentOrder, k)
 	s.rows = append(s.rows, *r)
 }
 
-// prune bounds the dedupe set: keys more than a minute (or δ) older than the newest row cannot meet their
+// prune bounds the dedupe set: keys more than a minute (or 2δ) older than the newest row cannot meet their
 // duplicate any more in practice (duplicates come from the read-back overlapping notifications in flight).
+// Keys leave in the order they came (rows arrive nearly in time order; a late row's key just stays a little
+// longer), so a frame's pruning costs what it removes, not the size of the set; beyond 4 × MaxBufferedRows
+// keys (a flood) the oldest go whatever their time: a duplicate is better than unbounded memory.
 func (s *pgStream) prune() {
 	limit := 4 * s.d.live.settings.MaxBufferedRows
-	if len(s.sent) < 1024 && len(s.sent) < limit {
-		return
-	}
 	keep := max(time.Minute, 2*s.d.live.settings.SeamDelay)
 	cut := s.lastSeen.Add(-keep).UnixMicro()
-	for k := range s.sent {
-		if k.us < cut {
-			delete(s.sent, k)
-		}
+	for s.sentHead < len(s.sentOrder) && (s.sentOrder[s.sentHead].us < cut || len(s.sent) > limit) {
+		delete(s.sent, s.sentOrder[s.sentHead])
+		s.sentHead++
 	}
-	if len(s.sent) > limit {
-		clear(s.sent) // pathological flood: forget (a duplicate is better than unbounded memory)
+	if s.sentHead > 0 && s.sentHead >= len(s.sentOrder)/2 {
+		n := copy(s.sentOrder, s.sentOrder[s.sentHead:])
+		s.sentOrder, s.sentHead = s.sentOrder[:n], 0
 	}
 }
 
@@ -510,6 +538,20 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 
 // frame builds the frame for s.rows: wide (time, value) with the series' labels for a one-series channel,
 // labels push mode otherwise.
+// labels renders a series' labels once (cached per stream, bounded).
+func (s *pgStream) labels(device, sensor string) string {
+	k := [2]string{device, sensor}
+	if l, ok := s.labelCache[k]; ok {
+		return l
+	}
+	if s.labelCache == nil || len(s.labelCache) >= 10_000 {
+		s.labelCache = map[[2]string]string{}
+	}
+	l := promLabels("device", device, "sensor", sensor)
+	s.labelCache[k] = l
+	return l
+}
+
 func (s *pgStream) frame() *data.Frame {
 	n := len(s.rows)
 	times := make([]time.Time, n)
@@ -527,7 +569,7 @@ func (s *pgStream) frame() *data.Frame {
 	} else {
 		labels := make([]string, n)
 		for i := range s.rows {
-			labels[i] = promLabels("device", s.rows[i].Device, "sensor", s.rows[i].Sensor)
+			labels[i] = s.labels(s.rows[i].Device, s.rows[i].Sensor)
 		}
 		f = labelsFrame("", s.valueFld, labels, times, values)
 		f.Name = s.sel.Metric
