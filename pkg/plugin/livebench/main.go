@@ -54,18 +54,14 @@ func main() {
 	rate := flag.Float64("rate", 1, "internal: publisher messages per second")
 	rates := flag.String("rates", "1,1000", "message rates to measure (messages/s)")
 	duration := flag.Duration("duration", 10*time.Second, "measurement time per rate and path")
+	minMessages := flag.Int("min-messages", 60, "measure low rates for longer: at least this many messages per run (a p99 of 10 samples is their maximum)")
 	paths := flag.String("paths", "mqtt,pg", "paths to measure: mqtt (direct) and/or pg (ingester → PostgreSQL → NOTIFY)")
 	frameInterval := flag.String("frame-interval", "100ms", "plugin liveFrameInterval")
 	qos := flag.Int("qos", 1, "plugin mqtt.qos for path mqtt")
 	ingesterBin := flag.String("ingester", "", "fieldline-ingester binary (default: go build ./ingester into a temp dir)")
 	flag.Parse()
-	// FIELDLINE_LIVEBENCH_CPUPROFILE=file profiles the measuring process (not its publisher or ingester children).
-	if path := os.Getenv("FIELDLINE_LIVEBENCH_CPUPROFILE"); path != "" && !*publishMode {
-		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
-			defer pprof.StopCPUProfile()
-		}
-	}
 	backend.Logger = log.NewWithLevel(log.Warn)
+	// FIELDLINE_LIVEBENCH_CPUPROFILE=file profiles the measuring process (not its publisher or ingester children).
 	if path := os.Getenv("FIELDLINE_LIVEBENCH_CPUPROFILE"); path != "" && !*publishMode {
 		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
 			defer pprof.StopCPUProfile()
@@ -91,7 +87,7 @@ func main() {
 		}
 		rs = append(rs, r)
 	}
-	b := &bench{qos: *qos, broker: broker, duration: *duration, frameInterval: *frameInterval, ingesterBin: *ingesterBin}
+	b := &bench{qos: *qos, broker: broker, duration: *duration, minMessages: *minMessages, frameInterval: *frameInterval, ingesterBin: *ingesterBin}
 	fmt.Printf("%-5s %8s %8s %9s %9s %9s %10s %9s %12s %9s\n", "path", "msg/s", "sent", "received", "p50 ms", "p99 ms", "max ms", "lost", "frames/s", "CPU µs/msg")
 	for _, p := range strings.Split(*paths, ",") {
 		for _, r := range rs {
@@ -112,7 +108,7 @@ func main() {
 type bench struct {
 	broker, frameInterval, ingesterBin string
 	duration                           time.Duration
-	qos                                int
+	minMessages, qos                   int
 	cleanups                           []func()
 }
 
@@ -239,7 +235,8 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	pub := exec.Command(self, "-publish", "-topic", pubTopic, "-rate", fmt.Sprint(rate), "-duration", b.duration.String())
+	duration := max(b.duration, time.Duration(float64(b.minMessages)/rate*float64(time.Second)))
+	pub := exec.Command(self, "-publish", "-topic", pubTopic, "-rate", fmt.Sprint(rate), "-duration", duration.String())
 	pub.Env = os.Environ()
 	pub.Stderr = os.Stderr
 	out, err := pub.StdoutPipe()
@@ -271,7 +268,7 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	cpu := cpuTime() - cpu0
-	return analyse(rec, published, b.duration, cpu)
+	return analyse(rec, published, duration, cpu)
 }
 
 func analyse(rec *recorder, published int, duration, cpu time.Duration) (result, error) {
