@@ -4,13 +4,11 @@
 package ingesterproc
 
 import (
-	"bytes"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/fieldline-iot/fieldline/internal/testsvc"
 )
 
 // Process is a running fieldline-ingester.
@@ -158,20 +158,5 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// SyncBuffer is a bytes.Buffer safe for a subprocess's output and the test reading it.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// SyncBuffer is testsvc.SyncBuffer (the subprocess's output).
+type SyncBuffer = testsvc.SyncBuffer

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/fieldline-iot/fieldline/internal/testsvc"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
 )
 
@@ -370,7 +370,7 @@ func TestPackage(t *testing.T) {
 		t.Errorf("%s without the magic cookie: %v, stderr %q; want exit status 1 and go-plugin's \"This binary is a plugin\"", bin, err, stderr.String())
 	}
 
-	var pluginLog lockedBuffer
+	var pluginLog testsvc.SyncBuffer
 	// Started the way Grafana starts it (go-plugin client, Grafana's handshake, gRPC): CollectMetrics answers.
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: goplugin.HandshakeConfig{
@@ -455,22 +455,4 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// lockedBuffer collects the go-plugin client's log, written from its goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

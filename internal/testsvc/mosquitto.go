@@ -1,6 +1,7 @@
 package testsvc
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,7 +16,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,18 +25,20 @@ import (
 // shared broker of scripts/services.sh cannot show: certificates, credentials, a broker that goes away.
 type Mosquitto struct {
 	Port   string // on 127.0.0.1 (certificates name "localhost")
+	WSPort string // a plain MQTT-over-WebSocket listener (WebSocket brokers only)
 	CAFile string // the CA that signed the server certificate (TLS brokers only)
 
 	t    testing.TB
 	conf string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *SyncBuffer
 }
 
 // MosquittoOptions choose the private broker's listener.
 type MosquittoOptions struct {
 	TLS                bool
+	WebSocket          bool   // also listen for MQTT over WebSocket (plain) on WSPort
 	Username, Password string // both set: anonymous clients are refused
 }
 
@@ -57,13 +59,13 @@ func PrivateMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
 		}
 		return p
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	m := &Mosquitto{t: t, Port: freePort(t), log: &SyncBuffer{}}
+	conf := fmt.Sprintf("persistence false\nuser %s\n", currentUser())
+	if o.WebSocket {
+		m.WSPort = freePort(t)
+		conf += fmt.Sprintf("listener %s 127.0.0.1\nprotocol websockets\n", m.WSPort)
 	}
-	m := &Mosquitto{t: t, Port: strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), log: &lockedBuffer{}}
-	ln.Close()
-	conf := fmt.Sprintf("listener %s 127.0.0.1\npersistence false\nuser %s\n", m.Port, currentUser())
+	conf += fmt.Sprintf("listener %s 127.0.0.1\n", m.Port) // last: the certificate lines below belong to it
 	if o.TLS {
 		caPEM, certPEM, keyPEM := makeCerts(t)
 		m.CAFile = write("ca.pem", caPEM)
@@ -83,6 +85,16 @@ func PrivateMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
 	m.Start()
 	t.Cleanup(m.Stop)
 	return m
+}
+
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // Start starts the broker (again) and waits until it listens.
@@ -126,21 +138,23 @@ func (m *Mosquitto) Stop() {
 // Log is what the broker printed so far.
 func (m *Mosquitto) Log() string { return m.log.String() }
 
-type lockedBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers (a subprocess's output, a logger) and the test
+// reading it.
+type SyncBuffer struct {
 	mu sync.Mutex
-	b  strings.Builder
+	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func currentUser() string {

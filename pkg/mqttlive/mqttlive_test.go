@@ -1,7 +1,6 @@
 package mqttlive
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -69,34 +68,17 @@ func pub(t *testing.T, c mqtt.Client, topic string, qos byte, retained bool, pay
 	}
 }
 
-func newClient(t *testing.T, broker string, qos byte, o *mqtt.ClientOptions) (*Client, *syncWriter) {
+func newClient(t *testing.T, broker string, qos byte, o *mqtt.ClientOptions) (*Client, *testsvc.SyncBuffer) {
 	t.Helper()
 	if o == nil {
 		o = mqtt.NewClientOptions()
 	}
 	o.AddBroker(broker).SetClientID(testsvc.RandomName("live")).SetConnectTimeout(5 * time.Second)
-	logs := &syncWriter{}
+	logs := &testsvc.SyncBuffer{}
 	c := New(Config{Options: o, QoS: qos, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	t.Cleanup(c.Close)
 	return c, logs
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // Every QoS: each message once, in order, on its concrete topic; acknowledged (QoS 1 and 2 in-flight windows
@@ -263,4 +245,23 @@ func TestTLSPasswordAndReconnect(t *testing.T) {
 			t.Fatalf("a password appears in the log:\n%s", l)
 		}
 	}
+}
+
+// MQTT over WebSocket (paho's WebSocket dialer under the client's own session).
+func TestWebSocket(t *testing.T) {
+	m := testsvc.PrivateMosquitto(t, testsvc.MosquittoOptions{WebSocket: true})
+	p := publisher(t, "tcp://127.0.0.1:"+m.Port, nil)
+	c, _ := newClient(t, "ws://127.0.0.1:"+m.WSPort, 1, nil)
+	var got collector
+	unsub, err := c.Subscribe("ws/+", got.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsub()
+	waitFor(t, "a message over WebSocket", func() bool {
+		pub(t, p, "ws/a", 1, false, "over-ws")
+		time.Sleep(50 * time.Millisecond)
+		ms := got.snapshot()
+		return len(ms) > 0 && ms[0].Topic == "ws/a" && string(ms[0].Payload) == "over-ws"
+	})
 }

@@ -316,7 +316,7 @@ export function ConfigEditor(props: Props) {
         </Field>
         <Field
           label="Frame interval"
-          description="At most one frame per stream per interval under load; the first reading after a quiet spell goes out at once."
+          description="Under load, at most one frame per stream per interval, and the broker and database connections are read once per interval; the first reading after a quiet spell goes out at once."
           invalid={!!frameError}
           error={frameError}
         >
