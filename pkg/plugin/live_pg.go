@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"github.com/fieldline-iot/fieldline/pkg/timebucket"
 	"hash/maphash"
 	"math"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 	"github.com/fieldline-iot/fieldline/pkg/store"
 	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/pkg/timebucket"
 )
 
 // The seam, for a live raw builder query:
@@ -122,11 +122,11 @@ func labelsFrame(refID, valueName string, labels []string, times []time.Time, va
 	return f
 }
 
-// promLabels renders label pairs (key, value, key, value...) as {k="v", ...}, skipping empty values.
-// Quotes and newlines in values are replaced: Grafana's label parser does not unescape.
 // labelValueReplacer keeps label values inside promLabels' quotes.
 var labelValueReplacer = strings.NewReplacer(`"`, "'", "\n", " ", `\`, "/")
 
+// promLabels renders label pairs (key, value, key, value...) as {k="v", ...}, skipping empty values.
+// Quotes and newlines in values are replaced: Grafana's label parser does not unescape.
 func promLabels(kv ...string) string {
 	var b strings.Builder
 	b.WriteByte('{')
