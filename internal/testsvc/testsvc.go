@@ -10,6 +10,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -149,8 +151,23 @@ func influxQL(t testing.TB, srv Influx, q string) {
 		t.Fatalf("influx query %q: %v", q, err)
 	}
 	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		t.Fatalf("influx query %q: HTTP %s", q, resp.Status)
+		t.Fatalf("influx query %q: HTTP %s: %s", q, resp.Status, body)
+	}
+	// InfluxQL reports a failed statement with 200 and {"results":[{"error":"…"}]}.
+	var r struct {
+		Results []struct {
+			Error string `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("influx query %q: %v: %s", q, err, body)
+	}
+	for _, res := range r.Results {
+		if res.Error != "" {
+			t.Fatalf("influx query %q: %s", q, res.Error)
+		}
 	}
 }
 
