@@ -33,6 +33,8 @@ const (
 	kindPostgres     = 'p'
 	kindMQTT         = 'm'
 	kindRegistryPath = 'r'
+	// maxExcludedSeries bounds a "new series" selector: a query with more series gets no such channel.
+	maxExcludedSeries = 10_000
 )
 
 // liveSelector is what a stream needs to know, decoded from the channel path.
@@ -49,6 +51,9 @@ type liveSelector struct {
 	// Aggregated builder queries: the stream emits one value per closed bucket of Interval (Agg = avg, min, …).
 	Agg      string
 	Interval time.Duration
+	// New series of a query: the selector's series NOT among these (device, sensor) pairs, which the query's
+	// own series channels carry (parallel lists; labels push mode).
+	ExcludeDevices, ExcludeSensors []string
 	// MQTT
 	Topic, Template, PayloadFormat string
 }
@@ -64,6 +69,9 @@ func (s *liveSelector) marshal() []byte {
 	if s.Agg != "" {
 		flags |= 2
 	}
+	if s.ExcludeDevices != nil {
+		flags |= 4
+	}
 	b = append(b, flags)
 	b = appendStr(b, s.Metric)
 	b = appendList(b, s.Devices)
@@ -71,6 +79,10 @@ func (s *liveSelector) marshal() []byte {
 	if s.Agg != "" {
 		b = appendStr(b, s.Agg)
 		b = binary.AppendUvarint(b, uint64(s.Interval.Microseconds()))
+	}
+	if s.ExcludeDevices != nil {
+		b = appendList(b, s.ExcludeDevices)
+		b = appendList(b, s.ExcludeSensors)
 	}
 	if s.Kind == kindMQTT {
 		b = appendStr(b, s.Topic)
@@ -134,12 +146,18 @@ func (r *selReader) str() string {
 	return s
 }
 
-func (r *selReader) list() []string {
+// list reads a selector list (at most maxSelectorLen values, like the query's own lists).
+func (r *selReader) list() []string { return r.listMax(maxSelectorLen) }
+
+// longList reads an exclusion list: one entry per series of a query, bounded by what a path can carry.
+func (r *selReader) longList() []string { return r.listMax(maxExcludedSeries) }
+
+func (r *selReader) listMax(max uint64) []string {
 	n := r.uvarint()
 	if r.err || n == 0 {
 		return nil
 	}
-	if n-1 > maxSelectorLen {
+	if n-1 > max || n-1 > uint64(len(r.b)) {
 		r.err = true
 		return nil
 	}
@@ -176,6 +194,13 @@ func unmarshalSelector(b []byte) (*liveSelector, error) {
 		s.Agg = r.str()
 		s.Interval = time.Duration(r.uvarint()) * time.Microsecond
 		if a, err := sqlquery.ParseAggregation(s.Agg); err != nil || a == sqlquery.None || timebucket.Validate(s.Interval) != nil {
+			return nil, errBadSelector
+		}
+	}
+	if flags&4 != 0 {
+		s.ExcludeDevices = r.longList()
+		s.ExcludeSensors = r.longList()
+		if s.ExcludeDevices == nil || len(s.ExcludeDevices) != len(s.ExcludeSensors) || s.Series {
 			return nil, errBadSelector
 		}
 	}

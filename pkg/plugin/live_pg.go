@@ -93,6 +93,7 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 		f.Meta.Channel = d.channel(d.channelPath(sel))
 		return data.Frames{f}, nil
 	}
+	var exDevices, exSensors []string
 	for _, f := range frames {
 		if len(f.Fields) != 2 {
 			continue
@@ -104,6 +105,20 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 			f.Meta = &data.FrameMeta{}
 		}
 		f.Meta.Channel = d.channel(d.channelPath(sel))
+		exDevices, exSensors = append(exDevices, l["device"]), append(exSensors, l["sensor"])
+	}
+	// Series that are not in the history — a node that starts publishing after the query ran, or whose rows
+	// are all after the seam — stream on one more channel, in labels push mode, so they appear without a
+	// refresh. Not when the query names every series it can have (its devices × sensors are all here).
+	enumerated := q.Devices != nil && q.Sensors != nil && len(exDevices) >= len(q.Devices)*len(q.Sensors)
+	if !enumerated && len(exDevices) > 0 && len(exDevices) <= maxExcludedSeries {
+		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors,
+			Agg: agg, Interval: interval, ExcludeDevices: exDevices, ExcludeSensors: exSensors}
+		f := labelsFrame(q.RefID, q.Metric, nil, nil, nil)
+		f.Name = q.Metric
+		f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1},
+			Channel: d.channel(d.channelPath(sel))}
+		frames = append(frames, f)
 	}
 	return frames, nil
 }
@@ -193,8 +208,9 @@ func keyOf(seed maphash.Seed, r *telemetry.Reading) rowKey {
 type pgStream struct {
 	d        *Datasource
 	sel      *liveSelector
-	devices  map[string]bool // nil: all
-	sensors  map[string]bool // nil: all
+	devices  map[string]bool        // nil: all
+	sensors  map[string]bool        // nil: all
+	exclude  map[[2]string]struct{} // (device, sensor) carried by other channels of the query; nil: none
 	pace     *pacer.Pacer[pgItem]
 	valueFld string
 
@@ -308,6 +324,12 @@ func newPGStream(d *Datasource, sel *liveSelector) *pgStream {
 	if sel.Sensors != nil {
 		s.sensors = setOf(sel.Sensors)
 	}
+	if sel.ExcludeDevices != nil {
+		s.exclude = make(map[[2]string]struct{}, len(sel.ExcludeDevices))
+		for i := range sel.ExcludeDevices {
+			s.exclude[[2]string{sel.ExcludeDevices[i], sel.ExcludeSensors[i]}] = struct{}{}
+		}
+	}
 	return s
 }
 
@@ -320,7 +342,14 @@ func setOf(l []string) map[string]bool {
 }
 
 func (s *pgStream) matches(r *telemetry.Reading) bool {
-	return r.Metric == s.sel.Metric && (s.devices == nil || s.devices[r.Device]) && (s.sensors == nil || s.sensors[r.Sensor])
+	if r.Metric != s.sel.Metric || (s.devices != nil && !s.devices[r.Device]) || (s.sensors != nil && !s.sensors[r.Sensor]) {
+		return false
+	}
+	if s.exclude != nil {
+		_, known := s.exclude[[2]string{r.Device, r.Sensor}]
+		return !known
+	}
+	return true
 }
 
 // Connected implements pglisten.Handler.
@@ -486,6 +515,11 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 			b.WriteString(" AND " + f.col + " = ANY($" + strconv.Itoa(len(args)) + "::text[])")
 		}
 	}
+	if s.sel.ExcludeDevices != nil {
+		args = append(args, s.sel.ExcludeDevices, s.sel.ExcludeSensors)
+		b.WriteString(" AND (device, sensor) NOT IN (SELECT * FROM unnest($" + strconv.Itoa(len(args)-1) +
+			"::text[], $" + strconv.Itoa(len(args)) + "::text[]))")
+	}
 	limit := s.d.live.settings.MaxBufferedRows
 	args = append(args, limit+1)
 	b.WriteString(" ORDER BY time DESC LIMIT $" + strconv.Itoa(len(args)))
@@ -536,8 +570,6 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 	return nil
 }
 
-// frame builds the frame for s.rows: wide (time, value) with the series' labels for a one-series channel,
-// labels push mode otherwise.
 // labels renders a series' labels once (cached per stream, bounded).
 func (s *pgStream) labels(device, sensor string) string {
 	k := [2]string{device, sensor}
@@ -552,6 +584,8 @@ func (s *pgStream) labels(device, sensor string) string {
 	return l
 }
 
+// frame builds the frame for s.rows: wide (time, value) with the series' labels for a one-series channel,
+// labels push mode otherwise.
 func (s *pgStream) frame() *data.Frame {
 	n := len(s.rows)
 	times := make([]time.Time, n)

@@ -78,9 +78,12 @@ func TestLivePostgres(t *testing.T) {
 
 	resp := liveQuery(t, d, "A", map[string]any{"source": "sql", "metric": "temperature", "device": "pico,node1"}, from, now)
 	history, channels := historyRows(t, resp)
-	if len(channels) != 2 || channels[0] == channels[1] {
-		t.Fatalf("want 2 series with distinct channels, got %v", channels)
+	// Two series, each on its channel, then the channel of the query's new series (sensors are open).
+	if len(channels) != 3 || channels[0] == channels[1] || resp.Frames[2].Fields[0].Name != "labels" {
+		t.Fatalf("want 2 series with distinct channels and a labels-mode channel for new series, got %v", channels)
 	}
+	newSeriesCh := channels[2]
+	channels = channels[:2]
 	seam := now.Add(-2 * time.Second)
 	for _, r := range history {
 		if r.us >= seam.UnixMicro() {
@@ -103,6 +106,7 @@ func TestLivePostgres(t *testing.T) {
 	if pico == nil || node1 == nil {
 		t.Fatalf("series: %v", sinks)
 	}
+	newSeries, _ := runStream(t, d, newSeriesCh)
 	pico.waitRows(t, "pico read-back", 10*time.Second, func(r []liveRow) bool { return countBy(r)[rowOf(handover)] > 0 })
 
 	// Live rows, a late row (time before the seam, committed now), other metric/device, a big batch.
@@ -130,8 +134,25 @@ func TestLivePostgres(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // anything extra (a duplicate) would arrive by now
 	checkExactlyOnce(t, "pico", all["device=pico,sensor=dht22"], filterSeries(history, "device=pico,sensor=dht22"), pico.rows())
 	checkExactlyOnce(t, "node1", all["device=node1"], filterSeries(history, "device=node1"), node1.rows())
-	if st := d.LiveStats(); st.ListenerConnections != 1 || st.Streams != 2 {
-		t.Fatalf("one LISTEN connection for both streams: %+v", st)
+	if st := d.LiveStats(); st.ListenerConnections != 1 || st.Streams != 3 {
+		t.Fatalf("one LISTEN connection for the three streams: %+v", st)
+	}
+
+	// A series the history did not have (a new sensor on pico, another device) appears on the new-series
+	// channel, in labels push mode, and only there; the query's known series never do.
+	put(reading("pico", "bme280", time.Now(), 7001), reading("node2", "", time.Now(), 7002))
+	newSeries.waitRows(t, "new series", 10*time.Second, func(r []liveRow) bool { return len(r) >= 1 })
+	time.Sleep(300 * time.Millisecond) // node2's row, or a known series' row, would arrive by now
+	got := newSeries.rows()
+	if len(got) != 1 || got[0].series != `{device="pico", sensor="bme280"}` || got[0].v != 7001 {
+		t.Fatalf("new-series channel: %v, want only pico/bme280 (node2 is not among the query's devices)", got)
+	}
+	for _, s := range []*frameSink{pico, node1} {
+		for _, r := range s.rows() {
+			if r.v == 7001 || r.v == 7002 {
+				t.Fatalf("a known series' channel carried a new series' row %v", r)
+			}
+		}
 	}
 
 	// Pacing: 400 rows in one batch went out in few frames.
@@ -167,7 +188,7 @@ func TestLivePostgres(t *testing.T) {
 	}
 	fresh, _ := runStream(t, d, channels3[0])
 	put(reading("newdev", "a", time.Now(), 1), reading("newdev", "b", time.Now(), 2))
-	got := fresh.waitRows(t, "new series", 10*time.Second, func(r []liveRow) bool { return len(r) >= 2 })
+	got = fresh.waitRows(t, "new series", 10*time.Second, func(r []liveRow) bool { return len(r) >= 2 })
 	if got[0].series != `{device="newdev", sensor="a"}` || got[1].series != `{device="newdev", sensor="b"}` {
 		t.Fatalf("labels push mode rows: %v", got)
 	}
@@ -238,6 +259,13 @@ func TestLiveChannelPaths(t *testing.T) {
 	if s := sub(d, d.uid, path); s != backend.SubscribeStreamStatusOK {
 		t.Fatalf("valid path: %v", s)
 	}
+	// A new-series selector keeps its exclusion pairs.
+	ns := &liveSelector{Kind: kindPostgres, Seam: sel.Seam, Metric: "temperature", Devices: []string{"pico"},
+		ExcludeDevices: []string{"pico", "pico"}, ExcludeSensors: []string{"dht22", ""}}
+	got, _, err = d.parsePath(d.uid, d.channelPath(ns))
+	if err != nil || got.Series || len(got.ExcludeDevices) != 2 || got.ExcludeSensors[0] != "dht22" || got.ExcludeSensors[1] != "" || got.Sensors != nil {
+		t.Fatalf("new-series round trip: %+v %v", got, err)
+	}
 	raw, _ := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(path, "p/"))
 	raw[5] ^= 1
 	tampered := "p/" + base64.RawURLEncoding.EncodeToString(raw)
@@ -296,8 +324,8 @@ func TestLiveAggregated(t *testing.T) {
 	model := map[string]any{"source": "sql", "metric": "temperature", "device": "pico", "aggregation": "avg", "interval": "2s"}
 	resp := liveQuery(t, d, "A", model, from, start)
 	history, channels := historyRows(t, resp)
-	if len(channels) != 1 {
-		t.Fatalf("want one channel, got %v", channels)
+	if len(channels) != 2 || resp.Frames[1].Fields[0].Name != "labels" {
+		t.Fatalf("want the series' channel and the new-series channel, got %v", channels)
 	}
 	sel, _, err := d.parsePath(d.uid, pathOf(t, d, channels[0]))
 	if err != nil {
