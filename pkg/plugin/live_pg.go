@@ -359,11 +359,7 @@ func (s *pgStream) Connected(reconnect bool) {
 
 // Notify implements pglisten.Handler: the notifications of one read go into the pacer together.
 func (s *pgStream) Notify(ns []store.Notification) {
-	n := 0
-	for i := range ns {
-		n += max(1, len(ns[i].Rows))
-	}
-	items := make([]pgItem, 0, n)
+	var items []pgItem
 	for _, n := range ns {
 		if !n.HasRows() {
 			items = append(items, pgItem{kind: itemReadBack, from: n.From, to: n.To})
@@ -371,6 +367,13 @@ func (s *pgStream) Notify(ns []store.Notification) {
 		}
 		for i := range n.Rows {
 			if s.matches(&n.Rows[i]) {
+				if items == nil {
+					rows := 0
+					for j := range ns {
+						rows += max(1, len(ns[j].Rows))
+					}
+					items = make([]pgItem, 0, rows) // sized once, on the first match
+				}
 				items = append(items, pgItem{kind: itemRow, r: n.Rows[i]})
 			}
 		}

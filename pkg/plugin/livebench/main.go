@@ -203,15 +203,25 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	if err != nil || resp.Responses["A"].Error != nil {
 		return result{}, fmt.Errorf("QueryData: %v %v", err, resp.Responses["A"].Error)
 	}
-	channel := resp.Responses["A"].Frames[0].Meta.Channel
-	streamPath := strings.TrimPrefix(channel, "ds/livebench/")
+	// Every frame's channel gets its stream, as a Grafana panel subscribes to each (a live SQL query also has
+	// the channel of its new series).
 	rec := &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
-	streamDone := make(chan error, 1)
-	go func() {
-		streamDone <- d.RunStream(ctx, &backend.RunStreamRequest{Path: streamPath}, backend.NewStreamSender(rec))
-	}()
-	b.cleanups = append(b.cleanups, func() { cancel(); <-streamDone })
+	frames := resp.Responses["A"].Frames
+	fmt.Fprintf(os.Stderr, "%s: the query has %d live channel(s)\n", path, len(frames))
+	streamDone := make(chan error, len(frames))
+	for _, f := range frames {
+		streamPath := strings.TrimPrefix(f.Meta.Channel, "ds/livebench/")
+		go func() {
+			streamDone <- d.RunStream(ctx, &backend.RunStreamRequest{Path: streamPath}, backend.NewStreamSender(rec))
+		}()
+	}
+	b.cleanups = append(b.cleanups, func() {
+		cancel()
+		for range frames {
+			<-streamDone
+		}
+	})
 
 	// Warm up: publish until a frame arrives (subscriptions, LISTEN and the ingester are in place).
 	warm := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.broker).SetClientID(id + "-warm"))
@@ -382,6 +392,11 @@ func (b *bench) database() (string, error) {
 	}
 	defer pool.Close()
 	if _, err := store.Migrate(ctx, pool, store.TimescaleAuto); err != nil {
+		return "", err
+	}
+	// One row of history, so that the live query has a series (its own channel) and the channel of new series,
+	// as on a dashboard; it is older than the seam, so it is never streamed.
+	if _, err := pool.Exec(ctx, "INSERT INTO readings (time, device, metric, sensor, value) VALUES (now() - interval '1 minute', 'dev', 'latency', '', 0)"); err != nil {
 		return "", err
 	}
 	return u.String(), nil
