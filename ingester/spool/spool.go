@@ -133,8 +133,16 @@ func (s *Spool) Append(ctx context.Context, batch []telemetry.Reading) error {
 		if s.bytes == 0 || s.bytes+int64(len(data)) <= s.maxBytes {
 			seq := s.nextSeq
 			s.nextSeq++
+			// Reserve the space before writing: two appends running at once (pipelined batches) must not
+			// both fit into the same free space and overshoot the bound together.
+			s.bytes += int64(len(data))
 			s.mu.Unlock()
 			if err := s.writeFile(seq, data); err != nil {
+				s.mu.Lock()
+				s.bytes -= int64(len(data))
+				close(s.space) // the reservation is free again
+				s.space = make(chan struct{})
+				s.mu.Unlock()
 				return err
 			}
 			s.mu.Lock()
@@ -143,7 +151,6 @@ func (s *Spool) Append(ctx context.Context, batch []telemetry.Reading) error {
 			s.entries = append(s.entries, entry{})
 			copy(s.entries[i+1:], s.entries[i:])
 			s.entries[i] = entry{seq: seq, size: int64(len(data))}
-			s.bytes += int64(len(data))
 			close(s.added)
 			s.added = make(chan struct{})
 			s.mu.Unlock()

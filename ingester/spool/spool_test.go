@@ -206,3 +206,40 @@ func BenchmarkAppend5000(b *testing.B) {
 	}
 	b.ReportMetric(float64(5000*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// Appends running at once (the pipeline writes batches concurrently) never take the spool past its bound, on
+// disk or in Bytes: each one reserves its space before it writes.
+func TestConcurrentAppendsStayWithinBound(t *testing.T) {
+	batch := sample(200, "x")
+	size := int64(len(Encode(batch)))
+	dir := t.TempDir()
+	s, err := Open(dir, 3*size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	errs := make(chan error, 16)
+	for i := 0; i < 16; i++ {
+		go func() { errs <- s.Append(ctx, batch) }()
+	}
+	stored := 0
+	for i := 0; i < 16; i++ {
+		switch err := <-errs; {
+		case err == nil:
+			stored++
+		case !errors.Is(err, context.DeadlineExceeded):
+			t.Fatal(err)
+		}
+	}
+	var onDisk int64
+	files, _ := os.ReadDir(dir)
+	for _, f := range files {
+		if info, err := f.Info(); err == nil && info.Mode().IsRegular() {
+			onDisk += info.Size()
+		}
+	}
+	if stored != 3 || s.Bytes() != 3*size || onDisk > 3*size {
+		t.Fatalf("%d appends stored, Bytes %d, %d bytes on disk; want 3 batches of %d bytes and no more", stored, s.Bytes(), onDisk, size)
+	}
+}
