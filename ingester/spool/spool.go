@@ -43,11 +43,14 @@ type Spool struct {
 
 	mu      sync.Mutex
 	entries []entry // ascending seq
-	bytes   int64
-	nextSeq uint64
-	waiting int           // Appends waiting for space (backpressure in effect)
-	space   chan struct{} // closed and replaced whenever space is freed
-	added   chan struct{} // closed and replaced whenever a batch is appended
+	bytes   int64   // of the batch files written
+	// of the batches being written: counted against the bound before their files exist, so that appends
+	// running at once (pipelined batches) cannot both fit into the same free space and overshoot it together
+	reserved int64
+	nextSeq  uint64
+	waiting  int           // Appends waiting for space (backpressure in effect)
+	space    chan struct{} // closed and replaced whenever space is freed
+	added    chan struct{} // closed and replaced whenever a batch is appended
 }
 
 type entry struct {
@@ -109,12 +112,13 @@ func (s *Spool) Bytes() int64 {
 	return s.bytes
 }
 
-// Full reports whether the spool is at its bound: an Append is waiting for space (the next batch does not fit),
-// or the bound is reached exactly.
+// Full reports whether the spool is at its bound: an Append is waiting for space (the next batch does not fit)
+// and every batch admitted before it is written, or the bound is reached exactly. Once Full, nothing more is
+// stored until Remove frees space.
 func (s *Spool) Full() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.waiting > 0 || s.bytes >= s.maxBytes
+	return (s.waiting > 0 && s.reserved == 0) || s.bytes >= s.maxBytes
 }
 
 // Added returns a channel closed at the next Append.
@@ -130,22 +134,21 @@ func (s *Spool) Append(ctx context.Context, batch []telemetry.Reading) error {
 	data := Encode(batch)
 	for {
 		s.mu.Lock()
-		if s.bytes == 0 || s.bytes+int64(len(data)) <= s.maxBytes {
+		if used := s.bytes + s.reserved; used == 0 || used+int64(len(data)) <= s.maxBytes {
 			seq := s.nextSeq
 			s.nextSeq++
-			// Reserve the space before writing: two appends running at once (pipelined batches) must not
-			// both fit into the same free space and overshoot the bound together.
-			s.bytes += int64(len(data))
+			s.reserved += int64(len(data))
 			s.mu.Unlock()
-			if err := s.writeFile(seq, data); err != nil {
-				s.mu.Lock()
-				s.bytes -= int64(len(data))
+			err := s.writeFile(seq, data)
+			s.mu.Lock()
+			s.reserved -= int64(len(data))
+			if err != nil {
 				close(s.space) // the reservation is free again
 				s.space = make(chan struct{})
 				s.mu.Unlock()
 				return err
 			}
-			s.mu.Lock()
+			s.bytes += int64(len(data))
 			// keep entries sorted: concurrent appends may finish out of order
 			i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].seq > seq })
 			s.entries = append(s.entries, entry{})
