@@ -4,7 +4,6 @@
 package ingesterproc
 
 import (
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -147,16 +146,8 @@ func DropSession(broker, clientID string) {
 	}
 }
 
-// FreeAddr returns a loopback address with a free port.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// FreeAddr is testsvc.FreeAddr (the ingester's HTTP address).
+func FreeAddr(t testing.TB) string { return testsvc.FreeAddr(t) }
 
 // SyncBuffer is testsvc.SyncBuffer (the subprocess's output).
 type SyncBuffer = testsvc.SyncBuffer

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -87,14 +86,21 @@ func PrivateMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
 	return m
 }
 
-func freePort(t testing.TB) string {
+// FreeAddr returns a loopback address with a free port.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	return ln.Addr().String()
+}
+
+func freePort(t testing.TB) string {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(FreeAddr(t))
+	return port
 }
 
 // Start starts the broker (again) and waits until it listens.

@@ -67,6 +67,3 @@ func (p *Pacer) Wait() bool {
 
 // Done records that a socket read returned now.
 func (p *Pacer) Done() { p.last = time.Now() }
-
-// Reset forgets the previous read: the next Wait does not wait (the stream went quiet).
-func (p *Pacer) Reset() { p.last = time.Time{} }
