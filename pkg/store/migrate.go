@@ -205,6 +205,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, mode TimescaleMode) (Schem
 		}
 		info.Applied = append(info.Applied, m.Version)
 	}
+	// Grafana's SELECT-only role may have been created after the schema: grant it what it reads (migration 7).
+	if _, err := c.Exec(ctx, "SELECT fieldline_grant_reader()"); err != nil {
+		return info, fmt.Errorf("migrate: grant SELECT to fieldline_reader: %w", err)
+	}
 	return info, nil
 }
 
