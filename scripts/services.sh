@@ -8,7 +8,7 @@
 #   scripts/services.sh env                                    print the environment the tests read (export lines)
 #   scripts/services.sh status
 #
-# State (configs, data, logs, the generated PostgreSQL password) lives in $FIELDLINE_STATE_DIR
+# State (configs, data, logs, the generated PostgreSQL passwords) lives in $FIELDLINE_STATE_DIR
 # (default: ${XDG_STATE_HOME:-$HOME/.local/state}/fieldline), never in the repository.
 set -euo pipefail
 
@@ -47,12 +47,16 @@ wait_for() { # name, seconds, command...
 
 # ---------------------------------------------------------------- PostgreSQL
 pg_bin() { echo "/usr/lib/postgresql/$PG_VERSION/bin"; }
+# pg_password [NAME]: the generated password of a role, kept in $STATE/NAME.password (default: postgres, the
+# ingester's role "fieldline"; postgres-reader: Grafana's SELECT-only "fieldline_reader"; postgres-admin: a
+# superuser the tests use to check what the plugin says about over-privileged roles).
 pg_password() {
+  local name=${1:-postgres}
   mkdir -p "$STATE"
-  if [ ! -s "$STATE/postgres.password" ]; then
-    (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$STATE/postgres.password")
+  if [ ! -s "$STATE/$name.password" ]; then
+    (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$STATE/$name.password")
   fi
-  cat "$STATE/postgres.password"
+  cat "$STATE/$name.password"
 }
 pg_psql() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" "$@"; }
 
@@ -66,20 +70,36 @@ postgres_up() {
     as_root pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start
   fi
   wait_for postgres 30 runuser -u postgres -- "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
-  local pw; pw=$(pg_password)
-  pg_psql -v pw="$pw" <<'SQL'
+  local pw rpw apw; pw=$(pg_password); rpw=$(pg_password postgres-reader); apw=$(pg_password postgres-admin)
+  # fieldline: the ingester's role (owns the schema it migrates; CREATEDB for the tests' throwaway databases).
+  # fieldline_reader: Grafana's role, SELECT only (migration 7 grants it; read-only by default).
+  # fieldline_admin: a superuser for the tests that check the plugin's warning about over-privileged roles.
+  pg_psql -v pw="$pw" -v rpw="$rpw" -v apw="$apw" <<'SQL'
 SELECT format('CREATE ROLE fieldline LOGIN CREATEDB PASSWORD %L', :'pw')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fieldline') \gexec
 SELECT format('ALTER ROLE fieldline PASSWORD %L', :'pw') \gexec
+SELECT format('CREATE ROLE fieldline_reader LOGIN PASSWORD %L', :'rpw')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fieldline_reader') \gexec
+SELECT format('ALTER ROLE fieldline_reader NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'rpw') \gexec
+ALTER ROLE fieldline_reader SET default_transaction_read_only = on;
+SELECT format('CREATE ROLE fieldline_admin LOGIN SUPERUSER PASSWORD %L', :'apw')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fieldline_admin') \gexec
+SELECT format('ALTER ROLE fieldline_admin PASSWORD %L', :'apw') \gexec
 SELECT 'CREATE DATABASE fieldline OWNER fieldline'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'fieldline') \gexec
 SQL
-  # Zero-configuration runs of the ingester use postgres://fieldline@127.0.0.1:5432/fieldline; libpq and pgx
-  # read the password from ~/.pgpass.
-  local pgpass="$HOME/.pgpass" line="127.0.0.1:$PG_PORT:*:fieldline:$pw"
-  touch "$pgpass"; chmod 600 "$pgpass"
-  grep -v "^127.0.0.1:$PG_PORT:\*:fieldline:" "$pgpass" >"$pgpass.tmp" || true
-  echo "$line" >>"$pgpass.tmp"; mv "$pgpass.tmp" "$pgpass"
+  # Zero-configuration runs of the ingester use postgres://fieldline@127.0.0.1:5432/fieldline, and the README's
+  # psql commands the same; libpq and pgx read the passwords from ~/.pgpass, which they ignore unless only its
+  # owner can read it: every file here is written under umask 077 (mode 0600).
+  local pgpass="$HOME/.pgpass"
+  (
+    umask 077
+    touch "$pgpass"
+    grep -vE "^127\.0\.0\.1:$PG_PORT:\*:fieldline(_reader)?:" "$pgpass" >"$pgpass.tmp" || true
+    printf '%s\n' "127.0.0.1:$PG_PORT:*:fieldline:$pw" "127.0.0.1:$PG_PORT:*:fieldline_reader:$rpw" >>"$pgpass.tmp"
+    chmod 600 "$pgpass.tmp"
+    mv "$pgpass.tmp" "$pgpass"
+  )
 }
 postgres_start() { postgres_up; }
 postgres_stop() {
@@ -194,9 +214,11 @@ influxdb_start() { influxdb_up; }
 
 # ---------------------------------------------------------------- commands
 print_env() {
-  local pw; pw=$(pg_password)
+  local pw rpw apw; pw=$(pg_password); rpw=$(pg_password postgres-reader); apw=$(pg_password postgres-admin)
   cat <<EOF
 export FIELDLINE_TEST_POSTGRES_URL='postgres://fieldline:$pw@127.0.0.1:$PG_PORT/fieldline?sslmode=disable'
+export FIELDLINE_TEST_POSTGRES_READER_URL='postgres://fieldline_reader:$rpw@127.0.0.1:$PG_PORT/fieldline?sslmode=disable'
+export FIELDLINE_TEST_POSTGRES_ADMIN_URL='postgres://fieldline_admin:$apw@127.0.0.1:$PG_PORT/fieldline?sslmode=disable'
 export FIELDLINE_TEST_MQTT_URL='tcp://127.0.0.1:$MQTT_PORT'
 export FIELDLINE_TEST_INFLUX_URL='http://127.0.0.1:$INFLUX_PORT'
 export FIELDLINE_TEST_INFLUX_ORG='fieldline'
