@@ -104,6 +104,23 @@ func NewPostgresDB(t testing.TB) string {
 	return u.String()
 }
 
+// RoleURL returns dbURL (a database from NewPostgresDB) reached as another role that services:up created:
+// key FIELDLINE_TEST_POSTGRES_READER_URL (fieldline_reader, SELECT only) or FIELDLINE_TEST_POSTGRES_ADMIN_URL (a
+// superuser).
+func RoleURL(t testing.TB, key, dbURL string) string {
+	t.Helper()
+	role, err := url.Parse(Env(t, key))
+	if err != nil {
+		t.Fatalf("parse %s: %v", key, err)
+	}
+	db, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("parse database URL: %v", err)
+	}
+	db.User = role.User
+	return db.String()
+}
+
 // MQTTURL is the broker URL (tcp://host:port).
 func MQTTURL(t testing.TB) string { return Env(t, "FIELDLINE_TEST_MQTT_URL") }
 

@@ -204,6 +204,7 @@ func (p *postgresBackend) health(ctx context.Context) (string, error) {
 	var info store.SchemaInfo
 	var exists bool
 	var readOnly, version string
+	var risks []string
 	err := p.readOnly(ctx, func(tx pgx.Tx) error {
 		var err error
 		if info, exists, err = store.Inspect(ctx, tx); err != nil {
@@ -212,7 +213,11 @@ func (p *postgresBackend) health(ctx context.Context) (string, error) {
 		if err := tx.QueryRow(ctx, "SHOW default_transaction_read_only").Scan(&readOnly); err != nil {
 			return fmt.Errorf("read default_transaction_read_only: %w", err)
 		}
-		return tx.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&version)
+		if err := tx.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&version); err != nil {
+			return err
+		}
+		risks, err = roleRisks(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return "", err
@@ -230,7 +235,7 @@ func (p *postgresBackend) health(ctx context.Context) (string, error) {
 	if p.cfg.Timescale == store.TimescaleOn && !info.Timescale() {
 		return "", errors.New("connected, but timescale is 'on' and the schema is plain PostgreSQL")
 	}
-	return fmt.Sprintf("PostgreSQL %s ok: %s, schema v%d, readings present, read-only session", version, variant, info.Version), nil
+	return fmt.Sprintf("PostgreSQL %s ok: %s, schema v%d, readings present, read-only session", version, variant, info.Version) + roleWarning(ctx, risks), nil
 }
 
 // downstreamError marks database and network faults (the SDK's ErrorSourceDownstream).
