@@ -20,6 +20,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"gopkg.in/yaml.v3"
 
+	"github.com/fieldline-iot/fieldline/deploy/provcheck"
 	"github.com/fieldline-iot/fieldline/ingester/config"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
 )
@@ -42,10 +43,15 @@ var root = func() string {
 // .env file and the shell) and profiles.
 func load(t *testing.T, env map[string]string, profiles ...string) *types.Project {
 	t.Helper()
-	details := types.ConfigDetails{
-		WorkingDir:  root,
-		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(root, "docker-compose.yaml")}},
-		Environment: env,
+	return loadFiles(t, []string{"docker-compose.yaml"}, env, profiles...)
+}
+
+// loadFiles loads several compose files, as `docker compose -f a -f b` does (later files override).
+func loadFiles(t *testing.T, files []string, env map[string]string, profiles ...string) *types.Project {
+	t.Helper()
+	details := types.ConfigDetails{WorkingDir: root, Environment: env}
+	for _, f := range files {
+		details.ConfigFiles = append(details.ConfigFiles, types.ConfigFile{Filename: filepath.Join(root, f)})
 	}
 	p, err := loader.LoadWithContext(context.Background(), details, func(o *loader.Options) {
 		o.SetProjectName("fieldline", true)
@@ -96,10 +102,61 @@ func TestComposeServices(t *testing.T) {
 	if _, ok := p.DisabledServices["grafana-dev"]; !ok {
 		t.Errorf("grafana-dev must exist behind the dev profile")
 	}
-	images := map[string]string{"emqx": "emqx/emqx:5", "timescaledb": "timescale/timescaledb:latest-pg16", "influxdb": "influxdb:2"}
+	// Third-party images pinned to a full version (never latest or a bare major): what was tested is what runs.
+	pinned := regexp.MustCompile(`^[a-z0-9./_-]+:\d+\.\d+\.\d+(-pg\d+)?$`)
+	images := map[string]string{"emqx": "emqx/emqx:5.", "timescaledb": "timescale/timescaledb:2.", "influxdb": "influxdb:2."}
 	for name, prefix := range images {
-		if img := p.Services[name].Image; !strings.HasPrefix(img, prefix) {
-			t.Errorf("%s image %q, want %s*", name, img, prefix)
+		if img := p.Services[name].Image; !strings.HasPrefix(img, prefix) || !pinned.MatchString(img) {
+			t.Errorf("%s image %q: want %s<minor>.<patch>, pinned", name, img, prefix)
+		}
+	}
+	// TimescaleDB >= 2.18: statement triggers with transition tables on hypertables (the rollups need them).
+	if m := regexp.MustCompile(`:2\.(\d+)\.`).FindStringSubmatch(p.Services["timescaledb"].Image); m == nil || atoi(m[1]) < 18 {
+		t.Errorf("timescaledb image %q: want TimescaleDB >= 2.18", p.Services["timescaledb"].Image)
+	}
+	// Images built here are never pulled (a registry image of the same name would replace the build).
+	for name, s := range p.Services {
+		if s.Build != nil && s.PullPolicy != types.PullPolicyBuild {
+			t.Errorf("%s: built from this repository, set pull_policy: build (got %q)", name, s.PullPolicy)
+		}
+	}
+	// Grafana: grafana/grafana (grafana-oss stops at 12.4) at a patch of the line the plugin's @grafana packages
+	// target.
+	df := readFile(t, filepath.Join(root, "deploy", "Dockerfile"))
+	if !strings.Contains(df, "FROM grafana/grafana:${GRAFANA_VERSION} AS grafana") {
+		t.Error("deploy/Dockerfile: the grafana stage must build FROM grafana/grafana:${GRAFANA_VERSION}")
+	}
+	graf := p.Services["grafana"].Build.Args["GRAFANA_VERSION"]
+	dev := p.DisabledServices["grafana-dev"].Image
+	var pkg struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(root, "package.json"))), &pkg); err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`(\d+\.\d+)\.`).FindStringSubmatch(pkg.Dependencies["@grafana/data"])
+	if graf == nil || line == nil || !strings.HasPrefix(*graf, line[1]+".") || !pinned.MatchString("grafana/grafana:"+*graf) {
+		t.Errorf("GRAFANA_VERSION %v: want a full version of the %v line (@grafana/data %s)", graf, line, pkg.Dependencies["@grafana/data"])
+	} else if dev != "grafana/grafana:"+*graf {
+		t.Errorf("grafana-dev image %q, want grafana/grafana:%s", dev, *graf)
+	}
+	if m := regexp.MustCompile(`(?m)^ARG GRAFANA_VERSION=(\S+)$`).FindStringSubmatch(df); m == nil || graf == nil || m[1] != *graf {
+		t.Errorf("deploy/Dockerfile's GRAFANA_VERSION default %v differs from the compose file's %v", m, graf)
+	}
+	// Telemetry and update checks off.
+	for svc, kv := range map[string][2]string{
+		"grafana":     {"GF_ANALYTICS_REPORTING_ENABLED", "false"},
+		"timescaledb": {"TIMESCALEDB_TELEMETRY", "off"},
+		"influxdb":    {"INFLUXD_REPORTING_DISABLED", "true"},
+		"emqx":        {"EMQX_TELEMETRY__ENABLE", "false"},
+	} {
+		if got := envOf(p.Services[svc])[kv[0]]; got != kv[1] {
+			t.Errorf("%s: %s=%q, want %q", svc, kv[0], got, kv[1])
+		}
+	}
+	for _, k := range []string{"GF_ANALYTICS_CHECK_FOR_UPDATES", "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES", "GF_NEWS_NEWS_FEED_ENABLED"} {
+		if got := envOf(p.Services["grafana"])[k]; got != "false" {
+			t.Errorf("grafana: %s=%q, want false", k, got)
 		}
 	}
 	// EMQX: in-flight window and queue raised for ack-after-commit (docs/ingester.md), and the ingester's
@@ -116,31 +173,41 @@ func TestComposeServices(t *testing.T) {
 	}
 }
 
+// published lists a project's published ports as "service:hostIP:published->target".
+func published(p *types.Project) []string {
+	var out []string
+	for name, s := range p.Services {
+		for _, port := range s.Ports {
+			out = append(out, fmt.Sprintf("%s:%s:%s->%d", name, port.HostIP, port.Published, port.Target))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestComposePorts: by default only Grafana (loopback) and MQTT (every interface, for devices) are published,
+// both movable in .env (a Pi that already runs Mosquitto on 1883); the databases, the ingester's metrics and the
+// EMQX dashboard only with deploy/compose.expose.yaml, and then on loopback.
 func TestComposePorts(t *testing.T) {
-	p := load(t, map[string]string{})
-	published := func(svc string, target uint32) string {
-		for _, port := range p.Services[svc].Ports {
-			if port.Target == target {
-				return port.Published
-			}
-		}
-		return ""
+	want := []string{"emqx:0.0.0.0:1883->1883", "grafana:127.0.0.1:3000->3000"}
+	if got := published(load(t, map[string]string{})); !slices.Equal(got, want) {
+		t.Errorf("published by default: %v, want %v", got, want)
 	}
-	for _, c := range []struct {
-		svc    string
-		target uint32
-		pub    string
-	}{{"grafana", 3000, "3000"}, {"emqx", 1883, "1883"}, {"ingester", 9464, "9464"}, {"timescaledb", 5432, "5432"}, {"influxdb", 8086, "8086"}} {
-		if got := published(c.svc, c.target); got != c.pub {
-			t.Errorf("%s: container port %d published on %q, want %s", c.svc, c.target, got, c.pub)
-		}
+	env := map[string]string{"GRAFANA_HOST_PORT": "3300", "MQTT_HOST_PORT": "1884", "GRAFANA_HOST_BIND": "0.0.0.0"}
+	want = []string{"emqx:0.0.0.0:1884->1883", "grafana:0.0.0.0:3300->3000"}
+	if got := published(load(t, env)); !slices.Equal(got, want) {
+		t.Errorf("published with .env ports: %v, want %v", got, want)
 	}
-	// Databases and admin endpoints only on loopback.
-	for _, svc := range []string{"timescaledb", "influxdb", "ingester"} {
-		for _, port := range p.Services[svc].Ports {
-			if port.HostIP != "127.0.0.1" {
-				t.Errorf("%s port %d published on %q: bind it to 127.0.0.1", svc, port.Target, port.HostIP)
-			}
+	want = []string{"emqx:0.0.0.0:1883->1883", "emqx:127.0.0.1:18083->18083", "grafana:127.0.0.1:3000->3000",
+		"influxdb:127.0.0.1:8086->8086", "ingester:127.0.0.1:9464->9464", "timescaledb:127.0.0.1:5432->5432"}
+	if got := published(loadFiles(t, []string{"docker-compose.yaml", "deploy/compose.expose.yaml"}, map[string]string{})); !slices.Equal(got, want) {
+		t.Errorf("published with deploy/compose.expose.yaml: %v, want %v", got, want)
+	}
+	// .env.example names every port variable with its default.
+	example := readFile(t, filepath.Join(root, ".env.example"))
+	for _, kv := range []string{"GRAFANA_HOST_BIND=127.0.0.1", "GRAFANA_HOST_PORT=3000", "MQTT_HOST_PORT=1883", "POSTGRES_HOST_PORT=5432", "INFLUXDB_HOST_PORT=8086", "INGESTER_HOST_PORT=9464"} {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(kv) + `$`).MatchString(example) {
+			t.Errorf(".env.example lacks %s", kv)
 		}
 	}
 }
@@ -347,10 +414,17 @@ func TestComposeSecrets(t *testing.T) {
 			env[k] = v
 		}
 	}
-	env["FIELDLINE_PG_PASSWORD"] = "from-dot-env"
+	env["FIELDLINE_PG_ADMIN_PASSWORD"] = "from-dot-env"
 	p := load(t, env)
 	if got := envOf(p.Services["timescaledb"])["POSTGRES_PASSWORD"]; got != "from-dot-env" {
 		t.Errorf("POSTGRES_PASSWORD = %q, want the .env value", got)
+	}
+	// InfluxDB's setup refuses passwords under 8 characters (the stack would never become healthy).
+	if pw := envOf(load(t, map[string]string{}).Services["influxdb"])["DOCKER_INFLUXDB_INIT_PASSWORD"]; len(pw) < 8 || len(env["INFLUXDB_ADMIN_PASSWORD"]) < 8 {
+		t.Errorf("InfluxDB admin password default %q / .env.example %q: InfluxDB wants at least 8 characters", pw, env["INFLUXDB_ADMIN_PASSWORD"])
+	}
+	if !strings.Contains(example, "at least 8 characters") || !strings.Contains(example, "empty volumes") {
+		t.Error(".env.example must say which secrets only take effect on empty volumes and the InfluxDB password minimum")
 	}
 }
 
@@ -368,12 +442,12 @@ func composeEndpoint(t *testing.T, p *types.Project, what, hostport string) stri
 		return host
 	}
 	n, _ := strconv.Atoi(port)
-	found := false
+	found := slices.Contains(s.Expose, port)
 	for _, pc := range s.Ports {
 		found = found || pc.Target == uint32(n)
 	}
 	if !found {
-		t.Errorf("%s: %s does not serve container port %s (ports %+v)", what, host, port, s.Ports)
+		t.Errorf("%s: %s does not serve container port %s (ports %+v, expose %v)", what, host, port, s.Ports, s.Expose)
 	}
 	return host
 }
@@ -436,7 +510,7 @@ func TestProvisionedDatasource(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the plugin rejects the provisioned settings: %v", err)
 	}
-	if settings.Postgres == nil || settings.Influx == nil || settings.MQTT == nil || settings.LiveSource != "postgres" {
+	if settings.Postgres == nil || settings.Influx == nil || settings.MQTT == nil {
 		t.Fatalf("settings: %+v", settings)
 	}
 	composeEndpoint(t, p, "postgres.host", settings.Postgres.Host)
@@ -444,8 +518,19 @@ func TestProvisionedDatasource(t *testing.T) {
 	composeEndpoint(t, p, "mqtt.url", hostPort(t, settings.MQTT.URL))
 
 	pg, ix := envOf(p.Services["timescaledb"]), envOf(p.Services["influxdb"])
-	if settings.Postgres.Database != pg["POSTGRES_DB"] || settings.Postgres.User != pg["POSTGRES_USER"] || settings.Postgres.Password != pg["POSTGRES_PASSWORD"] {
-		t.Errorf("postgres database/user/password do not match the timescaledb service's POSTGRES_DB/USER/PASSWORD")
+	// Grafana's role is the SELECT-only fieldline_reader that deploy/initdb creates, with its own password:
+	// neither the bootstrap superuser nor the ingester's role, whose passwords Grafana never sees.
+	if settings.Postgres.Database != pg["POSTGRES_DB"] || settings.Postgres.User != "fieldline_reader" || settings.Postgres.Password != pg["FIELDLINE_PG_READER_PASSWORD"] {
+		t.Errorf("postgres database/user/password: want POSTGRES_DB, fieldline_reader and the timescaledb service's FIELDLINE_PG_READER_PASSWORD")
+	}
+	ingesterURL, _ := url.Parse(envOf(p.Services["ingester"])["FIELDLINE_POSTGRES_URL"])
+	if settings.Postgres.User == pg["POSTGRES_USER"] || settings.Postgres.User == ingesterURL.User.Username() {
+		t.Errorf("Grafana's role %q is the bootstrap user or the ingester's", settings.Postgres.User)
+	}
+	for _, k := range []string{"FIELDLINE_PG_PASSWORD", "FIELDLINE_PG_ADMIN_PASSWORD", "PGPASSWORD", "POSTGRES_PASSWORD"} {
+		if _, ok := graf[k]; ok {
+			t.Errorf("the grafana service's environment holds %s: Grafana needs only the reader's password", k)
+		}
 	}
 	if settings.Influx.Org != ix["DOCKER_INFLUXDB_INIT_ORG"] || settings.Influx.Bucket != ix["DOCKER_INFLUXDB_INIT_BUCKET"] || settings.Influx.Token != ix["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] {
 		t.Errorf("influx org/bucket/token do not match the influxdb service's init values")
@@ -491,7 +576,10 @@ func ingesterConfig(t *testing.T, p *types.Project) config.Config {
 	composeEndpoint(t, p, "ingester influx.url", hostPort(t, cfg.Influx.URL))
 	composeEndpoint(t, p, "ingester postgres.url", hostPort(t, env["FIELDLINE_POSTGRES_URL"]))
 	pg, ix := envOf(p.Services["timescaledb"]), envOf(p.Services["influxdb"])
-	if env["PGPASSWORD"] != pg["POSTGRES_PASSWORD"] || cfg.Influx.Token != ix["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] || cfg.Influx.Org != ix["DOCKER_INFLUXDB_INIT_ORG"] || cfg.Influx.Bucket != ix["DOCKER_INFLUXDB_INIT_BUCKET"] {
+	if u, _ := url.Parse(env["FIELDLINE_POSTGRES_URL"]); u.User.Username() != "fieldline" || u.User.Username() == pg["POSTGRES_USER"] {
+		t.Errorf("ingester: role %q, want fieldline (created by deploy/initdb), never the bootstrap superuser %q", u.User.Username(), pg["POSTGRES_USER"])
+	}
+	if env["PGPASSWORD"] != pg["FIELDLINE_PG_PASSWORD"] || cfg.Influx.Token != ix["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] || cfg.Influx.Org != ix["DOCKER_INFLUXDB_INIT_ORG"] || cfg.Influx.Bucket != ix["DOCKER_INFLUXDB_INIT_BUCKET"] {
 		t.Error("ingester credentials do not match the timescaledb/influxdb services")
 	}
 	var filters []string
@@ -509,6 +597,8 @@ func ingesterConfig(t *testing.T, p *types.Project) config.Config {
 }
 
 func TestIngesterConfig(t *testing.T) { ingesterConfig(t, load(t, map[string]string{})) }
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 // hostPath maps a path inside the grafana container to the repository through its bind mounts.
 func hostPath(t *testing.T, s types.ServiceConfig, inContainer string) string {
@@ -876,4 +966,54 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestComposeProvisioning: what the grafana service mounts passes deploy/provcheck (what Grafana checks when it
+// loads provisioning), with the variables expanded from the grafana service's environment as Grafana does.
+func TestComposeProvisioning(t *testing.T) {
+	p := load(t, map[string]string{})
+	graf := p.Services["grafana"]
+	dir := hostPath(t, graf, "/etc/grafana/provisioning")
+	env := envOf(graf)
+	problems, err := provcheck.Check(dir, provcheck.Options{
+		PluginID:           pluginID,
+		JSONDataKeys:       plugin.JSONDataKeys(),
+		SecureJSONDataKeys: plugin.SecureJSONDataKeys,
+		Env:                func(k string) string { return expandGrafanaEnv(t, "${"+k+"}", env) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range problems {
+		t.Error(pr)
+	}
+}
+
+// TestComposeRoles: the database init script is mounted as one file beside the image's own scripts (a
+// directory mount would hide the script that creates the timescaledb extension), and it gets both passwords.
+func TestComposeRoles(t *testing.T) {
+	p := load(t, map[string]string{})
+	ts := p.Services["timescaledb"]
+	found := false
+	for _, v := range ts.Volumes {
+		if v.Target == "/docker-entrypoint-initdb.d" {
+			t.Error("timescaledb: do not mount over /docker-entrypoint-initdb.d (it holds the image's own init scripts)")
+		}
+		if v.Type == types.VolumeTypeBind && strings.HasPrefix(v.Target, "/docker-entrypoint-initdb.d/") {
+			found = filepath.Base(v.Source) == filepath.Base(v.Target) && v.ReadOnly
+			inRepo(t, v.Source, "timescaledb init script")
+		}
+	}
+	if !found {
+		t.Error("timescaledb: mount deploy/initdb/10-fieldline-roles.sh read-only into /docker-entrypoint-initdb.d/")
+	}
+	env := envOf(ts)
+	for _, k := range []string{"FIELDLINE_PG_PASSWORD", "FIELDLINE_PG_READER_PASSWORD", "POSTGRES_USER", "POSTGRES_DB"} {
+		if env[k] == "" {
+			t.Errorf("timescaledb: %s is not set (the init script needs it)", k)
+		}
+	}
+	if env["POSTGRES_USER"] == "fieldline" || env["POSTGRES_USER"] == "fieldline_reader" {
+		t.Errorf("timescaledb: the bootstrap superuser %q must not be a role the ingester or Grafana use", env["POSTGRES_USER"])
+	}
 }

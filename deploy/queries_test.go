@@ -79,12 +79,17 @@ func TestProvisionedQueriesRun(t *testing.T) {
 		rows = rows[n:]
 	}
 
-	// The provisioned data source, pointed at the test database instead of the compose service.
+	// The provisioned data source, pointed at the test database instead of the compose service, as the role it
+	// provisions (fieldline_reader, SELECT only through migration 7's grants): every panel and rule runs with
+	// exactly the rights Grafana has.
 	var f dsFile
 	if err := yaml.Unmarshal([]byte(readFile(t, filepath.Join(root, "provisioning", "datasources", "fieldline.yaml"))), &f); err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(dbURL)
+	if user := f.Datasources[0].JSONData["postgres"].(map[string]any)["user"]; user != "fieldline_reader" {
+		t.Fatalf("the provisioned data source reads as %v, want fieldline_reader", user)
+	}
+	u, _ := url.Parse(testsvc.RoleURL(t, "FIELDLINE_TEST_POSTGRES_READER_URL", dbURL))
 	pw, _ := u.User.Password()
 	jd := f.Datasources[0].JSONData
 	jd["postgres"] = map[string]any{"host": u.Host, "database": strings.TrimPrefix(u.Path, "/"), "user": u.User.Username(), "sslMode": "disable"}

@@ -119,7 +119,9 @@ type Options struct {
 	// ContainerRoot is the directory Grafana reads provisioning from (GF_PATHS_PROVISIONING), used to map a
 	// dashboard provider's options.path to the directory checked (default /etc/grafana/provisioning).
 	ContainerRoot string
-	// Env expands ${VAR} in provisioning values as Grafana does; nil leaves them unexpanded.
+	// Env expands $VAR and ${VAR} in data-source files as Grafana does; nil leaves them unexpanded. (Alert
+	// rules are not expanded here: Grafana expands only braced variables in their annotations and none in
+	// query models, and `$labels`/`$__timeFilter` there are templates, not environment variables.)
 	Env func(string) string
 }
 
@@ -200,12 +202,12 @@ func (c *checker) files(sub string, exts ...string) ([]string, error) {
 	return out, nil
 }
 
-func (c *checker) read(rel string) ([]byte, error) {
+func (c *checker) read(rel string, expand bool) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(c.dir, rel))
 	if err != nil {
 		return nil, err
 	}
-	if c.o.Env != nil {
+	if expand && c.o.Env != nil {
 		b = []byte(os.Expand(string(b), c.o.Env))
 	}
 	return b, nil
@@ -239,7 +241,7 @@ func (c *checker) datasources() error {
 	}
 	names, defaults := map[string]bool{}, map[int64]int{}
 	for _, rel := range files {
-		b, err := c.read(rel)
+		b, err := c.read(rel, true)
 		if err != nil {
 			return err
 		}
@@ -355,7 +357,7 @@ func (c *checker) dashboards() error {
 	}
 	titles := map[string]string{} // folder + title → file
 	for _, rel := range files {
-		b, err := c.read(rel)
+		b, err := c.read(rel, false)
 		if err != nil {
 			return err
 		}
@@ -502,7 +504,7 @@ func (c *checker) alerting() error {
 	uids := map[string]string{}   // org/uid → file
 	titles := map[string]string{} // org/folder/title → file
 	for _, rel := range files {
-		b, err := c.read(rel)
+		b, err := c.read(rel, false)
 		if err != nil {
 			return err
 		}
