@@ -22,6 +22,7 @@ import (
 	"github.com/magefile/mage/sh"
 	"github.com/magefile/mage/target"
 
+	"github.com/fieldline-iot/fieldline/internal/demo"
 	"github.com/fieldline-iot/fieldline/internal/pluginpkg"
 )
 
@@ -173,12 +174,19 @@ func Run() error {
 }
 
 // Demo is the local demo without Docker: the services, the ingester and fieldline-sim publishing both field
-// reports' topics; Grafana too when a `grafana` (or `grafana-server`) binary is on PATH, with provisioning/
-// pointed at the local services and the plugin from dist/ (run `npm run build` and `go tool mage build` first).
-// The URLs are printed; Ctrl-C stops everything. With Docker, `docker compose up -d --build` (docs/demo.md).
+// reports' topics; and, when a Grafana server (`grafana` or `grafana-server`) is on PATH, the plugin built for
+// this machine (frontend and backend, into dist/) and Grafana on http://localhost:3000 with provisioning/ pointed
+// at the local services as the SELECT-only role fieldline_reader. The URLs are printed; Ctrl-C stops everything.
+// With Docker, `docker compose up -d --build` runs the whole stack (docs/demo.md).
 func Demo() error {
 	if _, err := servicesUp(); err != nil {
 		return err
+	}
+	grafana, grafanaArgs, withGrafana := demo.FindGrafana(exec.LookPath)
+	if withGrafana {
+		if err := buildHostPlugin(); err != nil {
+			return err
+		}
 	}
 	ing, err := buildIngester()
 	if err != nil {
@@ -216,19 +224,50 @@ func Demo() error {
 	}
 	fmt.Println("ingester metrics:  http://127.0.0.1:9464/metrics")
 	fmt.Println("readings:          psql -h 127.0.0.1 -U fieldline fieldline -c 'SELECT * FROM readings ORDER BY time DESC LIMIT 10'")
-	if bin, args, ok := grafanaCommand(); ok {
-		extra, err := grafanaDemoEnv()
-		if err != nil {
-			return err
-		}
-		if err := start(bin, args, extra...); err != nil {
-			return err
-		}
-		fmt.Println("Grafana:           http://localhost:3000 (dashboards: Pico W live, Environment, Signal & stats)")
-	} else {
-		fmt.Println("Grafana:           not on PATH here; `docker compose up -d --build` runs the full stack (docs/demo.md)")
+	if !withGrafana {
+		fmt.Println("Grafana:           no `grafana` or `grafana-server` on PATH. Install a Grafana server (11.6 or later) and run")
+		fmt.Println("                   this again: it builds the plugin and starts Grafana with the dashboards. Or, with Docker,")
+		fmt.Println("                   `docker compose up -d --build` runs the whole stack (docs/demo.md).")
+		<-ctx.Done()
+		return nil
+	}
+	svc, err := demo.ServicesFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	extra, err := demo.PrepareGrafana(".", filepath.Join(os.Getenv("FIELDLINE_STATE_DIR"), "grafana"), svc)
+	if err != nil {
+		return err
+	}
+	if err := start(grafana, grafanaArgs, extra...); err != nil {
+		return err
+	}
+	urls, err := demo.DashboardURLs(".", "http://localhost:3000")
+	if err != nil {
+		return err
+	}
+	fmt.Println("Grafana:           http://localhost:3000 (anonymous viewers; admin / admin on first login)")
+	for _, u := range urls {
+		fmt.Println("  " + u)
 	}
 	<-ctx.Done()
+	return nil
+}
+
+// buildHostPlugin builds the plugin for this machine into dist/: the frontend (npm ci when needed, npm run build)
+// and the backend executable Grafana runs here (gpx_fieldline_<os>_<arch>), as `mage build` does for six
+// platforms.
+func buildHostPlugin() error {
+	if err := npmCI(); err != nil {
+		return err
+	}
+	if err := sh.RunV("npm", "run", "--silent", "build"); err != nil {
+		return fmt.Errorf("npm run build: %w", err)
+	}
+	out := filepath.Join("dist", demo.BackendExecutable())
+	if err := sh.RunWithV(map[string]string{"CGO_ENABLED": "0"}, "go", "build", "-trimpath", "-o", out, "./pkg"); err != nil {
+		return fmt.Errorf("build the plugin backend: %w", err)
+	}
 	return nil
 }
 
@@ -240,61 +279,6 @@ func ingesterEnv() []string {
 		"FIELDLINE_INFLUX_ORG=" + os.Getenv("FIELDLINE_TEST_INFLUX_ORG"),
 		"FIELDLINE_INFLUX_BUCKET=" + os.Getenv("FIELDLINE_TEST_INFLUX_BUCKET"),
 	}
-}
-
-func grafanaCommand() (string, []string, bool) {
-	if p, err := exec.LookPath("grafana"); err == nil {
-		return p, []string{"server"}, true
-	}
-	if p, err := exec.LookPath("grafana-server"); err == nil {
-		return p, nil, true
-	}
-	return "", nil, false
-}
-
-// grafanaDemoEnv prepares a provisioning copy whose data source points at the loopback services and a plugins
-// directory holding dist/, and returns Grafana's environment for them.
-func grafanaDemoEnv() ([]string, error) {
-	state := filepath.Join(os.Getenv("FIELDLINE_STATE_DIR"), "grafana")
-	prov := filepath.Join(state, "provisioning")
-	plugins := filepath.Join(state, "plugins")
-	_ = os.RemoveAll(prov)
-	if err := sh.Run("mkdir", "-p", plugins, filepath.Join(state, "data")); err != nil {
-		return nil, err
-	}
-	if err := sh.Run("cp", "-r", "provisioning", prov); err != nil {
-		return nil, err
-	}
-	ds := filepath.Join(prov, "datasources", "fieldline.yaml")
-	b, err := os.ReadFile(ds)
-	if err != nil {
-		return nil, err
-	}
-	local := strings.NewReplacer("timescaledb:5432", "127.0.0.1:5432", "http://influxdb:8086", os.Getenv("FIELDLINE_TEST_INFLUX_URL"),
-		"tcp://emqx:1883", os.Getenv("FIELDLINE_TEST_MQTT_URL")).Replace(string(b))
-	if err := os.WriteFile(ds, []byte(local), 0o600); err != nil {
-		return nil, err
-	}
-	dist, err := filepath.Abs("dist")
-	if err != nil {
-		return nil, err
-	}
-	link := filepath.Join(plugins, "fieldline-telemetry-datasource")
-	_ = os.Remove(link)
-	if err := os.Symlink(dist, link); err != nil {
-		return nil, err
-	}
-	pw, err := os.ReadFile(filepath.Join(os.Getenv("FIELDLINE_STATE_DIR"), "postgres.password"))
-	if err != nil {
-		return nil, err
-	}
-	return []string{
-		"GF_PATHS_PROVISIONING=" + prov, "GF_PATHS_PLUGINS=" + plugins, "GF_PATHS_DATA=" + filepath.Join(state, "data"),
-		"GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS=fieldline-telemetry-datasource",
-		"FIELDLINE_PG_PASSWORD=" + strings.TrimSpace(string(pw)),
-		"FIELDLINE_INFLUX_ORG=" + os.Getenv("FIELDLINE_TEST_INFLUX_ORG"), "FIELDLINE_INFLUX_BUCKET=" + os.Getenv("FIELDLINE_TEST_INFLUX_BUCKET"),
-		"FIELDLINE_INFLUX_TOKEN=", "FIELDLINE_MQTT_USERNAME=", "FIELDLINE_MQTT_PASSWORD=",
-	}, nil
 }
 
 // npmCI installs node_modules from package-lock.json when they are missing or older than the lock file.
