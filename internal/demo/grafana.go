@@ -93,6 +93,10 @@ func BackendExecutable() string {
 // service addresses replaced by the loopback services, and a plugins directory whose plugin is repo/dist (which
 // must hold module.js and the host's backend). It returns Grafana's environment.
 func PrepareGrafana(repo, stateDir string, s Services) ([]string, error) {
+	repo, err := filepath.Abs(repo) // the plugin link must not depend on the directory Grafana starts in
+	if err != nil {
+		return nil, err
+	}
 	dist := filepath.Join(repo, "dist")
 	for _, f := range []string{"module.js", "plugin.json", BackendExecutable()} {
 		if _, err := os.Stat(filepath.Join(dist, f)); err != nil {

@@ -47,7 +47,8 @@ func TestPrepareGrafana(t *testing.T) {
 		t.Fatalf("without dist/: %v", err)
 	}
 	repo, state := fakeRepo(t, true), t.TempDir()
-	env, err := PrepareGrafana(repo, state, services)
+	t.Chdir(repo) // as `mage demo` calls it: with the repository as "."
+	env, err := PrepareGrafana(".", state, services)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +93,9 @@ func TestPrepareGrafana(t *testing.T) {
 	link, err := os.Readlink(filepath.Join(vars["GF_PATHS_PLUGINS"], "fieldline-telemetry-datasource"))
 	if err != nil || link != filepath.Join(repo, "dist") {
 		t.Errorf("plugin link %q (%v), want %s", link, err, filepath.Join(repo, "dist"))
+	}
+	if _, err := os.Stat(filepath.Join(vars["GF_PATHS_PLUGINS"], "fieldline-telemetry-datasource", "module.js")); err != nil {
+		t.Errorf("Grafana would not find the plugin: %v", err)
 	}
 	urls, err := DashboardURLs(repo, "http://localhost:3000")
 	if err != nil || len(urls) != 3 || !strings.Contains(strings.Join(urls, "\n"), "http://localhost:3000/d/fieldline-environment") {
