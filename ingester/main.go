@@ -54,6 +54,11 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := serve(ctx, cfg, log); err != nil {
+		var cerr *config.Error
+		if errors.As(err, &cerr) {
+			log.Error("fieldline-ingester cannot start", "key", cerr.Key, "err", err)
+			return 2
+		}
 		log.Error("fieldline-ingester stopped", "err", err)
 		return 1
 	}
@@ -71,6 +76,17 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	// One process per spool directory: a second one would number its batch files from the same sequence and
+	// overwrite the first one's acknowledged batches.
+	release, err := spool.Lock(cfg.Spool.Dir)
+	if errors.Is(err, spool.ErrLocked) {
+		return &config.Error{Key: "spool.dir", Err: fmt.Errorf("%w: give each instance its own spool.dir (or its own mqtt.client_id and the default spool.dir)", err)}
+	}
+	if err != nil {
+		return &config.Error{Key: "spool.dir", Err: err}
+	}
+	defer release()
+	warnLegacySpool(cfg, log)
 	m := metrics.New()
 	var sinks []*sink.Buffered
 	var closers []func()
@@ -100,7 +116,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		if _, err := pg.Prepare(pctx); err != nil {
-			log.Warn("PostgreSQL not ready at start; batches are spooled and the schema is migrated when it answers", "err", err)
+			log.Warn("PostgreSQL not ready at start; batches are spooled, the schema is migrated when it answers, /readyz says 503 until then", "err", err)
+			go pg.PrepareLoop(ctx)
 		}
 		cancel()
 		if err := add(pg, cfg.Postgres.WriteTimeout); err != nil {
@@ -136,4 +153,20 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("fieldline-ingester stopped cleanly")
 	return nil
+}
+
+// warnLegacySpool warns when the default spool directory is in use and batches written by a release that
+// spooled straight into the default base directory (<base>/<sink>, before per-client-id directories) are
+// still there: they are not replayed from there.
+func warnLegacySpool(cfg config.Config, log *slog.Logger) {
+	base := config.DefaultSpoolBase()
+	if filepath.Dir(cfg.Spool.Dir) != base {
+		return
+	}
+	for _, sink := range []string{"postgres", "influxdb"} {
+		if files, _ := filepath.Glob(filepath.Join(base, sink, "*.batch")); len(files) > 0 {
+			log.Warn("batches spooled by an earlier release are waiting in the old default spool directory; run once with -spool-dir to replay them",
+				"dir", base, "batches", len(files), "sink", sink, "command", "fieldline-ingester -spool-dir "+base)
+		}
+	}
 }

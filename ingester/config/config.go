@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"gopkg.in/yaml.v3"
 
 	"github.com/fieldline-iot/fieldline/pkg/store"
@@ -177,14 +178,15 @@ func Default() Config {
 		},
 		Influx: Influx{Org: "fieldline", Bucket: "fieldline", WriteTimeout: 15 * time.Second},
 		Batch:  Batch{MaxRows: 5000, Linger: 5 * time.Millisecond},
-		Spool:  Spool{Dir: defaultSpoolDir(), MaxBytes: 1 << 30},
+		Spool:  Spool{MaxBytes: 1 << 30}, // Dir: DefaultSpoolBase()/<client id>, set by Load
 		Decode: Decode{MaxPayloadBytes: 65536, MaxFuture: time.Hour},
 		HTTP:   HTTP{Addr: "127.0.0.1:9464"},
 		Log:    Log{Level: "info", Format: "text"},
 	}
 }
 
-func defaultSpoolDir() string {
+// defaultSpoolBase is the directory under which each client id gets its default spool directory.
+func defaultSpoolBase() string {
 	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
 		return filepath.Join(d, "fieldline", "spool")
 	}
@@ -192,6 +194,24 @@ func defaultSpoolDir() string {
 		return filepath.Join(h, ".local", "state", "fieldline", "spool")
 	}
 	return "fieldline-spool"
+}
+
+// DefaultSpoolBase is where default spool directories live (<base>/<client id>). Releases before 0.2 spooled
+// into <base>/<sink> directly; the ingester warns when it finds batches left there.
+func DefaultSpoolBase() string { return defaultSpoolBase() }
+
+// safePathElem turns a client id into one path element (anything but [A-Za-z0-9._-] becomes '_').
+func safePathElem(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if out := string(b); out != "" && out != "." && out != ".." {
+		return out
+	}
+	return "_"
 }
 
 // Error is a configuration problem; Key names the setting (e.g. "mqtt.subscriptions[1].template").
@@ -237,9 +257,6 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 			return Config{}, keyErr("config", "%s: %w", *path, err)
 		}
 	}
-	if cfg.Spool.Dir == "" {
-		cfg.Spool.Dir = defaultSpoolDir()
-	}
 	if err := applyEnv(&cfg, getenv); err != nil {
 		return Config{}, err
 	}
@@ -266,6 +283,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	if set["log-level"] {
 		cfg.Log.Level = *logLevel
 	}
+	if cfg.Spool.Dir == "" {
+		// One directory per client id: two instances on one host (a share group scaled out on one machine)
+		// never share a spool unless told to, and then the spool's lock refuses the second.
+		cfg.Spool.Dir = filepath.Join(defaultSpoolBase(), safePathElem(cfg.MQTT.ClientID))
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -277,6 +299,14 @@ func decodeYAML(data []byte, cfg *Config) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return err
+	}
+	// A second document ("---") would be ignored silently: refuse it, so no setting is lost unnoticed.
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("line %d: a second YAML document: put every setting in one document (no '---' separator)", next.Line)
 	}
 	return nil
 }
@@ -357,6 +387,10 @@ func (c *Config) Validate() error {
 		u, err := url.Parse(c.Postgres.URL)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 			return keyErr("postgres.url", "want postgres://user@host:port/database (the password may come from ~/.pgpass or PGPASSWORD)")
+		}
+		if _, err := pgxpool.ParseConfig(c.Postgres.URL); err != nil {
+			// pgx's message can quote the URL: say what is wrong without it.
+			return keyErr("postgres.url", "%s is not a valid connection URL: %s", RedactURL(c.Postgres.URL), strings.ReplaceAll(err.Error(), c.Postgres.URL, RedactURL(c.Postgres.URL)))
 		}
 		if _, err := store.ParseTimescaleMode(c.Postgres.Timescale); err != nil {
 			return keyErr("postgres.timescale", "%w", err)
@@ -481,7 +515,7 @@ func ValidateFilter(f string) error {
 func validateBrokerURL(key, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return keyErr(key, "not a URL: %v", err)
+		return keyErr(key, "not a URL") // url's error quotes the input, password included
 	}
 	switch u.Scheme {
 	case "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss":
@@ -489,7 +523,16 @@ func validateBrokerURL(key, raw string) error {
 		return keyErr(key, "scheme must be tcp, ssl, ws or wss, got %q", u.Scheme)
 	}
 	if u.Host == "" {
-		return keyErr(key, "missing host:port in %q", raw)
+		return keyErr(key, "missing host:port in %q", RedactURL(raw))
 	}
 	return nil
+}
+
+// RedactURL is raw with any password replaced by "xxxxx" (for logs and errors); unparsable input is not echoed.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -113,6 +113,12 @@ func TestInvalidConfigurationNamesTheKey(t *testing.T) {
 		{"postgres:\n  enabled: false\n", "", "postgres.enabled"},
 		{"mqtt:\n  urll: tcp://x:1\n", "", "config"}, // unknown key: strict YAML
 		{"", "FIELDLINE_BATCH_MAX_ROWS=lots", "FIELDLINE_BATCH_MAX_ROWS"},
+		// A second document would be ignored silently: refused.
+		{"mqtt:\n  client_id: a\n---\nmqtt:\n  client_id: b\n", "", "config"},
+		// pgx cannot use it (bad port): exit 2 naming the key, not a sink error at start.
+		{"postgres:\n  url: postgres://u:Secret-Pw@host:notaport/db\n", "", "postgres.url"},
+		{"", "FIELDLINE_POSTGRES_URL=postgres://u:Secret-Pw@host:5432/db?sslmode=sometimes", "postgres.url"},
+		{"mqtt:\n  url: tcp://user:Secret-Pw@\n", "", "mqtt.url"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "c.yaml")
@@ -132,5 +138,32 @@ func TestInvalidConfigurationNamesTheKey(t *testing.T) {
 		if ce.Key != c.key {
 			t.Errorf("%q: key %q, want %q (%v)", c.yaml, ce.Key, c.key, err)
 		}
+		if strings.Contains(err.Error(), "Secret-Pw") {
+			t.Errorf("%q: the error echoes the password: %v", c.yaml+c.env, err)
+		}
+	}
+}
+
+// TestDefaultSpoolDirPerClientID: instances with different client ids get different default spool directories
+// (a share group scaled out on one host), and a client id cannot escape the spool base.
+func TestDefaultSpoolDirPerClientID(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/state")
+	dirs := map[string]bool{}
+	for _, id := range []string{"ingester-a", "ingester-b", "../../etc", "a/b"} {
+		cfg, err := Load([]string{"-client-id", id}, env(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Dir(cfg.Spool.Dir) != filepath.Join("/state", "fieldline", "spool") {
+			t.Errorf("client id %q: spool dir %s is not directly under the spool base", id, cfg.Spool.Dir)
+		}
+		dirs[cfg.Spool.Dir] = true
+	}
+	if len(dirs) != 4 {
+		t.Errorf("spool dirs %v: want one per client id", dirs)
+	}
+	cfg, err := Load([]string{"-client-id", "x", "-spool-dir", "/explicit"}, env(nil), io.Discard)
+	if err != nil || cfg.Spool.Dir != "/explicit" {
+		t.Errorf("an explicit spool dir wins: %q %v", cfg.Spool.Dir, err)
 	}
 }

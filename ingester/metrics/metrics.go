@@ -38,7 +38,8 @@ type Metrics struct {
 	SinkUp          *prometheus.GaugeVec     // by sink
 	Connected       prometheus.Gauge
 	ConnectionsLost prometheus.Counter
-	StaleAcks       prometheus.Counter
+	SetAside        *prometheus.CounterVec // spool files set aside (corrupt, missing, unreadable), by sink and reason
+	StoreFailures   *prometheus.CounterVec // batches neither committed nor spooled on a try (retried), by sink
 }
 
 // New registers all metrics (plus Go runtime and process collectors) on a fresh registry.
@@ -81,12 +82,14 @@ func New() *Metrics {
 			Help: "1 while connected to the MQTT broker."}),
 		ConnectionsLost: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "mqtt_connections_lost_total",
 			Help: "MQTT connections lost."}),
-		StaleAcks: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "mqtt_stale_acks_skipped_total",
-			Help: "Acknowledgements skipped because the message came on a connection that has since been lost (the broker redelivers it)."}),
+		SetAside: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "spool_files_set_aside_total",
+			Help: "Spool batch files set aside during replay (moved to corrupt/ or found missing), by sink and reason."}, []string{"sink", "reason"}),
+		StoreFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "store_failures_total",
+			Help: "Attempts to store a batch that failed both in the sink and in the spool (e.g. disk full); the batch is retried and its messages stay unacknowledged, by sink."}, []string{"sink"}),
 	}
 	for _, c := range []prometheus.Collector{m.Received, m.Rejected, m.Acked, m.Inflight, m.Batches, m.BatchRows,
 		m.Written, m.WriteErrors, m.SinkDropped, m.WriteSeconds, m.SpoolBytes, m.SpoolBatches, m.Spooled,
-		m.Replayed, m.SinkUp, m.Connected, m.ConnectionsLost, m.StaleAcks,
+		m.Replayed, m.SinkUp, m.Connected, m.ConnectionsLost, m.SetAside, m.StoreFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}

@@ -58,9 +58,10 @@ type Pipeline struct {
 	log   *slog.Logger
 	subs  []*subscription
 
-	in        chan inbound
-	closing   atomic.Bool
-	connected atomic.Bool
+	in             chan inbound
+	closing        atomic.Bool
+	connected      atomic.Bool
+	deliveryFailed atomic.Pointer[string] // set by the acker at its first failed batch
 	lastMsg   mqtt.Message // router goroutine only: drops the second delivery of one message to overlapping routes
 	client    mqtt.Client
 	runCtx    context.Context // Run's context, for reconnects started from paho callbacks
@@ -112,7 +113,7 @@ func New(cfg config.Config, sinks []*sink.Buffered, m *metrics.Metrics, log *slo
 	for i, sc := range cfg.MQTT.Subs {
 		dec, err := cfg.NewDecoder(sc)
 		if err != nil {
-			return nil, fmt.Errorf("pipeline: subscription %d (%s): %w", i, sc.Filter, err)
+			return nil, &config.Error{Key: fmt.Sprintf("mqtt.subscriptions[%d]", i), Err: err}
 		}
 		p.subs = append(p.subs, &subscription{cfg: sc, dec: dec, received: m.Received.WithLabelValues(sc.Filter)})
 	}
@@ -154,7 +155,7 @@ func (p *Pipeline) clientOptions() (*mqtt.ClientOptions, error) {
 			p.log.Warn("MQTT connection lost; reconnecting (unacknowledged messages will be redelivered)", "err", err)
 		}).
 		SetReconnectingHandler(func(_ mqtt.Client, _ *mqtt.ClientOptions) {
-			p.log.Info("MQTT reconnecting", "broker", c.URL)
+			p.log.Info("MQTT reconnecting", "broker", config.RedactURL(c.URL))
 		})
 	if c.Username != "" {
 		o.SetUsername(c.Username)
@@ -177,18 +178,18 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("mqtt.tls.ca_file: %w", err)
+			return nil, &config.Error{Key: "mqtt.tls.ca_file", Err: err}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt.tls.ca_file %s: no PEM certificate found", t.CAFile)
+			return nil, &config.Error{Key: "mqtt.tls.ca_file", Err: fmt.Errorf("%s: no PEM certificate found", t.CAFile)}
 		}
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("mqtt.tls.cert_file/key_file: %w", err)
+			return nil, &config.Error{Key: "mqtt.tls.cert_file", Err: err}
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
@@ -213,7 +214,7 @@ func (p *Pipeline) onConnect(c mqtt.Client) {
 	}
 	p.connected.Store(true)
 	p.m.Connected.Set(1)
-	p.log.Info("MQTT connected and subscribed", "broker", p.cfg.MQTT.URL, "client_id", p.cfg.MQTT.ClientID,
+	p.log.Info("MQTT connected and subscribed", "broker", config.RedactURL(p.cfg.MQTT.URL), "client_id", p.cfg.MQTT.ClientID,
 		"clean_session", p.cfg.MQTT.CleanSession, "subscriptions", len(filters))
 }
 
@@ -222,7 +223,7 @@ func (p *Pipeline) onConnect(c mqtt.Client) {
 func (p *Pipeline) connectLoop(ctx context.Context) {
 	backoff := time.Second
 	for ctx.Err() == nil {
-		p.log.Info("connecting to MQTT", "broker", p.cfg.MQTT.URL, "client_id", p.cfg.MQTT.ClientID)
+		p.log.Info("connecting to MQTT", "broker", config.RedactURL(p.cfg.MQTT.URL), "client_id", p.cfg.MQTT.ClientID)
 		tok := p.client.Connect()
 		if !tok.WaitTimeout(20 * time.Second) {
 			p.log.Warn("MQTT connect failed; retrying", "err", "no CONNACK within 20s", "retry_in", backoff)
@@ -266,17 +267,22 @@ func (p *Pipeline) handler(s *subscription) mqtt.MessageHandler {
 // Connected reports whether the MQTT client is connected and subscribed.
 func (p *Pipeline) Connected() bool { return p.connected.Load() }
 
-// Ready returns nil when messages flow: connected, and no sink's spool is full.
+// Ready returns nil when messages flow: connected and subscribed, and every sink ready (schema migrated,
+// batches storable, spool not full). Otherwise it names every reason, for /readyz.
 func (p *Pipeline) Ready() error {
+	var errs []error
 	if !p.connected.Load() {
-		return errors.New("MQTT not connected")
+		errs = append(errs, errors.New("MQTT not connected"))
+	}
+	if e := p.deliveryFailed.Load(); e != nil {
+		errs = append(errs, fmt.Errorf("a batch could not be stored: acknowledging nothing more; exiting (%s)", *e))
 	}
 	for _, s := range p.sinks {
-		if s.Blocked() {
-			return fmt.Errorf("sink %s down and its spool is full (holding messages at the broker): %s", s.Name(), s.LastError())
+		if err := s.Ready(); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Run connects and processes messages until ctx ends, then stops taking messages, flushes and acknowledges
@@ -427,6 +433,11 @@ func (p *Pipeline) acker() error {
 			p.m.Inflight.Sub(n)
 		} else if failed == nil {
 			failed = err
+			msg := err.Error()
+			p.deliveryFailed.Store(&msg)
+			p.m.StoreFailures.WithLabelValues("all").Add(1)
+			p.log.Error("a batch could not be stored before shutdown: acknowledging nothing more (the broker redelivers the rest to the next session)",
+				"err", err, "messages", len(b.msgs))
 		}
 		clear(b.readings)
 		clear(b.msgs)

@@ -37,15 +37,19 @@ type Buffered struct {
 	timeout time.Duration
 	log     *slog.Logger
 
-	written, errs, refused, spooled, replayed interface{ Add(float64) }
-	writeSeconds                              interface{ Observe(float64) }
-	up, spoolBytes, spoolBatches              interface{ Set(float64) }
+	written, errs, refused, spooled, replayed, storeFailures interface{ Add(float64) }
+	writeSeconds                                             interface{ Observe(float64) }
+	up, spoolBytes, spoolBatches                             interface{ Set(float64) }
+	setAside                                                 func(reason string) interface{ Add(float64) }
 
 	// mu: direct writes share it (batches commit concurrently), replay takes it alone, so nothing is written
 	// directly while the spool is being replayed ahead of it.
 	mu      sync.RWMutex
 	healthy atomic.Bool
 	lastErr atomic.Pointer[string]
+	// storeErr is set while a batch can be neither committed nor spooled (disk full, I/O error): Accept retries
+	// it and readiness reports it.
+	storeErr atomic.Pointer[string]
 }
 
 // NewBuffered wires a sink to its spool and metrics. Call Run to replay the spool.
@@ -57,7 +61,8 @@ func NewBuffered(s Sink, sp *spool.Spool, timeout time.Duration, m *metrics.Metr
 		refused: m.SinkDropped.WithLabelValues(n), spooled: m.Spooled.WithLabelValues(n),
 		replayed: m.Replayed.WithLabelValues(n), writeSeconds: m.WriteSeconds.WithLabelValues(n),
 		up: m.SinkUp.WithLabelValues(n), spoolBytes: m.SpoolBytes.WithLabelValues(n),
-		spoolBatches: m.SpoolBatches.WithLabelValues(n),
+		spoolBatches: m.SpoolBatches.WithLabelValues(n), storeFailures: m.StoreFailures.WithLabelValues(n),
+		setAside: func(reason string) interface{ Add(float64) } { return m.SetAside.WithLabelValues(n, reason) },
 	}
 	b.healthy.Store(sp.Len() == 0)
 	b.gauges()
@@ -68,12 +73,64 @@ func NewBuffered(s Sink, sp *spool.Spool, timeout time.Duration, m *metrics.Metr
 func (b *Buffered) Name() string { return b.sink.Name() }
 
 // Accept returns once the batch is committed to the sink or durably spooled. While the spool is full it
-// waits (backpressure: the caller stops acknowledging, so the broker keeps the messages). It fails only when
-// ctx ends or the spool cannot be written.
+// waits (backpressure: the caller stops acknowledging, so the broker keeps the messages). When the batch can be
+// neither written nor spooled (disk full, I/O error, a file in the way) it retries both with backoff, logging
+// the failure once and its end, counting each try in store_failures_total, and reporting it through
+// StoreError (readiness 503) meanwhile: intake waits, nothing is acknowledged that is not stored. It fails only
+// when ctx ends.
 func (b *Buffered) Accept(ctx context.Context, batch []telemetry.Reading) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	backoff := 100 * time.Millisecond
+	for {
+		err := b.accept(ctx, batch)
+		if err == nil {
+			if b.storeErr.Swap(nil) != nil {
+				b.log.Info("batches are stored again")
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", b.Name(), err)
+		}
+		b.storeFailures.Add(1)
+		msg := err.Error()
+		if b.storeErr.Swap(&msg) == nil {
+			b.log.Error("cannot store a batch in the sink or the spool: retrying; its messages stay unacknowledged and intake waits",
+				"err", err, "spool", b.spool.Dir())
+		}
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// Ready is nil when the sink can take batches as far as the ingester knows: its own readiness (the PostgreSQL
+// schema migrated), batches storable, spool not full.
+func (b *Buffered) Ready() error {
+	if r, ok := b.sink.(interface{ Ready() error }); ok {
+		if err := r.Ready(); err != nil {
+			return fmt.Errorf("sink %s: %w", b.Name(), err)
+		}
+	}
+	if e := b.StoreError(); e != "" {
+		return fmt.Errorf("sink %s: cannot store batches (retrying, messages held at the broker): %s", b.Name(), e)
+	}
+	if b.Blocked() {
+		return fmt.Errorf("sink %s down and its spool is full (holding messages at the broker): %s", b.Name(), b.LastError())
+	}
+	return nil
+}
+
+// StoreError is why batches can be neither committed nor spooled right now, or "".
+func (b *Buffered) StoreError() string {
+	if p := b.storeErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (b *Buffered) accept(ctx context.Context, batch []telemetry.Reading) error {
 	b.mu.RLock()
 	if b.spool.Len() == 0 {
 		err := b.write(ctx, batch)
@@ -167,10 +224,14 @@ func (b *Buffered) Run(ctx context.Context) {
 		added := b.spool.Added()
 		seq, batch, ok, err := b.spool.Peek()
 		if err != nil {
-			b.log.Error("spool", "err", err)
-			if !errors.Is(err, spool.ErrCorrupt) {
-				sleep(ctx, backoff)
+			if reason := spool.SetAside(err); reason != "" {
+				b.setAside(reason).Add(1)
+				b.log.Error("spool file set aside; replay goes on with the next batch", "reason", reason, "seq", seq, "err", err)
+				b.gauges()
+				continue
 			}
+			b.log.Error("spool", "err", err)
+			sleep(ctx, backoff)
 			continue
 		}
 		if !ok {

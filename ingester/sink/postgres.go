@@ -2,9 +2,11 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -21,9 +23,10 @@ type Postgres struct {
 	notifyTrigger bool
 	log           *slog.Logger
 
-	mu     sync.Mutex
-	writer *store.Writer
-	info   store.SchemaInfo
+	mu      sync.Mutex
+	writer  *store.Writer
+	info    store.SchemaInfo
+	lastErr error // of the last failed Prepare
 }
 
 // PostgresOptions configure the PostgreSQL sink.
@@ -65,16 +68,53 @@ func (p *Postgres) Prepare(ctx context.Context) (store.SchemaInfo, error) {
 		return p.info, nil
 	}
 	info, err := store.Migrate(ctx, p.pool, p.mode)
-	if err != nil {
-		return info, fmt.Errorf("postgres sink: %w", err)
+	if err == nil {
+		err = store.SetNotifyTrigger(ctx, p.pool, info, p.notifyTrigger)
 	}
-	if err := store.SetNotifyTrigger(ctx, p.pool, info, p.notifyTrigger); err != nil {
-		return info, fmt.Errorf("postgres sink: %w", err)
+	if err != nil {
+		p.lastErr = fmt.Errorf("postgres sink: %w", err)
+		return info, p.lastErr
 	}
 	p.log.Info("PostgreSQL schema ready", "variant", info.Variant, "version", info.Version, "applied", info.Applied,
 		"notify_trigger", p.notifyTrigger)
 	p.info, p.writer = info, store.NewWriter(p.pool, info, p.notify)
 	return info, nil
+}
+
+// Ready is nil once the schema is migrated; before, it says why not (readiness: the ingester must not look
+// ready while every batch goes to the spool because the schema could not be created).
+func (p *Postgres) Ready() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.writer != nil {
+		return nil
+	}
+	if p.lastErr != nil {
+		return fmt.Errorf("PostgreSQL schema not migrated yet: %w", p.lastErr)
+	}
+	return errors.New("PostgreSQL schema not migrated yet")
+}
+
+// PrepareLoop retries Prepare with backoff (1 s → 30 s) until it succeeds or ctx ends, so the schema is migrated
+// (and readiness reached) as soon as PostgreSQL answers, even when no batch arrives to trigger it.
+func (p *Postgres) PrepareLoop(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := p.Prepare(pctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		p.log.Warn("PostgreSQL schema not migrated yet; retrying (batches are spooled meanwhile, /readyz says 503)", "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
 }
 
 // Write implements Sink.

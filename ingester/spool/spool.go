@@ -32,9 +32,26 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// ErrCorrupt marks a spool file whose checksum or encoding is wrong. Such files are moved to the corrupt/
-// subdirectory by Peek, so they are kept for inspection and do not block replay.
-var ErrCorrupt = errors.New("corrupt spool file")
+// Errors of Peek for a batch file it set aside: the file is moved to the corrupt/ subdirectory (kept for
+// inspection) or, when missing, forgotten, and the next Peek goes on with the next batch. None blocks replay.
+var (
+	ErrCorrupt    = errors.New("corrupt spool file")    // checksum or encoding wrong
+	ErrMissing    = errors.New("spool file missing")    // removed behind the spool's back
+	ErrUnreadable = errors.New("spool file unreadable") // permissions, I/O error
+)
+
+// SetAside reports why Peek set a batch aside ("corrupt", "missing", "unreadable"), or "" for another error.
+func SetAside(err error) string {
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		return "corrupt"
+	case errors.Is(err, ErrMissing):
+		return "missing"
+	case errors.Is(err, ErrUnreadable):
+		return "unreadable"
+	}
+	return ""
+}
 
 // Spool is safe for concurrent use.
 type Spool struct {
@@ -229,17 +246,38 @@ func (s *Spool) Peek() (seq uint64, batch []telemetry.Reading, ok bool, err erro
 	s.mu.Unlock()
 	data, err := os.ReadFile(s.path(e.seq))
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("spool: read batch %d: %w", e.seq, err)
+		// A fault of the directory itself (gone, not a directory, unreadable: a disk going away) is not a bad
+		// file: report it and keep the batch, the caller retries.
+		if st, derr := os.Stat(s.dir); derr != nil || !st.IsDir() {
+			return e.seq, nil, false, fmt.Errorf("spool: read batch %d: %w", e.seq, err)
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			s.drop(e.seq)
+			return e.seq, nil, false, fmt.Errorf("spool: batch %d: %w (%s was removed by something else); going on with the next", e.seq, ErrMissing, s.path(e.seq))
+		}
+		return e.seq, nil, false, s.setAside(e.seq, fmt.Errorf("%w: %w", ErrUnreadable, err))
 	}
 	batch, derr := Decode(data)
 	if derr != nil {
-		qdir := filepath.Join(s.dir, "corrupt")
-		_ = os.MkdirAll(qdir, 0o750)
-		_ = os.Rename(s.path(e.seq), filepath.Join(qdir, filepath.Base(s.path(e.seq))))
-		s.drop(e.seq)
-		return e.seq, nil, false, fmt.Errorf("spool: batch %d moved to %s: %w", e.seq, qdir, derr)
+		return e.seq, nil, false, s.setAside(e.seq, derr)
 	}
 	return e.seq, batch, true, nil
+}
+
+// setAside moves a batch file into corrupt/ and forgets it. When the move fails the batch stays where it is and
+// in the queue (a plain error: the caller retries), so nothing is forgotten that is still on disk.
+func (s *Spool) setAside(seq uint64, why error) error {
+	qdir := filepath.Join(s.dir, "corrupt")
+	dst := filepath.Join(qdir, filepath.Base(s.path(seq)))
+	err := os.MkdirAll(qdir, 0o750)
+	if err == nil {
+		err = os.Rename(s.path(seq), dst)
+	}
+	if err != nil {
+		return fmt.Errorf("spool: batch %d (%v) could not be set aside: %w", seq, why, err)
+	}
+	s.drop(seq)
+	return fmt.Errorf("spool: batch %d set aside to %s: %w", seq, dst, why)
 }
 
 // Remove deletes a batch the sink has committed.

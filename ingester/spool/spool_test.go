@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"reflect"
 	"testing"
 	"time"
@@ -242,4 +243,73 @@ func TestConcurrentAppendsStayWithinBound(t *testing.T) {
 	if stored != 3 || s.Bytes() != 3*size || onDisk > 3*size {
 		t.Fatalf("%d appends stored, Bytes %d, %d bytes on disk; want 3 batches of %d bytes and no more", stored, s.Bytes(), onDisk, size)
 	}
+}
+
+// TestMissingAndUnreadableFilesAreSetAside: a batch file removed behind the spool's back, or one that cannot
+// be read, is reported (ErrMissing / ErrUnreadable, SetAside names the reason), the unreadable one kept in
+// corrupt/, and replay goes on with the next batch instead of failing on the same file forever.
+func TestMissingAndUnreadableFilesAreSetAside(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, d := range []string{"a", "b", "c"} {
+		if err := s.Append(ctx, sample(2, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, _, _, _ := s.Peek()
+	if err := os.Remove(s.path(first)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.Peek(); !errors.Is(err, ErrMissing) || SetAside(err) != "missing" {
+		t.Fatalf("Peek on a missing file: %v", err)
+	}
+	second, _, _, _ := s.Peek()
+	// A directory where the file should be: reading it fails (as EIO or EACCES would; root reads any mode).
+	if err := os.Remove(s.path(second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(s.path(second), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.Peek(); !errors.Is(err, ErrUnreadable) || SetAside(err) != "unreadable" {
+		t.Fatalf("Peek on an unreadable file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "corrupt", filepath.Base(s.path(second)))); err != nil {
+		t.Errorf("unreadable file not kept in corrupt/: %v", err)
+	}
+	_, batch, ok, err := s.Peek()
+	if err != nil || !ok || batch[0].Device != "c" {
+		t.Fatalf("replay did not go on after the missing and unreadable files: %v %v", ok, err)
+	}
+	if s.Len() != 1 {
+		t.Errorf("Len %d, want 1", s.Len())
+	}
+}
+
+// TestLockIsExclusive: a second Lock on one directory fails with ErrLocked naming the holder; another
+// directory, or the same one after release, locks.
+func TestLockIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	release, err := Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(dir); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second Lock: %v, want ErrLocked naming %s", err, dir)
+	}
+	other, err := Lock(t.TempDir())
+	if err != nil {
+		t.Fatalf("another directory: %v", err)
+	}
+	other()
+	release()
+	again, err := Lock(dir)
+	if err != nil {
+		t.Fatalf("Lock after release: %v", err)
+	}
+	again()
 }

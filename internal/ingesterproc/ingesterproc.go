@@ -4,6 +4,7 @@
 package ingesterproc
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,6 +36,14 @@ type Process struct {
 // /readyz. The process is SIGKILLed at cleanup; its logs are printed when the test failed.
 func Start(t testing.TB, bin, yaml string, env []string) *Process {
 	t.Helper()
+	p := Launch(t, bin, yaml, env)
+	p.WaitReady(30 * time.Second)
+	return p
+}
+
+// Launch runs bin like Start but returns at once, without waiting for readiness.
+func Launch(t testing.TB, bin, yaml string, env []string) *Process {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "ingester.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -53,21 +62,36 @@ func Start(t testing.TB, bin, yaml string, env []string) *Process {
 			t.Logf("ingester logs:\n%s", p.Logs.String())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	return p
+}
+
+// Readyz returns /readyz's status code and body (0 when the endpoint does not answer).
+func (p *Process) Readyz() (int, string) {
+	resp, err := http.Get("http://" + p.Addr + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, string(body)
+}
+
+// WaitReady waits until /readyz answers 200, failing the test when the process exits or time runs out.
+func (p *Process) WaitReady(timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
-		if resp, err := http.Get("http://" + p.Addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
+		if code, _ := p.Readyz(); code == http.StatusOK {
+			return
 		}
 		select {
 		case <-p.Done:
-			t.Fatalf("ingester exited early: %v\n%s", p.ExitErr, p.Logs.String())
+			p.t.Fatalf("ingester exited early: %v\n%s", p.ExitErr, p.Logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ingester not ready within 30s\n%s", p.Logs.String())
+			code, body := p.Readyz()
+			p.t.Fatalf("ingester not ready within %s (/readyz %d %s)\n%s", timeout, code, body, p.Logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
