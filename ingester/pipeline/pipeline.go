@@ -62,9 +62,9 @@ type Pipeline struct {
 	closing        atomic.Bool
 	connected      atomic.Bool
 	deliveryFailed atomic.Pointer[string] // set by the acker at its first failed batch
-	lastMsg   mqtt.Message // router goroutine only: drops the second delivery of one message to overlapping routes
-	client    mqtt.Client
-	runCtx    context.Context // Run's context, for reconnects started from paho callbacks
+	lastMsg        mqtt.Message           // router goroutine only: drops the second delivery of one message to overlapping routes
+	client         mqtt.Client
+	runCtx         context.Context // Run's context, for reconnects started from paho callbacks
 
 	// batch loop only
 	cur      *batch
