@@ -128,6 +128,9 @@ autosave_interval 30
 max_queued_messages 1000000
 max_queued_bytes 0
 max_inflight_messages 20000
+# The real guard against huge messages: paho reads a whole packet before the ingester's 64 KiB payload limit.
+max_packet_size 131072
+persistent_client_expiration 7d
 set_tcp_nodelay true
 pid_file $STATE/mosquitto/mosquitto.pid
 log_dest file $STATE/mosquitto/mosquitto.log

@@ -46,6 +46,10 @@ type MQTT struct {
 	KeepAlive    time.Duration  `yaml:"keepalive"`
 	MaxInflight  int            `yaml:"max_inflight"` // messages received but not yet acknowledged; ≥ the broker's in-flight limit
 	Subs         []Subscription `yaml:"subscriptions"`
+	// Leave (flag -leave, not a setting) runs the ingester once to take a member out of a share group for good:
+	// it resumes the member's persistent session, stores and acknowledges what the broker queued for it,
+	// unsubscribes, and ends the session (docs/ingester.md "Scaling a share group down").
+	Leave bool `yaml:"-"`
 }
 
 // TLS options for ssl:// and wss:// brokers.
@@ -240,6 +244,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	httpAddr := fs.String("http-addr", "", "listen address for /metrics, /healthz, /readyz ('off' disables)")
 	spoolDir := fs.String("spool-dir", "", "directory of the on-disk spool")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	leave := fs.Bool("leave", false, "take this client id out of its share group for good: store what the broker queued for its session, unsubscribe, end the session, exit")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -283,6 +288,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	if set["log-level"] {
 		cfg.Log.Level = *logLevel
 	}
+	cfg.MQTT.Leave = *leave
 	if cfg.Spool.Dir == "" {
 		// One directory per client id: two instances on one host (a share group scaled out on one machine)
 		// never share a spool unless told to, and then the spool's lock refuses the second.
@@ -365,6 +371,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.KeepAlive < time.Second {
 		return keyErr("mqtt.keepalive", "must be at least 1s, got %s", c.MQTT.KeepAlive)
+	}
+	if c.MQTT.Leave && c.MQTT.CleanSession {
+		return keyErr("mqtt.clean_session", "-leave resumes a persistent session: it needs clean_session false")
 	}
 	if c.MQTT.MaxInflight < 1 {
 		return keyErr("mqtt.max_inflight", "must be at least 1, got %d", c.MQTT.MaxInflight)

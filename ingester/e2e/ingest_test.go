@@ -12,6 +12,8 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fieldline-iot/fieldline/internal/testsvc"
 )
 
 type storedRow struct {
@@ -23,6 +25,9 @@ type storedRow struct {
 // become readings with the right labels in PostgreSQL and in InfluxDB.
 func TestFieldReports(t *testing.T) {
 	e := newEnv(t, true)
+	// The reports' own topics, so a private broker: another publisher or a retained message on the shared one
+	// would change the counts.
+	e.mqttURL = "tcp://127.0.0.1:" + testsvc.PrivateMosquitto(t, testsvc.MosquittoOptions{}).Port
 	in := e.start(e.config(""))
 	msgs := []pubMsg{
 		{"pico/temperature/dht22", []byte("22.4")},

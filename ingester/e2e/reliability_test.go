@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,4 +172,81 @@ func TestStoreFailureDoesNotWedge(t *testing.T) {
 		return ""
 	})
 	in.WaitReady(30 * time.Second)
+}
+
+// TestShareGroupScaleDown: three ingesters share the load in one share group with persistent sessions; one is
+// stopped for good. The broker keeps routing its share to its session, so the others miss those messages, until
+// `fieldline-ingester -leave` with the departed member's configuration stores what was queued for it and ends
+// its session: then every message is stored, and later ones all reach the remaining members.
+func TestShareGroupScaleDown(t *testing.T) {
+	broker := testsvc.PrivateMosquitto(t, testsvc.MosquittoOptions{})
+	brokerURL := "tcp://127.0.0.1:" + broker.Port
+	base := newEnv(t, false)
+	var members []*env
+	var procs []*ingesterproc.Process
+	for range 3 {
+		m := newEnv(t, false)
+		m.mqttURL, m.pgURL, m.prefix = brokerURL, base.pgURL, base.prefix
+		t.Cleanup(func() { dropSession(brokerURL, m.clientID) })
+		subs := fmt.Sprintf("    - {filter: '%s/+/+', share_group: fieldline, qos: 1, template: '%s/{device}/{metric}', format: value}", m.prefix, m.prefix)
+		members = append(members, m)
+		procs = append(procs, m.start(m.config(subs)))
+	}
+	pub := newPublisher(t, brokerURL)
+	stored := func(want int64) func() string {
+		return func() string {
+			if _, distinct := pgCount(t, base.pgURL, ""); distinct < want {
+				return fmt.Sprintf("%d of %d distinct readings stored", distinct, want)
+			}
+			return ""
+		}
+	}
+	pub.publishAll(base.messages(60, 0), 10)
+	eventually(t, 30*time.Second, stored(60))
+
+	gone := members[2]
+	procs[2].Stop(syscall.SIGTERM)
+	pub.publishAll(base.messages(60, 60), 10)
+	time.Sleep(2 * time.Second)
+	_, distinct := pgCount(t, base.pgURL, "")
+	t.Logf("with one member stopped, the other two stored %d of 120 (the broker queues the rest for the stopped session)", distinct)
+
+	subs := fmt.Sprintf("    - {filter: '%s/+/+', share_group: fieldline, qos: 1, template: '%s/{device}/{metric}', format: value}", gone.prefix, gone.prefix)
+	leave := ingesterproc.Launch(t, ingesterBin, gone.config(subs), os.Environ(), "-leave")
+	select {
+	case <-leave.Done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("fieldline-ingester -leave did not finish")
+	}
+	if leave.ExitErr != nil || !strings.Contains(leave.Logs.String(), "persistent session ended") {
+		t.Fatalf("-leave: %v\n%s", leave.ExitErr, leave.Logs.String())
+	}
+	eventually(t, 30*time.Second, stored(120))
+
+	pub.publishAll(base.messages(60, 120), 10)
+	eventually(t, 30*time.Second, stored(180))
+	if rows, distinct := pgCount(t, base.pgURL, ""); rows != distinct {
+		t.Logf("%d rows for %d readings (at-least-once: a redelivery is a duplicate, never a loss)", rows, distinct)
+	}
+}
+
+// TestBrokerPasswordNotLogged: a broker URL with a password in it (tcp://user:pass@host) is logged and reported
+// with the password replaced, on every connection attempt.
+func TestBrokerPasswordNotLogged(t *testing.T) {
+	e := newEnv(t, false)
+	e.mqttURL = "tcp://fieldline:Broker-Secret-42@" + testsvc.FreeAddr(t) // nothing listens: attempts are logged
+	p := ingesterproc.Launch(t, ingesterBin, e.config(e.valueSubs()), os.Environ())
+	eventually(t, 20*time.Second, func() string {
+		if !strings.Contains(p.Logs.String(), "MQTT connect failed") {
+			return "no connection attempt logged yet"
+		}
+		return ""
+	})
+	logs := p.Logs.String()
+	if strings.Contains(logs, "Broker-Secret-42") {
+		t.Fatalf("the broker password is in the logs:\n%s", logs)
+	}
+	if !strings.Contains(logs, "fieldline:xxxxx@") {
+		t.Errorf("the logs do not name the broker (redacted):\n%s", logs)
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/fieldline-iot/fieldline/ingester/metrics"
 	"github.com/fieldline-iot/fieldline/ingester/sink"
 	"github.com/fieldline-iot/fieldline/pkg/mqttconn"
+	"github.com/fieldline-iot/fieldline/pkg/mqttlive"
 	"github.com/fieldline-iot/fieldline/pkg/telemetry"
 )
 
@@ -62,6 +63,9 @@ type Pipeline struct {
 	closing        atomic.Bool
 	connected      atomic.Bool
 	deliveryFailed atomic.Pointer[string] // set by the acker at its first failed batch
+	left           atomic.Bool            // -leave: unsubscribed
+	lastArrival    atomic.Int64           // unix nanoseconds of the last message received
+	unacked        atomic.Int64           // messages received and not yet acknowledged
 	lastMsg        mqtt.Message           // router goroutine only: drops the second delivery of one message to overlapping routes
 	client         mqtt.Client
 	runCtx         context.Context // Run's context, for reconnects started from paho callbacks
@@ -201,6 +205,10 @@ func (p *Pipeline) onConnect(c mqtt.Client) {
 	for _, s := range p.subs {
 		filters[s.cfg.BrokerFilter()] = s.cfg.QoS
 	}
+	if p.cfg.MQTT.Leave {
+		p.unsubscribeToLeave(c, filters)
+		return
+	}
 	tok := c.SubscribeMultiple(filters, nil) // nil callback: the routes added in New handle messages
 	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
 		err := tok.Error()
@@ -216,6 +224,47 @@ func (p *Pipeline) onConnect(c mqtt.Client) {
 	p.m.Connected.Set(1)
 	p.log.Info("MQTT connected and subscribed", "broker", config.RedactURL(p.cfg.MQTT.URL), "client_id", p.cfg.MQTT.ClientID,
 		"clean_session", p.cfg.MQTT.CleanSession, "subscriptions", len(filters))
+}
+
+// unsubscribeToLeave (mode -leave) removes the session's subscriptions, so the broker routes no new message to
+// it (a share group's other members get them all), while what it already queued for the session still
+// arrives and is stored and acknowledged.
+func (p *Pipeline) unsubscribeToLeave(c mqtt.Client, filters map[string]byte) {
+	names := make([]string, 0, len(filters))
+	for f := range filters {
+		names = append(names, f)
+	}
+	tok := c.Unsubscribe(names...)
+	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		p.log.Error("leave: MQTT unsubscribe failed; reconnecting", "err", tok.Error())
+		go c.Disconnect(100)
+		go p.reconnect()
+		return
+	}
+	p.connected.Store(true)
+	p.m.Connected.Set(1)
+	p.left.Store(true)
+	p.log.Info("leave: unsubscribed; storing what the broker queued for this session", "client_id", p.cfg.MQTT.ClientID, "filters", names)
+}
+
+// leaveWhenDrained (mode -leave) ends Run once the session is unsubscribed and no message has arrived for
+// quiet, with everything received acknowledged.
+func (p *Pipeline) leaveWhenDrained(ctx context.Context, stop context.CancelFunc, quiet time.Duration) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		last := time.Unix(0, p.lastArrival.Load())
+		if p.left.Load() && time.Since(last) >= quiet && p.unacked.Load() == 0 {
+			p.log.Info("leave: nothing more queued for this session", "quiet", quiet)
+			stop()
+			return
+		}
+	}
 }
 
 // connectLoop makes the first connection, retrying with backoff (1 s → 10 s) and logging each failure (a wrong
@@ -247,6 +296,19 @@ func (p *Pipeline) reconnect() {
 	}
 }
 
+// route finds the first configured subscription whose filter matches topic (nil: none). paho's router does this
+// for the routes added in New, but it also drops a route when its filter is unsubscribed, while messages the
+// broker already queued for the session still arrive (mode -leave): those reach the default handler and must be
+// stored, not counted as unsubscribed.
+func (p *Pipeline) route(topic string) *subscription {
+	for _, s := range p.subs {
+		if mqttlive.Match(s.cfg.Filter, topic) {
+			return s
+		}
+	}
+	return nil
+}
+
 // handler enqueues a message for the batch loop. It never decodes or blocks on I/O: paho drops the connection
 // when a handler blocks. The queue holds mqtt.max_inflight messages, which must be at least the broker's
 // in-flight window, so it does not fill while the broker waits for acknowledgements.
@@ -259,8 +321,14 @@ func (p *Pipeline) handler(s *subscription) mqtt.MessageHandler {
 		if p.closing.Load() {
 			return // not acknowledged: the broker redelivers it to the next session
 		}
+		if s == nil {
+			s = p.route(m.Topic())
+		}
+		now := time.Now()
+		p.lastArrival.Store(now.UnixNano())
+		p.unacked.Add(1)
 		p.m.Inflight.Inc()
-		p.in <- inbound{msg: m, sub: s, received: time.Now()}
+		p.in <- inbound{msg: m, sub: s, received: now}
 	}
 }
 
@@ -288,6 +356,13 @@ func (p *Pipeline) Ready() error {
 // Run connects and processes messages until ctx ends, then stops taking messages, flushes and acknowledges
 // what it holds (within ShutdownGrace), and disconnects. Sinks' replay loops run for as long as Run does.
 func (p *Pipeline) Run(ctx context.Context) error {
+	if p.cfg.MQTT.Leave {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		p.lastArrival.Store(time.Now().UnixNano())
+		go p.leaveWhenDrained(ctx, stop, 3*time.Second)
+	}
 	p.runCtx = ctx
 	replayCtx, stopReplay := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -327,11 +402,34 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.client.Disconnect(250)
 	p.connected.Store(false)
 	p.m.Connected.Set(0)
+	if p.cfg.MQTT.Leave && err == nil && p.left.Load() {
+		if derr := p.endSession(); derr != nil {
+			err = derr
+		}
+	}
 	stopReplay()
 	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("final flush: %w", err)
 	}
+	return nil
+}
+
+// endSession (mode -leave) connects once with a clean session under the same client id, which makes the broker
+// discard the persistent session, so nothing is queued for this member any more.
+func (p *Pipeline) endSession() error {
+	opts, err := p.clientOptions()
+	if err != nil {
+		return err
+	}
+	opts.SetCleanSession(true).SetAutoReconnect(false).SetOnConnectHandler(nil).SetConnectionLostHandler(nil)
+	c := mqtt.NewClient(opts)
+	tok := c.Connect()
+	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		return fmt.Errorf("leave: end the persistent session: %v", tok.Error())
+	}
+	c.Disconnect(250)
+	p.log.Info("leave: persistent session ended; this client id is out of its share group", "client_id", p.cfg.MQTT.ClientID)
 	return nil
 }
 
@@ -431,6 +529,7 @@ func (p *Pipeline) acker() error {
 			n := float64(len(b.msgs))
 			p.m.Acked.Add(n)
 			p.m.Inflight.Sub(n)
+			p.unacked.Add(-int64(len(b.msgs)))
 		} else if failed == nil {
 			failed = err
 			msg := err.Error()

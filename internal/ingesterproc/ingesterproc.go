@@ -41,15 +41,16 @@ func Start(t testing.TB, bin, yaml string, env []string) *Process {
 	return p
 }
 
-// Launch runs bin like Start but returns at once, without waiting for readiness.
-func Launch(t testing.TB, bin, yaml string, env []string) *Process {
+// Launch runs bin like Start (with extra arguments after the configuration) but returns at once, without
+// waiting for readiness.
+func Launch(t testing.TB, bin, yaml string, env []string, args ...string) *Process {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ingester.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := &Process{Addr: FreeAddr(t), Logs: &SyncBuffer{}, Done: make(chan struct{}), t: t}
-	p.cmd = exec.Command(bin, "-config", path, "-http-addr", p.Addr)
+	p.cmd = exec.Command(bin, append([]string{"-config", path, "-http-addr", p.Addr}, args...)...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
 	if err := p.cmd.Start(); err != nil {
