@@ -42,6 +42,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg.Log, stderr)
+	pipeline.WirePahoLogs(log, cfg.MQTT.Password)
 	// FIELDLINE_CPUPROFILE=file writes a CPU profile of the whole run (for `go tool pprof`), a debugging aid.
 	if path := getenv("FIELDLINE_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
