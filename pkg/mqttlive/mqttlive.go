@@ -531,6 +531,36 @@ func ValidFilter(f string) error {
 	return nil
 }
 
+// UserFilter checks a topic filter that comes from a Grafana user (a live query, the /topics resource, a live
+// channel path): a valid filter that is not a shared subscription ($share/..., EMQX's $queue/...: the plugin
+// would join the ingester's share group and take, then acknowledge, part of its messages, which the ingester
+// then never stores), not a $-topic (broker internals) unless allowSys admits $SYS/..., and, when prefixes are
+// set, under one of them.
+func UserFilter(f string, allowSys bool, prefixes []string) error {
+	if err := ValidFilter(f); err != nil {
+		return err
+	}
+	switch {
+	case strings.HasPrefix(f, "$share/") || strings.HasPrefix(f, "$queue/"):
+		return errors.New("mqtt topic filter: shared subscriptions ($share/..., $queue/...) are not allowed: they would take messages from the group's members, such as the ingester")
+	case strings.HasPrefix(f, "$SYS/") || f == "$SYS":
+		if !allowSys {
+			return errors.New("mqtt topic filter: $SYS topics (broker internals) are not allowed; an administrator can allow them (mqtt.allowSysTopics)")
+		}
+	case strings.HasPrefix(f, "$"):
+		return errors.New("mqtt topic filter: topics starting with $ are reserved by the broker and not allowed")
+	}
+	if len(prefixes) > 0 {
+		for _, p := range prefixes {
+			if strings.HasPrefix(f, p) {
+				return nil
+			}
+		}
+		return fmt.Errorf("mqtt topic filter: not under the topics this data source allows (%s)", strings.Join(prefixes, ", "))
+	}
+	return nil
+}
+
 func stripShare(f string) string {
 	if strings.HasPrefix(f, "$share/") {
 		if rest := strings.SplitN(f, "/", 3); len(rest) == 3 {

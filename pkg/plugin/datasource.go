@@ -18,6 +18,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/instancemgmt"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/data/sqlutil"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
@@ -80,14 +81,16 @@ func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (i
 		return d, nil
 	}
 	d.settings = settings
+	d.live.key = liveKey(s.UID, s.DecryptedSecureJSONData)
+	b := newBudgets(settings.MaxResponseBytes, settings.MaxBytesInFlight)
 	if settings.Postgres != nil {
-		if d.pg, err = newPostgresBackend(settings.Postgres, settings.StatementTimeout); err != nil {
+		if d.pg, err = newPostgresBackend(settings.Postgres, settings.StatementTimeout, b); err != nil {
 			d.settingsErr = errors.New(d.redact(err.Error()))
 			return d, nil
 		}
 	}
 	if settings.Influx != nil {
-		d.influx = newInfluxBackend(settings.Influx, settings.StatementTimeout)
+		d.influx = newInfluxBackend(settings.Influx, settings.StatementTimeout, b)
 	}
 	backend.Logger.FromContext(ctx).Debug("Data source instance created", "uid", s.UID,
 		"postgres", settings.Postgres != nil, "influx", settings.Influx != nil, "mqtt", settings.MQTT != nil)
@@ -194,7 +197,7 @@ func (d *Datasource) run(ctx context.Context, q Query, dq backend.DataQuery) (da
 		if !q.Live {
 			return nil, downstream(errors.New("MQTT queries have no stored history: they are live only; set live, or query sql/flux for history"))
 		}
-		return d.liveMQTT(q)
+		return d.liveMQTT(ctx, q)
 	case SourceSQL:
 		if d.pg == nil {
 			return nil, downstream(errors.New("source sql: PostgreSQL is not configured for this data source"))
@@ -327,7 +330,9 @@ func (d *Datasource) codeSQL(ctx context.Context, q Query, dq backend.DataQuery)
 	frame.Name = q.RefID
 	frame.RefID = q.RefID
 	if q.Format == FormatTable {
-		frame.Meta = &data.FrameMeta{Type: data.FrameTypeTable, ExecutedQueryString: expanded}
+		// Keep what the SDK put in the frame's meta (the row-limit notice) while setting the table type.
+		notices := frameNotices(frame)
+		frame.Meta = &data.FrameMeta{Type: data.FrameTypeTable, ExecutedQueryString: expanded, Notices: notices}
 		return data.Frames{frame}, nil
 	}
 	notices := frameNotices(frame)
@@ -477,13 +482,31 @@ func (d *Datasource) errorResponse(ctx context.Context, refID string, err error)
 			status = backend.StatusTimeout
 		}
 	}
-	msg := d.redact(err.Error())
+	msg := err.Error()
+	if !isServerReply(err) {
+		msg = d.redact(msg)
+	}
 	backend.Logger.FromContext(ctx).Debug("Query failed", "refId", refID, "errorSource", string(src), "error", msg)
 	return backend.DataResponse{Error: errors.New(msg), Status: status, ErrorSource: src}
 }
 
-// newRedactor replaces every secret value with "[redacted]" (defense in depth: no code path is meant to put
-// a secret into an error, but driver messages are not under our control).
+// serverReply marks an error whose text is the database's own reply to a query (InfluxDB's; PostgreSQL's are
+// *pgconn.PgError). Such text can quote the query, so it is never redacted: replacing exactly the strings that
+// equal a secret would tell a Viewer which of the guesses it sent is the password (an oracle, measured with
+// thousands of guesses per query). It carries no secret of ours: the servers never echo credentials.
+type serverReply struct{ error }
+
+func (e serverReply) Unwrap() error { return e.error }
+
+func isServerReply(err error) bool {
+	var pgErr *pgconn.PgError
+	var reply serverReply
+	return errors.As(err, &pgErr) || errors.As(err, &reply)
+}
+
+// newRedactor replaces every secret value with "[redacted]" in messages the plugin makes from connection and
+// configuration errors (defense in depth: no code path is meant to put a secret into an error, but driver
+// messages are not under our control). Database replies to queries are not redacted (see serverReply).
 func newRedactor(secure map[string]string) *strings.Replacer {
 	var pairs []string
 	vals := make([]string, 0, len(secure))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -17,18 +18,22 @@ import (
 
 // influxBackend reads InfluxDB through the v2 query API (Flux).
 type influxBackend struct {
-	cfg    *InfluxSettings
-	client influxdb2.Client
-	query  api.QueryAPI
+	cfg     *InfluxSettings
+	client  influxdb2.Client
+	query   api.QueryAPI
+	budgets *budgets
 }
 
-func newInfluxBackend(cfg *InfluxSettings, timeout time.Duration) *influxBackend {
+func newInfluxBackend(cfg *InfluxSettings, timeout time.Duration, b *budgets) *influxBackend {
+	// Response bodies of code Flux queries are counted against their byte budget (budget.go) as they arrive
+	// (after gzip decoding: what the plugin holds).
+	hc := &http.Client{Timeout: timeout + time.Second, Transport: budgetTransport{next: http.DefaultTransport}}
 	opts := influxdb2.DefaultOptions().
-		SetHTTPRequestTimeout(uint(timeout.Seconds()) + 1).
+		SetHTTPClient(hc).
 		SetApplicationName("fieldline-grafana").
 		SetUseGZip(true)
 	c := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
-	return &influxBackend{cfg: cfg, client: c, query: c.QueryAPI(cfg.Org)}
+	return &influxBackend{cfg: cfg, client: c, query: c.QueryAPI(cfg.Org), budgets: b}
 }
 
 func (b *influxBackend) close() { b.client.Close() }
@@ -37,7 +42,7 @@ func (b *influxBackend) close() { b.client.Close() }
 func (b *influxBackend) run(ctx context.Context, flux string, fn func(rec *fluxRecord) error) error {
 	res, err := b.query.Query(ctx, flux)
 	if err != nil {
-		return downstream(fmt.Errorf("InfluxDB: %w", err))
+		return downstream(fmt.Errorf("InfluxDB: %w", serverReply{err}))
 	}
 	defer func() { _ = res.Close() }()
 	var rec fluxRecord
@@ -62,7 +67,7 @@ func (b *influxBackend) run(ctx context.Context, flux string, fn func(rec *fluxR
 		}
 	}
 	if err := res.Err(); err != nil {
-		return downstream(fmt.Errorf("InfluxDB: %w", err))
+		return downstream(fmt.Errorf("InfluxDB: %w", serverReply{err}))
 	}
 	return nil
 }
@@ -109,6 +114,24 @@ func (b *influxBackend) builder(ctx context.Context, req fluxquery.Request) (*se
 // numeric non-group columns, labels the group-key string columns (minus _start, _stop, _field, _measurement).
 // The value field is named after _measurement when the table has one, else after the column.
 func (b *influxBackend) code(ctx context.Context, refID, flux string, rowLimit int64) (data.Frames, error) {
+	if !b.cfg.UnrestrictedFlux {
+		if err := fluxquery.CheckRestricted(flux); err != nil {
+			return nil, downstream(err)
+		}
+	}
+	budget, release, err := b.budgets.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	frames, err := b.codeFrames(withBudget(ctx, budget), refID, flux, rowLimit)
+	if err != nil && budget.exceeded.Load() {
+		return nil, budget.err()
+	}
+	return frames, err
+}
+
+func (b *influxBackend) codeFrames(ctx context.Context, refID, flux string, rowLimit int64) (data.Frames, error) {
 	type table struct {
 		labels data.Labels
 		name   string

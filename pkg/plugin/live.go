@@ -36,6 +36,7 @@ var _ backend.StreamHandler = (*Datasource)(nil)
 type liveState struct {
 	settings LiveSettings
 	registry liveRegistry
+	key      []byte // signs channel paths (liveKey)
 
 	mu       sync.Mutex
 	listener *pglisten.Listener[store.Notification]
@@ -252,4 +253,22 @@ func withLiveNotice(q Query, text string) func(data.Frames, error) (data.Frames,
 		}
 		return frames, err
 	}
+}
+
+// setChannel points frame f at a live channel for sel. When none can be had (the registry bound), the frame
+// stays history only, with a notice that says why.
+func (d *Datasource) setChannel(ctx context.Context, f *data.Frame, sel *liveSelector) {
+	owner := ""
+	if u := backend.UserFromContext(ctx); u != nil {
+		owner = u.Login
+	}
+	path, err := d.channelPath(sel, owner)
+	if err != nil {
+		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: "Live: " + err.Error() + "; this panel shows history only until it is refreshed"})
+		return
+	}
+	if f.Meta == nil {
+		f.Meta = &data.FrameMeta{}
+	}
+	f.Meta.Channel = d.channel(path)
 }

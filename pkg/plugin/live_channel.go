@@ -1,17 +1,23 @@
 package plugin
 
 import (
+	"container/list"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
-	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
-	"github.com/fieldline-iot/fieldline/pkg/timebucket"
+	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fieldline-iot/fieldline/pkg/mqttlive"
+	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
+	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/pkg/timebucket"
 )
 
 // Live channel paths. Every live query execution gets channels of its own (seam time and a random nonce in
@@ -22,14 +28,15 @@ import (
 //	m/<selector>   an MQTT topic filter
 //	r/<id>         a selector too long for the 160-character channel, kept in the instance (expires unused)
 //
-// <selector> is base64url (no padding) of a compact binary form ending in a 6-byte MAC keyed by the data
-// source UID: a path made for another data source, or edited by hand, is rejected by SubscribeStream.
+// <selector> is base64url (no padding) of a compact binary form ending in a 6-byte MAC keyed by a secret only
+// the instance knows (derived from the data source's decrypted secure settings, else random per process; never
+// the UID, which every Viewer sees): a path made for another data source, or edited by hand, is rejected by
+// SubscribeStream, and a decoded selector is validated again (its topic filter, its lists) before it is used.
 const (
 	maxChannelLen    = 160
 	liveSelVersion   = 1
 	liveMACLen       = 6
 	liveRegistryTTL  = time.Hour
-	liveRegistryMax  = 10_000
 	kindPostgres     = 'p'
 	kindMQTT         = 'm'
 	kindRegistryPath = 'r'
@@ -204,6 +211,17 @@ func unmarshalSelector(b []byte) (*liveSelector, error) {
 			return nil, errBadSelector
 		}
 	}
+	// A one-series channel names exactly one series: the stream indexes Devices[0] and Sensors[0].
+	if s.Series && (len(s.Devices) != 1 || len(s.Sensors) != 1) {
+		return nil, errBadSelector
+	}
+	for _, l := range [][]string{{s.Metric}, s.Devices, s.Sensors, s.ExcludeDevices, s.ExcludeSensors} {
+		for _, v := range l {
+			if len(v) > telemetry.MaxLabelBytes {
+				return nil, errBadSelector
+			}
+		}
+	}
 	switch s.Kind {
 	case kindPostgres:
 		if s.Metric == "" {
@@ -225,51 +243,151 @@ func unmarshalSelector(b []byte) (*liveSelector, error) {
 	return s, nil
 }
 
-func liveMAC(uid string, payload []byte) []byte {
-	m := hmac.New(sha256.New, []byte("fieldline-live/"+uid))
+// liveKey is the instance's channel-signing key. From the decrypted secure settings (with the UID) when there
+// are any: every Grafana server of an HA setup derives the same key, and no Viewer can read them; else random
+// for this process (channels then work only on the server that made them, until the plugin restarts).
+func liveKey(uid string, secure map[string]string) []byte {
+	keys := make([]string, 0, len(secure))
+	for k, v := range secure {
+		if v != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		k := make([]byte, 32)
+		_, _ = rand.Read(k)
+		return k
+	}
+	sort.Strings(keys)
+	m := hmac.New(sha256.New, []byte("fieldline-live-key/v2"))
+	m.Write([]byte(uid))
+	for _, k := range keys {
+		m.Write([]byte{0})
+		m.Write([]byte(k))
+		m.Write([]byte{0})
+		m.Write([]byte(secure[k]))
+	}
+	return m.Sum(nil)
+}
+
+func liveMAC(key []byte, payload []byte) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write(payload)
 	return m.Sum(nil)[:liveMACLen]
 }
 
-// liveRegistry keeps selectors whose encoding does not fit in a channel.
+// liveRegistry keeps selectors whose encoding does not fit in a channel (long labels, a "new series" channel
+// excluding thousands of series), bounded in bytes, with O(1) bookkeeping:
+//   - every user (Grafana login; anonymous viewers share one) may hold liveRegistryUserBytes, and a user over
+//     that quota evicts their own least recently used idle entries, never another user's;
+//   - the instance holds liveRegistryBytes; past it, only idle entries older than liveRegistryGrace (a pending
+//     channel is subscribed within seconds of its QueryData) are evicted, oldest first; when none is, the
+//     query gets no live channel (a notice says so) instead of taking another user's;
+//   - an entry in use by a running stream is never evicted; idle entries expire after liveRegistryTTL.
 type liveRegistry struct {
 	mu      sync.Mutex
 	entries map[string]*regEntry
+	idle    list.List // idle entries, least recently used first (*regEntry)
+	bytes   int64
+	owners  map[string]*regOwner
+}
+
+const (
+	liveRegistryBytes     = 64 << 20
+	liveRegistryUserBytes = 16 << 20
+	liveRegistryGrace     = 5 * time.Minute
+)
+
+type regOwner struct {
+	bytes int64
+	idle  list.List // this owner's idle entries, least recently used first (*regEntry)
 }
 
 type regEntry struct {
+	id       string
 	sel      *liveSelector
+	owner    string
+	size     int64
+	created  time.Time
 	lastUsed time.Time
 	running  int
+	idleAll  *list.Element // in liveRegistry.idle while idle
+	idleOwn  *list.Element // in regOwner.idle while idle
 }
 
-func (r *liveRegistry) put(sel *liveSelector) string {
+var errRegistryFull = errors.New("too many live channels are pending on this data source")
+
+func (r *liveRegistry) init() {
+	if r.entries == nil {
+		r.entries = map[string]*regEntry{}
+		r.owners = map[string]*regOwner{}
+	}
+}
+
+// put stores sel for owner and returns its id.
+func (r *liveRegistry) put(sel *liveSelector, owner string, now time.Time) (string, error) {
+	size := int64(len(sel.marshal())) + 256 // the encoded form and the bookkeeping around it
+	if size > liveRegistryUserBytes {
+		return "", fmt.Errorf("live channel selector of %d bytes exceeds the per-user bound", size)
+	}
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	id := base64.RawURLEncoding.EncodeToString(b[:])
-	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.entries == nil {
-		r.entries = map[string]*regEntry{}
+	r.init()
+	r.expire(now)
+	o := r.owners[owner]
+	if o == nil {
+		o = &regOwner{}
+		r.owners[owner] = o
 	}
-	for k, e := range r.entries {
-		if e.running == 0 && now.Sub(e.lastUsed) > liveRegistryTTL {
-			delete(r.entries, k)
+	for o.bytes+size > liveRegistryUserBytes {
+		front := o.idle.Front()
+		if front == nil {
+			return "", fmt.Errorf("%w: your live panels hold %d bytes of channels", errRegistryFull, o.bytes)
 		}
+		r.remove(front.Value.(*regEntry))
 	}
-	if len(r.entries) >= liveRegistryMax {
-		// Evict the least recently used idle entry.
-		var oldest string
-		for k, e := range r.entries {
-			if e.running == 0 && (oldest == "" || e.lastUsed.Before(r.entries[oldest].lastUsed)) {
-				oldest = k
-			}
+	for r.bytes+size > liveRegistryBytes {
+		front := r.idle.Front()
+		if front == nil || now.Sub(front.Value.(*regEntry).created) < liveRegistryGrace {
+			return "", errRegistryFull
 		}
-		delete(r.entries, oldest)
+		r.remove(front.Value.(*regEntry))
 	}
-	r.entries[id] = &regEntry{sel: sel, lastUsed: now}
-	return id
+	e := &regEntry{id: id, sel: sel, owner: owner, size: size, created: now, lastUsed: now}
+	r.entries[id] = e
+	r.bytes += size
+	o.bytes += size
+	e.idleAll, e.idleOwn = r.idle.PushBack(e), o.idle.PushBack(e)
+	return id, nil
+}
+
+// expire drops idle entries unused for liveRegistryTTL (from the front of the LRU: amortised O(1)).
+func (r *liveRegistry) expire(now time.Time) {
+	for front := r.idle.Front(); front != nil; front = r.idle.Front() {
+		e := front.Value.(*regEntry)
+		if now.Sub(e.lastUsed) <= liveRegistryTTL {
+			return
+		}
+		r.remove(e)
+	}
+}
+
+func (r *liveRegistry) remove(e *regEntry) {
+	o := r.owners[e.owner]
+	if e.idleAll != nil {
+		r.idle.Remove(e.idleAll)
+		o.idle.Remove(e.idleOwn)
+		e.idleAll, e.idleOwn = nil, nil
+	}
+	delete(r.entries, e.id)
+	r.bytes -= e.size
+	o.bytes -= e.size
+	if o.bytes == 0 {
+		delete(r.owners, e.owner)
+	}
 }
 
 func (r *liveRegistry) get(id string) *liveSelector {
@@ -280,10 +398,14 @@ func (r *liveRegistry) get(id string) *liveSelector {
 		return nil
 	}
 	e.lastUsed = time.Now()
+	if e.idleAll != nil {
+		r.idle.MoveToBack(e.idleAll)
+		r.owners[e.owner].idle.MoveToBack(e.idleOwn)
+	}
 	return e.sel
 }
 
-// hold marks an entry used by a running stream (never expired meanwhile); the returned func releases it.
+// hold marks an entry used by a running stream (never evicted meanwhile); the returned func releases it.
 func (r *liveRegistry) hold(id string) func() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -292,24 +414,43 @@ func (r *liveRegistry) hold(id string) func() {
 		return func() {}
 	}
 	e.running++
+	if e.idleAll != nil {
+		r.idle.Remove(e.idleAll)
+		r.owners[e.owner].idle.Remove(e.idleOwn)
+		e.idleAll, e.idleOwn = nil, nil
+	}
 	return func() {
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		e.running--
 		e.lastUsed = time.Now()
-		r.mu.Unlock()
+		if e.running == 0 && r.entries[e.id] == e {
+			e.idleAll, e.idleOwn = r.idle.PushBack(e), r.owners[e.owner].idle.PushBack(e)
+		}
 	}
 }
 
-// channelPath encodes sel into a path of this data source's channel, falling back to the registry when the
-// channel would exceed 160 characters.
-func (d *Datasource) channelPath(sel *liveSelector) string {
+// stats reports the registry's entries and bytes (tests).
+func (r *liveRegistry) stats() (entries int, bytes int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.entries), r.bytes
+}
+
+// channelPath encodes sel into a path of this data source's channel, falling back to the registry (under the
+// requesting user's quota) when the channel would exceed 160 characters.
+func (d *Datasource) channelPath(sel *liveSelector, owner string) (string, error) {
 	payload := sel.marshal()
-	payload = append(payload, liveMAC(d.uid, payload)...)
+	payload = append(payload, liveMAC(d.live.key, payload)...)
 	path := string(rune(sel.Kind)) + "/" + base64.RawURLEncoding.EncodeToString(payload)
 	if len(d.channel(path)) <= maxChannelLen {
-		return path
+		return path, nil
 	}
-	return string(rune(kindRegistryPath)) + "/" + d.live.registry.put(sel)
+	id, err := d.live.registry.put(sel, owner, time.Now())
+	if err != nil {
+		return "", err
+	}
+	return string(rune(kindRegistryPath)) + "/" + id, nil
 }
 
 // channel is the full Grafana Live channel for a path.
@@ -339,14 +480,32 @@ func (d *Datasource) parsePath(uid, path string) (*liveSelector, string, error) 
 		return nil, "", errBadSelector
 	}
 	payload, mac := raw[:len(raw)-liveMACLen], raw[len(raw)-liveMACLen:]
-	if !hmac.Equal(mac, liveMAC(d.uid, payload)) {
+	if !hmac.Equal(mac, liveMAC(d.live.key, payload)) {
 		return nil, "", errBadSelector
 	}
 	sel, err := unmarshalSelector(payload)
 	if err != nil || sel.Kind != kind[0] {
 		return nil, "", errBadSelector
 	}
+	if err := d.checkSelector(sel); err != nil {
+		return nil, "", err
+	}
 	return sel, "", nil
+}
+
+// checkSelector applies the data source's rules to a decoded selector (as to the query it came from): an MQTT
+// filter must pass mqttlive.UserFilter with the data source's settings.
+func (d *Datasource) checkSelector(sel *liveSelector) error {
+	if sel.Kind == kindMQTT {
+		m := d.settings.MQTT
+		if m == nil {
+			return errBadSelector
+		}
+		if err := mqttlive.UserFilter(sel.Topic, m.AllowSys, m.TopicPrefixes); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func validPathChars(p string) bool {

@@ -69,11 +69,12 @@ func (d *mqttDecoders) decode(m *mqttlive.Message, dst []telemetry.Reading) ([]t
 }
 
 // liveMQTT answers a live source "mqtt" query: an empty labels-mode frame with the channel.
-func (d *Datasource) liveMQTT(q Query) (data.Frames, error) {
-	if d.settings.MQTT == nil {
+func (d *Datasource) liveMQTT(ctx context.Context, q Query) (data.Frames, error) {
+	m := d.settings.MQTT
+	if m == nil {
 		return nil, downstream(errors.New("source mqtt: MQTT is not configured for this data source"))
 	}
-	if err := mqttlive.ValidFilter(q.Topic); err != nil {
+	if err := mqttlive.UserFilter(q.Topic, m.AllowSys, m.TopicPrefixes); err != nil {
 		return nil, downstream(err)
 	}
 	if _, err := newMQTTDecoders(q.Template, q.PayloadFormat); err != nil {
@@ -82,8 +83,8 @@ func (d *Datasource) liveMQTT(q Query) (data.Frames, error) {
 	sel := &liveSelector{Kind: kindMQTT, Seam: time.Now(), Nonce: randomNonce(), Topic: q.Topic, Template: q.Template, PayloadFormat: q.PayloadFormat}
 	f := labelsFrame(q.RefID, "value", nil, nil, nil)
 	f.Name = q.RefID
-	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1},
-		Channel: d.channel(d.channelPath(sel))}
+	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
+	d.setChannel(ctx, f, sel)
 	return data.Frames{f}, nil
 }
 

@@ -90,7 +90,7 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 			Agg: agg, Interval: interval}
 		f := labelsFrame(q.RefID, q.Metric, nil, nil, nil)
 		f.Meta = frames[0].Meta
-		f.Meta.Channel = d.channel(d.channelPath(sel))
+		d.setChannel(ctx, f, sel)
 		return data.Frames{f}, nil
 	}
 	var exDevices, exSensors []string
@@ -101,10 +101,7 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 		l := f.Fields[1].Labels
 		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Series: true,
 			Devices: []string{l["device"]}, Sensors: []string{l["sensor"]}, Agg: agg, Interval: interval}
-		if f.Meta == nil {
-			f.Meta = &data.FrameMeta{}
-		}
-		f.Meta.Channel = d.channel(d.channelPath(sel))
+		d.setChannel(ctx, f, sel)
 		exDevices, exSensors = append(exDevices, l["device"]), append(exSensors, l["sensor"])
 	}
 	// Series that are not in the history — a node that starts publishing after the query ran, or whose rows
@@ -116,8 +113,8 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 			Agg: agg, Interval: interval, ExcludeDevices: exDevices, ExcludeSensors: exSensors}
 		f := labelsFrame(q.RefID, q.Metric, nil, nil, nil)
 		f.Name = q.Metric
-		f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1},
-			Channel: d.channel(d.channelPath(sel))}
+		f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
+		d.setChannel(ctx, f, sel)
 		frames = append(frames, f)
 	}
 	return frames, nil

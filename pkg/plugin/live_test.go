@@ -247,7 +247,7 @@ func TestLiveChannelPaths(t *testing.T) {
 	}
 	sel := &liveSelector{Kind: kindPostgres, Seam: time.UnixMilli(1700000000123).UTC(), Nonce: 42, Metric: "temperature", Series: true,
 		Devices: []string{"pico"}, Sensors: []string{""}}
-	path := d.channelPath(sel)
+	path := mustPath(t, d, sel)
 	if _, err := live.ParseChannel(d.channel(path)); err != nil || !strings.HasPrefix(path, "p/") {
 		t.Fatalf("channel %q: %v", d.channel(path), err)
 	}
@@ -262,7 +262,7 @@ func TestLiveChannelPaths(t *testing.T) {
 	// A new-series selector keeps its exclusion pairs.
 	ns := &liveSelector{Kind: kindPostgres, Seam: sel.Seam, Metric: "temperature", Devices: []string{"pico"},
 		ExcludeDevices: []string{"pico", "pico"}, ExcludeSensors: []string{"dht22", ""}}
-	got, _, err = d.parsePath(d.uid, d.channelPath(ns))
+	got, _, err = d.parsePath(d.uid, mustPath(t, d, ns))
 	if err != nil || got.Series || len(got.ExcludeDevices) != 2 || got.ExcludeSensors[0] != "dht22" || got.ExcludeSensors[1] != "" || got.Sensors != nil {
 		t.Fatalf("new-series round trip: %+v %v", got, err)
 	}
@@ -283,13 +283,13 @@ func TestLiveChannelPaths(t *testing.T) {
 		t.Errorf("path under another UID: %v", s)
 	}
 	// MQTT paths need MQTT configured.
-	mp := d.channelPath(&liveSelector{Kind: kindMQTT, Topic: "a/#"})
+	mp := mustPath(t, d, &liveSelector{Kind: kindMQTT, Topic: "a/#"})
 	if s := sub(d, d.uid, mp); s != backend.SubscribeStreamStatusNotFound {
 		t.Errorf("mqtt path without mqtt: %v", s)
 	}
 	// A selector too long for 160 characters goes through the registry.
 	long := &liveSelector{Kind: kindPostgres, Metric: "temperature", Devices: []string{strings.Repeat("d", 120), "x"}}
-	lp := d.channelPath(long)
+	lp := mustPath(t, d, long)
 	if !strings.HasPrefix(lp, "r/") || len(d.channel(lp)) > 160 {
 		t.Fatalf("long selector path %q", lp)
 	}
@@ -386,4 +386,14 @@ func TestLiveAggregated(t *testing.T) {
 		t.Errorf("the stream sent %d buckets (%d expected after the seam): the live part was not exercised", len(live), afterSeam)
 	}
 	t.Logf("history %d buckets, stream %d, the plain query %d (%d after the seam)", len(history), len(live), len(want), afterSeam)
+}
+
+// mustPath is channelPath for a test (owner "").
+func mustPath(t testing.TB, d *Datasource, sel *liveSelector) string {
+	t.Helper()
+	p, err := d.channelPath(sel, "")
+	if err != nil {
+		t.Fatalf("channelPath: %v", err)
+	}
+	return p
 }

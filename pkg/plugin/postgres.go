@@ -15,6 +15,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/data/sqlutil"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -26,16 +27,27 @@ import (
 // read-only (default_transaction_read_only=on, set at connect) with a statement_timeout, and every statement
 // additionally runs in its own READ ONLY transaction that is rolled back: a code query that changes session
 // settings (SET, set_config) cannot carry the change over to the next query on the same connection.
+//
+// Code SQL (a Viewer's own statement) runs on a pool of its own, codePool, whose connections no builder,
+// discovery or live read-back query ever uses: whatever session state a code query leaves (prepared statements,
+// advisory locks, settings, temp tables, LISTEN, cursors) cannot reach them. pgx's statement cache names derive
+// from the SQL text, which every frame shows, so a code query sharing their connections could DEALLOCATE and
+// re-PREPARE them (measured: 30 of 30 later builder queries returned the attacker's value). On codePool, every
+// connection is reset with DISCARD ALL when it goes back to the pool (destroyed when that fails), statements
+// run unnamed (QueryExecModeExec: nothing to predict or poison even within one query's connection), and every
+// byte it reads is counted against the query's budget (budget.go).
 type postgresBackend struct {
-	cfg  *PostgresSettings
-	pool *pgxpool.Pool
-	db   *sql.DB // database/sql view of pool, for the SDK's sqlutil.FrameFromRows
+	cfg      *PostgresSettings
+	pool     *pgxpool.Pool // builder, discovery, live read-back, health
+	codePool *pgxpool.Pool // code SQL only
+	db       *sql.DB       // database/sql view of codePool, for the SDK's sqlutil.FrameFromRows
+	budgets  *budgets
 
 	mu     sync.Mutex
 	schema *store.SchemaInfo // detected once per instance
 }
 
-func newPostgresBackend(cfg *PostgresSettings, statementTimeout time.Duration) (*postgresBackend, error) {
+func newPostgresBackend(cfg *PostgresSettings, statementTimeout time.Duration, b *budgets) (*postgresBackend, error) {
 	host, port, _ := net.SplitHostPort(cfg.Host)
 	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, port), Path: "/" + cfg.Database, User: url.User(cfg.User)}
 	u.RawQuery = url.Values{"sslmode": {cfg.SSLMode}}.Encode()
@@ -56,15 +68,64 @@ func newPostgresBackend(cfg *PostgresSettings, statementTimeout time.Duration) (
 	pc.MinConns = 0
 	pc.MaxConnIdleTime = 5 * time.Minute
 	pc.MaxConnLifetime = time.Hour
+	cc := codePoolConfig(pc, b.perQuery)
 	pool, err := pgxpool.NewWithConfig(context.Background(), pc) // lazy: connects on first use
 	if err != nil {
 		return nil, fmt.Errorf("postgres pool: %w", err)
 	}
-	return &postgresBackend{cfg: cfg, pool: pool, db: stdlib.OpenDBFromPool(pool)}, nil
+	codePool, err := pgxpool.NewWithConfig(context.Background(), cc)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres pool: %w", err)
+	}
+	return &postgresBackend{cfg: cfg, pool: pool, codePool: codePool, db: stdlib.OpenDBFromPool(codePool), budgets: b}, nil
+}
+
+// codePoolConfig derives the code-SQL pool from the builder pool's configuration.
+func codePoolConfig(pc *pgxpool.Config, maxResponseBytes int64) *pgxpool.Config {
+	cc := pc.Copy()
+	cc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec // unnamed statements only
+	cc.ConnConfig.StatementCacheCapacity = 0
+	cc.ConnConfig.DescriptionCacheCapacity = 0
+	cc.ConnConfig.RuntimeParams["application_name"] = "fieldline-grafana-code"
+	dial := cc.ConnConfig.DialFunc
+	cc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &budgetConn{Conn: c}, nil
+	}
+	cc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		// One message (a row) larger than the whole budget is refused before it is allocated.
+		c.PgConn().Frontend().SetMaxBodyLen(int(maxResponseBytes))
+		return nil
+	}
+	cc.PrepareConn = func(ctx context.Context, c *pgx.Conn) (bool, error) {
+		bc, ok := c.PgConn().Conn().(*budgetConn)
+		if !ok {
+			return false, errors.New("code SQL connection without a byte budget")
+		}
+		bc.arm(budgetFrom(ctx))
+		return true, nil
+	}
+	cc.AfterRelease = func(c *pgx.Conn) bool {
+		if bc, ok := c.PgConn().Conn().(*budgetConn); ok {
+			bc.arm(nil)
+		}
+		// What a code query left in its session goes: prepared statements, advisory locks, settings, temp
+		// tables, LISTEN, cursors (DISCARD ALL; the connection's startup settings are its defaults and stay).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := c.Exec(ctx, "DISCARD ALL")
+		return err == nil
+	}
+	return cc
 }
 
 func (p *postgresBackend) close() {
 	_ = p.db.Close()
+	p.codePool.Close()
 	p.pool.Close() // waits for connections in use: in-flight queries end first (bounded by statement_timeout)
 }
 
@@ -142,8 +203,23 @@ func (p *postgresBackend) builder(ctx context.Context, req sqlquery.Request) (*s
 	return c, st, nil
 }
 
-// code runs a code query (macros already expanded) and returns the SDK's frame for its rows.
+// code runs a code query (macros already expanded) on the code pool, within the instance's byte budget, and
+// returns the SDK's frame for its rows.
 func (p *postgresBackend) code(ctx context.Context, query string, rowLimit int64) (*data.Frame, error) {
+	budget, release, err := p.budgets.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	frame, err := p.codeRows(withBudget(ctx, budget), query, rowLimit)
+	var tooLong *pgproto3.ExceededMaxBodyLenErr
+	if err != nil && (budget.exceeded.Load() || errors.As(err, &tooLong)) {
+		return nil, budget.err()
+	}
+	return frame, err
+}
+
+func (p *postgresBackend) codeRows(ctx context.Context, query string, rowLimit int64) (*data.Frame, error) {
 	tx, err := p.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, downstream(fmt.Errorf("PostgreSQL: begin read-only transaction: %w", err))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,37 +96,59 @@ func (d *Datasource) topicsHandler(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "MQTT not configured for this data source")
 		return
 	}
-	filter := r.URL.Query().Get("filter")
-	if filter == "" {
-		filter = "#"
+	m := d.settings.MQTT
+	filters := []string{r.URL.Query().Get("filter")}
+	if filters[0] == "" {
+		filters[0] = "#"
+		if len(m.TopicPrefixes) > 0 { // everything the data source allows
+			filters = filters[:0]
+			for _, p := range m.TopicPrefixes {
+				filters = append(filters, strings.TrimSuffix(p, "/")+"/#")
+			}
+		}
 	}
-	if err := mqttlive.ValidFilter(filter); err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
-		return
+	for _, f := range filters {
+		if err := mqttlive.UserFilter(f, m.AllowSys, m.TopicPrefixes); err != nil {
+			writeJSONError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
 	client := d.mqttClient()
 	var mu sync.Mutex
 	seen := map[string]struct{}{}
-	unsubscribe, err := client.Subscribe(filter, func(ms []mqttlive.Message) {
-		mu.Lock()
-		for _, m := range ms {
-			if len(seen) < discoveryLimit {
-				seen[m.Topic] = struct{}{}
+	var unsubscribes []func()
+	for _, f := range filters {
+		unsubscribe, err := client.Subscribe(f, func(ms []mqttlive.Message) {
+			mu.Lock()
+			for _, m := range ms {
+				if len(seen) < discoveryLimit {
+					seen[m.Topic] = struct{}{}
+				}
 			}
+			mu.Unlock()
+		})
+		if err != nil {
+			for _, u := range unsubscribes {
+				u()
+			}
+			writeJSONError(w, http.StatusServiceUnavailable, d.redact(err.Error()))
+			return
 		}
-		mu.Unlock()
-	})
-	if err != nil {
-		writeJSONError(w, http.StatusServiceUnavailable, d.redact(err.Error()))
-		return
+		unsubscribes = append(unsubscribes, unsubscribe)
 	}
 	select {
 	case <-time.After(topicsDiscovery):
 	case <-r.Context().Done():
 	}
-	unsubscribe()
-	for _, t := range client.Topics(filter) {
-		seen[t] = struct{}{}
+	for _, u := range unsubscribes {
+		u()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, f := range filters {
+		for _, t := range client.Topics(f) {
+			seen[t] = struct{}{}
+		}
 	}
 	topics := make([]string, 0, len(seen))
 	for t := range seen {

@@ -23,6 +23,12 @@ const (
 	DefaultStatementTimeout = 30 * time.Second
 	DefaultRowLimit         = 1_000_000
 	DefaultMaxConns         = 10
+	// DefaultMaxResponseBytes bounds what one code query (SQL or Flux) may read from its database: about
+	// 130 000 rows of ten numeric columns. Past it the query fails with an error that names the setting.
+	DefaultMaxResponseBytes = 16 << 20
+	// DefaultMaxBytesInFlight bounds what all code queries of one data source may hold at once (each reserves
+	// maxResponseBytes while it runs; more wait).
+	DefaultMaxBytesInFlight = 64 << 20
 )
 
 // Settings is the validated configuration of one data source (jsonData + secureJsonData).
@@ -31,9 +37,11 @@ type Settings struct {
 	Influx   *InfluxSettings   // nil when not configured
 	MQTT     *MQTTSettings     // nil when not configured
 
-	LiveSource       string // "postgres" | "mqtt" | "" (issue 4 streams from it)
+	LiveSource       string // accepted for saved settings; not used
 	StatementTimeout time.Duration
 	RowLimit         int64
+	MaxResponseBytes int64 // per code query response (SQL and Flux)
+	MaxBytesInFlight int64 // all code queries of the instance at once
 }
 
 // PostgresSettings addresses the PostgreSQL/TimescaleDB database.
@@ -56,6 +64,9 @@ type InfluxSettings struct {
 	Org    string
 	Bucket string
 	Token  string // secureJsonData.influxToken
+	// UnrestrictedFlux lifts the code-Flux checks (imports that reach outside InfluxDB, from/to with host:);
+	// jsonData.influx.restrictFlux = false. Off by default: any Viewer can send code Flux.
+	UnrestrictedFlux bool
 }
 
 // MQTTSettings addresses the broker.
@@ -65,6 +76,11 @@ type MQTTSettings struct {
 	Username       string
 	Password       string // secureJsonData.mqttPassword
 	TLS            *tls.Config
+	// AllowSys admits $SYS/... filters (broker statistics) in live queries and /topics (jsonData.mqtt.allowSysTopics).
+	AllowSys bool
+	// TopicPrefixes, when set, is the allow-list of topic prefixes user filters must stay under
+	// (jsonData.mqtt.topicPrefixes, e.g. ["pico/", "iiot/"]).
+	TopicPrefixes []string
 }
 
 type jsonSettings struct {
@@ -78,20 +94,25 @@ type jsonSettings struct {
 		MaxConns  *int   `json:"maxConns"`
 	} `json:"postgres"`
 	Influx *struct {
-		URL    string `json:"url"`
-		Org    string `json:"org"`
-		Bucket string `json:"bucket"`
+		URL          string `json:"url"`
+		Org          string `json:"org"`
+		Bucket       string `json:"bucket"`
+		RestrictFlux *bool  `json:"restrictFlux"`
 	} `json:"influx"`
 	MQTT *struct {
-		URL            string `json:"url"`
-		ClientIDPrefix string `json:"clientIdPrefix"`
-		Username       string `json:"username"`
-		TLSSkipVerify  bool   `json:"tlsSkipVerify"`
-		TLSServerName  string `json:"tlsServerName"`
+		URL            string   `json:"url"`
+		ClientIDPrefix string   `json:"clientIdPrefix"`
+		Username       string   `json:"username"`
+		TLSSkipVerify  bool     `json:"tlsSkipVerify"`
+		TLSServerName  string   `json:"tlsServerName"`
+		AllowSysTopics bool     `json:"allowSysTopics"`
+		TopicPrefixes  []string `json:"topicPrefixes"`
 	} `json:"mqtt"`
 	LiveSource       string          `json:"liveSource"`
 	StatementTimeout json.RawMessage `json:"statementTimeout"`
 	RowLimit         *int64          `json:"rowLimit"`
+	MaxResponseBytes *int64          `json:"maxResponseBytes"`
+	MaxBytesInFlight *int64          `json:"maxBytesInFlight"`
 }
 
 // LoadSettings parses and validates a data source's settings. Errors name the offending field and never
@@ -104,7 +125,8 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 		}
 	}
 	sec := s.DecryptedSecureJSONData
-	out := Settings{StatementTimeout: DefaultStatementTimeout, RowLimit: DefaultRowLimit}
+	out := Settings{StatementTimeout: DefaultStatementTimeout, RowLimit: DefaultRowLimit,
+		MaxResponseBytes: DefaultMaxResponseBytes, MaxBytesInFlight: DefaultMaxBytesInFlight}
 	var errs []error
 
 	if j.Postgres != nil && (j.Postgres.Host != "" || j.Postgres.Database != "") {
@@ -131,6 +153,7 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 			errs = append(errs, err)
 		} else {
 			i.Token = sec["influxToken"]
+			i.UnrestrictedFlux = j.Influx.RestrictFlux != nil && !*j.Influx.RestrictFlux
 			out.Influx = i
 		}
 	}
@@ -139,6 +162,13 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 		if err != nil {
 			errs = append(errs, err)
 		} else {
+			m.AllowSys = j.MQTT.AllowSysTopics
+			for i, p := range j.MQTT.TopicPrefixes {
+				if p == "" || strings.ContainsAny(p, "+#\x00") || strings.HasPrefix(p, "$") {
+					errs = append(errs, fmt.Errorf("mqtt.topicPrefixes[%d]: a plain topic prefix (no wildcards, not $...)", i))
+				}
+			}
+			m.TopicPrefixes = j.MQTT.TopicPrefixes
 			out.MQTT = m
 		}
 	}
@@ -171,6 +201,19 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 			out.RowLimit = *j.RowLimit
 		}
 	}
+	if j.MaxResponseBytes != nil {
+		if *j.MaxResponseBytes < 1<<20 || *j.MaxResponseBytes > 1<<30 {
+			errs = append(errs, fmt.Errorf("maxResponseBytes %d: want 1 MiB..1 GiB", *j.MaxResponseBytes))
+		} else {
+			out.MaxResponseBytes = *j.MaxResponseBytes
+		}
+	}
+	if j.MaxBytesInFlight != nil {
+		out.MaxBytesInFlight = *j.MaxBytesInFlight
+	}
+	if out.MaxBytesInFlight < out.MaxResponseBytes {
+		errs = append(errs, fmt.Errorf("maxBytesInFlight %d: must be at least maxResponseBytes (%d)", out.MaxBytesInFlight, out.MaxResponseBytes))
+	}
 	if len(errs) == 0 && out.Postgres == nil && out.Influx == nil && out.MQTT == nil {
 		errs = append(errs, errors.New("nothing configured: set postgres.host, influx.url or mqtt.url"))
 	}
@@ -184,26 +227,37 @@ func loadPostgres(host, database, user, sslMode, timescale string) (*PostgresSet
 	if host == "" {
 		return nil, errors.New("postgres.host is required (host:port)")
 	}
+	// The value of a malformed field is never echoed: a URL with credentials pasted into the wrong field would
+	// otherwise reach the health message, every query error and the logs.
+	if strings.Contains(host, "://") || strings.ContainsAny(host, "@/ ") {
+		return nil, errors.New("postgres.host: want host:port, not a URL (user and password have their own fields; the value is not shown)")
+	}
 	h, port, err := net.SplitHostPort(host)
 	if err != nil {
 		// A bare host means the default port.
 		if strings.Contains(err.Error(), "missing port") {
 			h, port = host, "5432"
 		} else {
-			return nil, fmt.Errorf("postgres.host %q: want host:port", host)
+			return nil, errors.New("postgres.host: want host:port (the value is not shown)")
 		}
 	}
-	if h == "" || strings.ContainsAny(h, "/@ ") {
-		return nil, fmt.Errorf("postgres.host %q: want host:port", host)
+	if h == "" {
+		return nil, errors.New("postgres.host: want host:port (the value is not shown)")
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return nil, fmt.Errorf("postgres.host %q: port must be 1..65535", host)
+		return nil, errors.New("postgres.host: port must be 1..65535 (the value is not shown)")
 	}
 	if database == "" {
 		return nil, errors.New("postgres.database is required")
 	}
+	if strings.Contains(database, "://") || strings.Contains(database, "@") {
+		return nil, errors.New("postgres.database: a database name, not a URL (the value is not shown)")
+	}
 	if user == "" {
 		return nil, errors.New("postgres.user is required")
+	}
+	if strings.ContainsAny(user, ":@/") {
+		return nil, errors.New("postgres.user: a role name; the password has its own field (the value is not shown)")
 	}
 	switch sslMode {
 	case "":
@@ -225,7 +279,7 @@ func loadPostgres(host, database, user, sslMode, timescale string) (*PostgresSet
 func loadInflux(rawURL, org, bucket string) (*InfluxSettings, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("influx.url %q: want http(s)://host:port", redactURL(rawURL))
+		return nil, errors.New("influx.url: want http(s)://host:port (the value is not shown)")
 	}
 	if u.User != nil {
 		return nil, errors.New("influx.url must not carry credentials: put the token in secureJsonData.influxToken")
@@ -239,12 +293,15 @@ func loadInflux(rawURL, org, bucket string) (*InfluxSettings, error) {
 func loadMQTT(rawURL, prefix, user string, skipVerify bool, serverName string, sec map[string]string) (*MQTTSettings, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("mqtt.url %q: want tcp://, ssl://, ws:// or wss://host:port", redactURL(rawURL))
+		return nil, errors.New("mqtt.url: want tcp://, ssl://, ws:// or wss://host:port (the value is not shown)")
+	}
+	if u.User != nil {
+		return nil, errors.New("mqtt.url must not carry credentials: use mqtt.username and secureJsonData.mqttPassword")
 	}
 	switch u.Scheme {
 	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
 	default:
-		return nil, fmt.Errorf("mqtt.url scheme %q: want tcp, ssl, ws or wss", u.Scheme)
+		return nil, errors.New("mqtt.url: the scheme must be tcp, ssl, ws or wss")
 	}
 	if u.User != nil {
 		return nil, errors.New("mqtt.url must not carry credentials: use mqtt.username and secureJsonData.mqttPassword")
