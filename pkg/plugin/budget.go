@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -120,7 +121,25 @@ func (t budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	if b := budgetFrom(req.Context()); b != nil {
-		resp.Body = &budgetBody{ReadCloser: resp.Body, b: b}
+		body := resp.Body
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			// Count what the answer decompresses to (what the plugin parses and holds), not the wire bytes:
+			// a compressed CSV is many times smaller. The client then reads plain text.
+			zr, err := gzip.NewReader(body)
+			if err != nil {
+				body.Close()
+				return nil, fmt.Errorf("InfluxDB: gzip response: %w", err)
+			}
+			body = readCloser{Reader: zr, Closer: body}
+			resp.Header.Del("Content-Encoding")
+			resp.ContentLength = -1
+		}
+		resp.Body = &budgetBody{ReadCloser: body, b: b}
 	}
 	return resp, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }

@@ -25,8 +25,8 @@ type influxBackend struct {
 }
 
 func newInfluxBackend(cfg *InfluxSettings, timeout time.Duration, b *budgets) *influxBackend {
-	// Response bodies of code Flux queries are counted against their byte budget (budget.go) as they arrive
-	// (after gzip decoding: what the plugin holds).
+	// Response bodies of code Flux queries are counted against their byte budget (budget.go) as they arrive,
+	// decompressed: what the client parses and the plugin holds.
 	hc := &http.Client{Timeout: timeout + time.Second, Transport: budgetTransport{next: http.DefaultTransport}}
 	opts := influxdb2.DefaultOptions().
 		SetHTTPClient(hc).
