@@ -2,7 +2,8 @@
 // PostgreSQL/TimescaleDB and InfluxDB, acknowledging each message only once it is safely stored.
 //
 // Configuration: defaults < YAML file (-config) < FIELDLINE_* environment variables < flags.
-// See fieldline-ingester.sample.yaml and the README. Exit status 2 means invalid configuration.
+// See fieldline-ingester.sample.yaml and the README. Exit status 2 means invalid configuration
+// (including timescale: on when the server cannot use TimescaleDB).
 package main
 
 import (
@@ -55,6 +56,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	defer stop()
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("fieldline-ingester stopped", "err", err)
+		if errors.Is(err, store.ErrTimescaleUnavailable) {
+			return 2 // timescale: on, but TimescaleDB cannot be used: a configuration error
+		}
 		return 1
 	}
 	return 0
@@ -99,7 +103,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return err
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if _, err := pg.Prepare(pctx); err != nil {
+		if _, err := pg.Prepare(pctx); errors.Is(err, store.ErrTimescaleUnavailable) {
+			cancel()
+			return err
+		} else if err != nil {
 			log.Warn("PostgreSQL not ready at start; batches are spooled and the schema is migrated when it answers", "err", err)
 		}
 		cancel()

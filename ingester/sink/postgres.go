@@ -68,6 +68,9 @@ func (p *Postgres) Prepare(ctx context.Context) (store.SchemaInfo, error) {
 	if err != nil {
 		return info, fmt.Errorf("postgres sink: %w", err)
 	}
+	if info.Warning != "" {
+		p.log.Warn(info.Warning)
+	}
 	if err := store.SetNotifyTrigger(ctx, p.pool, info, p.notifyTrigger); err != nil {
 		return info, fmt.Errorf("postgres sink: %w", err)
 	}
