@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fieldline-iot/fieldline/pkg/telemetry"
@@ -37,11 +39,34 @@ func NewWriter(pool *pgxpool.Pool, info SchemaInfo, notify bool) *Writer {
 	return &Writer{pool: pool, variant: info.Variant, notify: notify}
 }
 
+// deadlockRetries bounds how often a batch is retried when PostgreSQL aborts it as a deadlock victim.
+const deadlockRetries = 5
+
 // Write stores the batch atomically: after it returns nil every row is committed; after an error none is.
+//
+// Single-statement writers (this COPY, a multi-row INSERT, autocommitted INSERTs) never deadlock with each other
+// in the rollup trigger: it locks rollup rows level by level in key order. A foreign transaction that inserts
+// rows in several statements locks in its own order and can deadlock with a batch; PostgreSQL then aborts one of
+// the two, and when that is the batch it is retried (it was rolled back whole).
 func (w *Writer) Write(ctx context.Context, batch []telemetry.Reading) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	var err error
+	for attempt := 0; attempt <= deadlockRetries; attempt++ {
+		if err = w.write(ctx, batch); !isDeadlock(err) {
+			break
+		}
+	}
+	return err
+}
+
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01" // deadlock_detected
+}
+
+func (w *Writer) write(ctx context.Context, batch []telemetry.Reading) error {
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		n, err := tx.CopyFrom(ctx, pgx.Identifier{"readings"}, readingColumns, &copySource{rows: batch, i: -1})
 		if err != nil {

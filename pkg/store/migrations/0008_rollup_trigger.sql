@@ -13,11 +13,14 @@ CREATE TABLE IF NOT EXISTS readings_series (
 );
 CREATE INDEX IF NOT EXISTS readings_series_device_idx ON readings_series (device, sensor);
 
--- Each level merges with INSERT ... ON CONFLICT DO UPDATE, rows sorted by the key: concurrent writers that touch
--- the same bucket wait for each other (no lost update), always in the same order (no deadlock): level by level,
--- keys ascending. "last" keeps the value of the latest time; on equal times the later merge wins.
+-- Each level merges with INSERT ... ON CONFLICT DO UPDATE: concurrent writers that touch the same bucket wait for
+-- each other (no lost update). Merges take a transaction-level advisory lock first ("fieldrol"), held to commit:
+-- writers' merges run one transaction at a time, which is what keeps a foreign transaction that inserts in
+-- several statements (and so would lock rollup rows in its own order) from deadlocking with other writers.
+-- "last" keeps the value of the latest time; on equal times the later merge wins.
 CREATE OR REPLACE FUNCTION fieldline_rollup_statement() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(7379540980639362924);
     INSERT INTO readings_1m AS r (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
     SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS b, device, metric, sensor,
            count(*), sum(value), min(value), max(value), (array_agg(value ORDER BY time DESC))[1], max(time)
@@ -77,6 +80,7 @@ DECLARE
     hi timestamptz := date_bin(INTERVAL '1 hour', stop_time - INTERVAL '1 microsecond', origin) + INTERVAL '1 hour';
     n bigint;
 BEGIN
+    PERFORM pg_advisory_xact_lock(7379540980639362924); -- as the trigger: one merge at a time
     DELETE FROM readings_1m WHERE bucket >= lo AND bucket < hi;
     DELETE FROM readings_5m WHERE bucket >= lo AND bucket < hi;
     DELETE FROM readings_1h WHERE bucket >= lo AND bucket < hi;
