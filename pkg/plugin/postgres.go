@@ -161,14 +161,21 @@ func (p *postgresBackend) code(ctx context.Context, query string, rowLimit int64
 	return frame, nil
 }
 
-// discover lists label values with the loose index scan of sqlquery.DiscoverySQL.
+// seriesCatalogueVersion is the schema version that added readings_series (store migration 8).
+const seriesCatalogueVersion = 8
+
+// discover lists label values from the series catalogue (or, on older schemas, with the loose index scan of
+// sqlquery.DiscoverySQL).
 func (p *postgresBackend) discover(ctx context.Context, d sqlquery.Discovery) ([]string, error) {
 	info, err := p.schemaInfo(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if info.Timescale() && d.Recent == "" {
-		// Stay in uncompressed chunks (the compression policy compresses chunks older than 7 days).
+	switch {
+	case info.Version >= seriesCatalogueVersion:
+		d.Catalogue = true // every series ever written, on both variants
+	case info.Timescale() && d.Recent == "":
+		// Schemas before the catalogue: stay in uncompressed chunks (compressed after 7 days).
 		d.Recent = "7 days"
 	}
 	q, args, err := sqlquery.DiscoverySQL(d)

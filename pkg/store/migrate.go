@@ -270,12 +270,12 @@ func chooseVariant(ctx context.Context, pool *pgxpool.Pool, c *pgx.Conn, mode Ti
 	if mode == TimescaleOff {
 		return Plain, "", nil
 	}
-	// A preloaded TimescaleDB registers its settings (timescaledb.license) in every session; reading
+	// A preloaded TimescaleDB registers its settings (timescaledb.disable_load, the loader's) in every session; reading
 	// shared_preload_libraries itself needs pg_read_all_settings.
 	var installed, available, preloaded bool
 	if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),
 		EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),
-		current_setting('timescaledb.license', true) IS NOT NULL`).
+		current_setting('timescaledb.disable_load', true) IS NOT NULL`).
 		Scan(&installed, &available, &preloaded); err != nil {
 		return "", "", fmt.Errorf("migrate: look for the timescaledb extension: %w", err)
 	}

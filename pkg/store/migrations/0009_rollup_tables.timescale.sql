@@ -1,5 +1,5 @@
--- TimescaleDB: the continuous aggregates of migrations 3 and 6 become hypertables kept by the trigger of
--- migration 8, the same tables and the same trigger as on plain PostgreSQL. The continuous aggregates only saw
+-- TimescaleDB: the rollups become hypertables kept by the trigger of migration 8, the same tables and the same
+-- trigger as on plain PostgreSQL. Schemas created before this migration existed hold continuous aggregates here. The continuous aggregates only saw
 -- rows inside their refresh windows (late rows never reached them) and were slow where not yet materialized.
 -- Needs TimescaleDB 2.18+ (statement-level triggers with transition tables on hypertables).
 DO $$
@@ -56,10 +56,21 @@ BEGIN
       FROM fieldline_rollup_5m WHERE bucket >= lo GROUP BY metric, device, sensor, b;
 END $$;
 
--- Dropping a continuous aggregate drops its refresh policy too; coarsest first (each reads the finer one).
-DROP MATERIALIZED VIEW IF EXISTS readings_1h;
-DROP MATERIALIZED VIEW IF EXISTS readings_5m;
-DROP MATERIALIZED VIEW IF EXISTS readings_1m;
+-- Schemas created before migration 9 hold continuous aggregates (dropping one drops its refresh policy too;
+-- coarsest first, each reads the finer one); newer ones the empty tables of migrations 3 and 6.
+DO $$
+DECLARE
+    name text;
+BEGIN
+    FOREACH name IN ARRAY ARRAY['readings_1h', 'readings_5m', 'readings_1m'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass(name) AND relkind = 'v') THEN
+            EXECUTE format('DROP MATERIALIZED VIEW %I', name);
+        ELSE
+            EXECUTE format('DROP TABLE IF EXISTS %I', name);
+        END IF;
+    END LOOP;
+END $$;
+DROP FUNCTION IF EXISTS fieldline_refresh_readings_1m(timestamptz, timestamptz);
 
 ALTER TABLE fieldline_rollup_1m RENAME TO readings_1m;
 ALTER TABLE fieldline_rollup_5m RENAME TO readings_5m;
