@@ -21,50 +21,52 @@ CREATE INDEX IF NOT EXISTS readings_series_device_idx ON readings_series (device
 CREATE OR REPLACE FUNCTION fieldline_rollup_statement() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(7379540980639362924);
-    INSERT INTO readings_1m AS r (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
-    SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS b, device, metric, sensor,
-           count(*), sum(value), min(value), max(value), (array_agg(value ORDER BY time DESC))[1], max(time)
-      FROM fieldline_rollup_rows
-     GROUP BY metric, device, sensor, b
-     ORDER BY metric, device, sensor, b
-    ON CONFLICT (metric, device, sensor, bucket) DO UPDATE SET
-        count     = r.count + EXCLUDED.count,
-        sum       = r.sum + EXCLUDED.sum,
-        min       = LEAST(r.min, EXCLUDED.min),
-        max       = GREATEST(r.max, EXCLUDED.max),
-        last      = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
-        last_time = GREATEST(r.last_time, EXCLUDED.last_time);
-
-    INSERT INTO readings_5m AS r (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
-    SELECT date_bin(INTERVAL '5 minutes', time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS b, device, metric, sensor,
-           count(*), sum(value), min(value), max(value), (array_agg(value ORDER BY time DESC))[1], max(time)
-      FROM fieldline_rollup_rows
-     GROUP BY metric, device, sensor, b
-     ORDER BY metric, device, sensor, b
-    ON CONFLICT (metric, device, sensor, bucket) DO UPDATE SET
-        count     = r.count + EXCLUDED.count,
-        sum       = r.sum + EXCLUDED.sum,
-        min       = LEAST(r.min, EXCLUDED.min),
-        max       = GREATEST(r.max, EXCLUDED.max),
-        last      = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
-        last_time = GREATEST(r.last_time, EXCLUDED.last_time);
-
-    INSERT INTO readings_1h AS r (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
-    SELECT date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS b, device, metric, sensor,
-           count(*), sum(value), min(value), max(value), (array_agg(value ORDER BY time DESC))[1], max(time)
-      FROM fieldline_rollup_rows
-     GROUP BY metric, device, sensor, b
-     ORDER BY metric, device, sensor, b
-    ON CONFLICT (metric, device, sensor, bucket) DO UPDATE SET
-        count     = r.count + EXCLUDED.count,
-        sum       = r.sum + EXCLUDED.sum,
-        min       = LEAST(r.min, EXCLUDED.min),
-        max       = GREATEST(r.max, EXCLUDED.max),
-        last      = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
-        last_time = GREATEST(r.last_time, EXCLUDED.last_time);
-
+    -- One pass over the statement's rows: 1-minute aggregates, from which the coarser levels and the series are
+    -- derived (minutes nest in 5 minutes and hours: bucket origins align).
+    WITH m AS MATERIALIZED (
+        SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket, device, metric,
+               sensor, count(*) AS count, sum(value) AS sum, min(value) AS min, max(value) AS max,
+               (array_agg(value ORDER BY time DESC))[1] AS last, max(time) AS last_time
+          FROM fieldline_rollup_rows
+         GROUP BY metric, device, sensor, 1
+    ), m1 AS (
+        INSERT INTO readings_1m AS r (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
+        SELECT bucket, device, metric, sensor, count, sum, min, max, last, last_time FROM m
+            ORDER BY metric, device, sensor, bucket
+        ON CONFLICT (metric, device, sensor, bucket) DO UPDATE SET
+            count     = r.count + EXCLUDED.count,
+            sum       = r.sum + EXCLUDED.sum,
+            min       = LEAST(r.min, EXCLUDED.min),
+            max       = GREATEST(r.max, EXCLUDED.max),
+            last      = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
+            last_time = GREATEST(r.last_time, EXCLUDED.last_time)
+    ), m5 AS (
+        INSERT INTO readings_5m AS r (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
+        SELECT date_bin(INTERVAL '5 minutes', bucket, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS b, device, metric, sensor,
+               sum(count), sum(sum), min(min), max(max), (array_agg(last ORDER BY last_time DESC))[1], max(last_time)
+          FROM m GROUP BY metric, device, sensor, b ORDER BY metric, device, sensor, b
+        ON CONFLICT (metric, device, sensor, bucket) DO UPDATE SET
+            count     = r.count + EXCLUDED.count,
+            sum       = r.sum + EXCLUDED.sum,
+            min       = LEAST(r.min, EXCLUDED.min),
+            max       = GREATEST(r.max, EXCLUDED.max),
+            last      = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
+            last_time = GREATEST(r.last_time, EXCLUDED.last_time)
+    ), h AS (
+        INSERT INTO readings_1h AS r (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
+        SELECT date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS b, device, metric, sensor,
+               sum(count), sum(sum), min(min), max(max), (array_agg(last ORDER BY last_time DESC))[1], max(last_time)
+          FROM m GROUP BY metric, device, sensor, b ORDER BY metric, device, sensor, b
+        ON CONFLICT (metric, device, sensor, bucket) DO UPDATE SET
+            count     = r.count + EXCLUDED.count,
+            sum       = r.sum + EXCLUDED.sum,
+            min       = LEAST(r.min, EXCLUDED.min),
+            max       = GREATEST(r.max, EXCLUDED.max),
+            last      = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
+            last_time = GREATEST(r.last_time, EXCLUDED.last_time)
+    )
     INSERT INTO readings_series (metric, device, sensor)
-    SELECT DISTINCT metric, device, sensor FROM fieldline_rollup_rows ORDER BY 1, 2, 3
+    SELECT DISTINCT metric, device, sensor FROM m ORDER BY 1, 2, 3
     ON CONFLICT DO NOTHING;
     RETURN NULL;
 END $$;
