@@ -281,7 +281,7 @@ func chooseVariant(ctx context.Context, pool *pgxpool.Pool, c *pgx.Conn, mode Ti
 	}
 	unusable := func(reason string) (Variant, string, error) {
 		if mode == TimescaleOn {
-			return "", "", fmt.Errorf("migrate: timescale is 'on' but %s: %w", reason, ErrTimescaleUnavailable)
+			return "", "", fmt.Errorf("migrate: timescale is 'on' and cannot be used: %s: %w", reason, ErrTimescaleUnavailable)
 		}
 		return Plain, "TimescaleDB not used (plain PostgreSQL schema created): " + reason, nil
 	}
