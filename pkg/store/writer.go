@@ -29,14 +29,14 @@ func WriterSessionSetup(ctx context.Context, c *pgx.Conn) error {
 // The database's rollup trigger (migration 8) merges the batch into every rollup level and the series catalogue
 // within the same transaction, as it does for every other writer.
 type Writer struct {
-	pool    *pgxpool.Pool
-	variant Variant
-	notify  bool
+	pool   *pgxpool.Pool
+	notify bool
 }
 
-// NewWriter returns a writer for a schema prepared by Migrate. notify turns the per-batch NOTIFY on.
-func NewWriter(pool *pgxpool.Pool, info SchemaInfo, notify bool) *Writer {
-	return &Writer{pool: pool, variant: info.Variant, notify: notify}
+// NewWriter returns a writer for a schema prepared by Migrate (the same on both variants: the schema's trigger
+// keeps the rollups). notify turns the per-batch NOTIFY on.
+func NewWriter(pool *pgxpool.Pool, _ SchemaInfo, notify bool) *Writer {
+	return &Writer{pool: pool, notify: notify}
 }
 
 // deadlockRetries bounds how often a batch is retried when PostgreSQL aborts it as a deadlock victim.
