@@ -161,8 +161,9 @@ func (p *postgresBackend) code(ctx context.Context, query string, rowLimit int64
 	return frame, nil
 }
 
-// seriesCatalogueVersion is the schema version that added readings_series (store migration 8).
-const seriesCatalogueVersion = 8
+// seriesCatalogueVersion is the schema version from which readings_series is complete (created by store
+// migration 8, filled and kept by the trigger from migration 9 on).
+const seriesCatalogueVersion = 9
 
 // discover lists label values from the series catalogue (or, on older schemas, with the loose index scan of
 // sqlquery.DiscoverySQL).

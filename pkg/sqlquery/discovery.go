@@ -42,7 +42,7 @@ type Discovery struct {
 	// Recent restricts the scan to readings of the last Recent interval (PostgreSQL interval text, e.g.
 	// "7 days"); "" scans every reading. Ignored with Catalogue.
 	Recent string
-	// Catalogue reads the series catalogue readings_series (schema 8+: every series ever written, kept by the
+	// Catalogue reads the series catalogue readings_series (schema 9+: every series ever written, kept by the
 	// rollup trigger) instead of scanning readings: the same answer on both variants, whatever the age of the
 	// series and whether its chunks are compressed or dropped.
 	Catalogue bool
