@@ -2,7 +2,8 @@
 // PostgreSQL/TimescaleDB and InfluxDB, acknowledging each message only once it is safely stored.
 //
 // Configuration: defaults < YAML file (-config) < FIELDLINE_* environment variables < flags.
-// See fieldline-ingester.sample.yaml and the README. Exit status 2 means invalid configuration.
+// See fieldline-ingester.sample.yaml and the README. Exit status 2 means invalid configuration
+// (including timescale: on when the server cannot use TimescaleDB).
 package main
 
 import (
@@ -116,7 +117,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return err
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if _, err := pg.Prepare(pctx); err != nil {
+		if _, err := pg.Prepare(pctx); errors.Is(err, store.ErrTimescaleUnavailable) {
+			cancel()
+			return &config.Error{Key: "postgres.timescale", Err: err}
+		} else if err != nil {
 			log.Warn("PostgreSQL not ready at start; batches are spooled, the schema is migrated when it answers, /readyz says 503 until then", "err", err)
 			go pg.PrepareLoop(ctx)
 		}

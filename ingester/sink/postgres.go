@@ -68,6 +68,9 @@ func (p *Postgres) Prepare(ctx context.Context) (store.SchemaInfo, error) {
 		return p.info, nil
 	}
 	info, err := store.Migrate(ctx, p.pool, p.mode)
+	if err == nil && info.Warning != "" {
+		p.log.Warn(info.Warning)
+	}
 	if err == nil {
 		err = store.SetNotifyTrigger(ctx, p.pool, info, p.notifyTrigger)
 	}

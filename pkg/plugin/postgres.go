@@ -237,14 +237,22 @@ func (p *postgresBackend) codeRows(ctx context.Context, query string, rowLimit i
 	return frame, nil
 }
 
-// discover lists label values with the loose index scan of sqlquery.DiscoverySQL.
+// seriesCatalogueVersion is the schema version from which readings_series is complete (created by store
+// migration 8, filled and kept by the trigger from migration 9 on).
+const seriesCatalogueVersion = 9
+
+// discover lists label values from the series catalogue (or, on older schemas, with the loose index scan of
+// sqlquery.DiscoverySQL).
 func (p *postgresBackend) discover(ctx context.Context, d sqlquery.Discovery) ([]string, error) {
 	info, err := p.schemaInfo(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if info.Timescale() && d.Recent == "" {
-		// Stay in uncompressed chunks (the compression policy compresses chunks older than 7 days).
+	switch {
+	case info.Version >= seriesCatalogueVersion:
+		d.Catalogue = true // every series ever written, on both variants
+	case info.Timescale() && d.Recent == "":
+		// Schemas before the catalogue: stay in uncompressed chunks (compressed after 7 days).
 		d.Recent = "7 days"
 	}
 	q, args, err := sqlquery.DiscoverySQL(d)

@@ -60,7 +60,7 @@ type Request struct {
 // Options describe the database the statement runs on.
 type Options struct {
 	Timescale bool // time_bucket and last() instead of date_bin and array_agg
-	NoRollup  bool // never read the rollups (e.g. foreign writers that bypass them on plain PostgreSQL)
+	NoRollup  bool // never read the rollups (schemas before 9, where foreign writers bypassed them)
 }
 
 // Statement is a statement ready to run: one row per (device, sensor, time) with columns
@@ -77,11 +77,9 @@ type Statement struct {
 //
 // Rollup choice: when the query aggregates, the coarsest rollup whose width divides the interval
 // (store.RollupFor: 1 h, 5 min or 1 min) serves it, so 7 days at 10 minutes re-aggregates 5-minute rows.
-// The rollups cover every committed reading: on plain PostgreSQL the ingester merges each batch into them in
-// the same transaction as the COPY into readings (store.Writer), and on TimescaleDB they are (hierarchical)
-// continuous aggregates with materialized_only = false, so rows not yet materialized are aggregated at query
-// time. Rows written by foreign writers straight into readings on plain PostgreSQL reach the rollups only
-// after fieldline_refresh_rollups(); Options.NoRollup serves such databases from the raw table.
+// The rollups cover every committed reading from any writer: a trigger on readings merges each statement's rows
+// into every level in the writing transaction (store migrations 8 and 9), on plain PostgreSQL and TimescaleDB.
+// Options.NoRollup serves aggregates from the raw table (schemas before 9 fed by foreign writers).
 func Build(req Request, opt Options) (Statement, error) {
 	if req.Metric == "" {
 		return Statement{}, errors.New("builder query: metric is required")

@@ -40,8 +40,12 @@ type Discovery struct {
 	// MaxSeries bounds the loose index scan (series visited).
 	MaxSeries int
 	// Recent restricts the scan to readings of the last Recent interval (PostgreSQL interval text, e.g.
-	// "7 days"); "" scans every reading. TimescaleDB uses it so the scan stays in uncompressed chunks.
+	// "7 days"); "" scans every reading. Ignored with Catalogue.
 	Recent string
+	// Catalogue reads the series catalogue readings_series (schema 9+: every series ever written, kept by the
+	// rollup trigger) instead of scanning readings: the same answer on both variants, whatever the age of the
+	// series and whether its chunks are compressed or dropped.
+	Catalogue bool
 }
 
 // DiscoverySQL returns a statement listing the label's values (one text column, sorted, at most Limit rows).
@@ -58,6 +62,9 @@ func DiscoverySQL(d Discovery) (string, []any, error) {
 	}
 	if d.Limit <= 0 || d.MaxSeries <= 0 {
 		return "", nil, fmt.Errorf("discovery: limits must be positive")
+	}
+	if d.Catalogue {
+		return catalogueSQL(d)
 	}
 	var args []any
 	param := func(v any) string {
@@ -121,5 +128,37 @@ func DiscoverySQL(d Discovery) (string, []any, error) {
 		b.WriteString(" WHERE " + strings.Join(outer, " AND "))
 	}
 	b.WriteString(" ORDER BY 1 LIMIT " + limit)
+	return b.String(), args, nil
+}
+
+// catalogueSQL lists the label's values from readings_series (primary key metric, device, sensor; a device index):
+// at most MaxSeries series are read, in key order, then the distinct values sorted.
+func catalogueSQL(d Discovery) (string, []any, error) {
+	var args []any
+	param := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var conds []string
+	filter := func(col string, values []string) {
+		switch len(values) {
+		case 0:
+		case 1:
+			conds = append(conds, col+" = "+param(values[0]))
+		default:
+			conds = append(conds, col+" = ANY("+param(values)+"::text[])")
+		}
+	}
+	filter("metric", d.Metrics)
+	filter("device", d.Devices)
+	filter("sensor", d.Sensors)
+	var b strings.Builder
+	col := string(d.Label)
+	b.WriteString("SELECT DISTINCT s." + col + " FROM (SELECT metric, device, sensor FROM readings_series")
+	if len(conds) > 0 {
+		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
+	}
+	b.WriteString(" ORDER BY metric, device, sensor LIMIT " + param(d.MaxSeries) + ") s")
+	b.WriteString(" ORDER BY 1 LIMIT " + param(d.Limit))
 	return b.String(), args, nil
 }

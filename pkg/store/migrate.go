@@ -132,6 +132,9 @@ type SchemaInfo struct {
 	Variant Variant
 	Version int
 	Applied []int // versions this call applied (empty when the schema was current)
+	// Warning, when set, is for the operator's log: TimescaleDB is on the server but could not be used, and why
+	// (given once, when the schema is created).
+	Warning string
 }
 
 // Timescale reports whether the schema uses TimescaleDB.
@@ -142,9 +145,17 @@ func (s SchemaInfo) Timescale() bool { return s.Variant == Timescale }
 // fieldline_schema_migrations. The variant of an existing schema is kept (a plain schema is not converted when
 // TimescaleDB appears later: that is a deliberate, documented manual step).
 func Migrate(ctx context.Context, pool *pgxpool.Pool, mode TimescaleMode) (SchemaInfo, error) {
+	return migrateTo(ctx, pool, mode, 0)
+}
+
+// migrateTo migrates up to version upTo (0: the newest); tests use it to build older schemas.
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, mode TimescaleMode, upTo int) (SchemaInfo, error) {
 	migs, err := Migrations()
 	if err != nil {
 		return SchemaInfo{}, err
+	}
+	if upTo > 0 && upTo < len(migs) {
+		migs = migs[:upTo]
 	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -169,6 +180,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, mode TimescaleMode) (Schem
 	}
 	applied := map[int]bool{}
 	var variant Variant
+	var warning string
 	rows, err := c.Query(ctx, "SELECT version, variant FROM fieldline_schema_migrations ORDER BY version")
 	if err != nil {
 		return SchemaInfo{}, fmt.Errorf("migrate: read applied versions: %w", err)
@@ -187,14 +199,14 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, mode TimescaleMode) (Schem
 		return SchemaInfo{}, fmt.Errorf("migrate: read applied versions: %w", err)
 	}
 	if variant == "" {
-		if variant, err = chooseVariant(ctx, c, mode); err != nil {
+		if variant, warning, err = chooseVariant(ctx, pool, c, mode); err != nil {
 			return SchemaInfo{}, err
 		}
 	} else if mode == TimescaleOn && variant != Timescale {
-		return SchemaInfo{}, errors.New("migrate: timescale is 'on' but this database's schema was created for plain PostgreSQL; convert it by hand (create_hypertable with migrate_data) or set timescale to auto")
+		return SchemaInfo{}, fmt.Errorf("migrate: timescale is 'on' but this database's schema was created for plain PostgreSQL; convert it by hand (create_hypertable with migrate_data) or set timescale to auto: %w", ErrTimescaleUnavailable)
 	}
 
-	info := SchemaInfo{Variant: variant}
+	info := SchemaInfo{Variant: variant, Warning: warning}
 	for _, m := range migs {
 		info.Version = m.Version
 		if applied[m.Version] {
@@ -206,6 +218,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, mode TimescaleMode) (Schem
 		info.Applied = append(info.Applied, m.Version)
 	}
 	// Grafana's SELECT-only role may have been created after the schema: grant it what it reads (migration 7).
+	if info.Version < 7 {
+		return info, nil
+	}
 	if _, err := c.Exec(ctx, "SELECT fieldline_grant_reader()"); err != nil {
 		return info, fmt.Errorf("migrate: grant SELECT to fieldline_reader: %w", err)
 	}
@@ -239,32 +254,57 @@ func apply(ctx context.Context, c *pgx.Conn, m Migration, v Variant) error {
 	return nil
 }
 
-func chooseVariant(ctx context.Context, c *pgx.Conn, mode TimescaleMode) (Variant, error) {
+// ErrTimescaleUnavailable is returned (wrapped) when timescale is 'on' but TimescaleDB cannot be used: the
+// ingester treats it as a configuration error (exit status 2).
+var ErrTimescaleUnavailable = errors.New("TimescaleDB is not usable")
+
+// notPreloaded is the advice given when the extension is installed but the server does not load its library.
+const notPreloaded = "the timescaledb extension is installed on the server but not loaded: add timescaledb to " +
+	"shared_preload_libraries in postgresql.conf (timescaledb-tune does it) and restart PostgreSQL"
+
+// chooseVariant picks the variant of a new schema. Whether TimescaleDB can be created is probed on a connection
+// of its own: CREATE EXTENSION on a server that does not preload the library ends the session (FATAL), which must
+// not take the migration's connection with it. With mode auto, a TimescaleDB that is there but unusable gives
+// plain PostgreSQL and a warning (returned) that says how to enable it.
+func chooseVariant(ctx context.Context, pool *pgxpool.Pool, c *pgx.Conn, mode TimescaleMode) (Variant, string, error) {
 	if mode == TimescaleOff {
-		return Plain, nil
+		return Plain, "", nil
 	}
-	installed, err := timescaleInstalled(ctx, c)
-	if err != nil {
-		return "", err
+	// A preloaded TimescaleDB registers its settings (timescaledb.disable_load, the loader's) in every session; reading
+	// shared_preload_libraries itself needs pg_read_all_settings.
+	var installed, available, preloaded bool
+	if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),
+		EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),
+		current_setting('timescaledb.disable_load', true) IS NOT NULL`).
+		Scan(&installed, &available, &preloaded); err != nil {
+		return "", "", fmt.Errorf("migrate: look for the timescaledb extension: %w", err)
 	}
-	if installed {
-		return Timescale, nil
-	}
-	var available bool
-	if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')").Scan(&available); err != nil {
-		return "", fmt.Errorf("migrate: look for the timescaledb extension: %w", err)
-	}
-	if available {
-		if _, err := c.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS timescaledb"); err == nil {
-			return Timescale, nil
-		} else if mode == TimescaleOn {
-			return "", fmt.Errorf("migrate: timescale is 'on' but CREATE EXTENSION timescaledb failed: %w", err)
+	unusable := func(reason string) (Variant, string, error) {
+		if mode == TimescaleOn {
+			return "", "", fmt.Errorf("migrate: timescale is 'on' and cannot be used: %s: %w", reason, ErrTimescaleUnavailable)
 		}
+		return Plain, "TimescaleDB not used (plain PostgreSQL schema created): " + reason, nil
 	}
-	if mode == TimescaleOn {
-		return "", errors.New("migrate: timescale is 'on' but the timescaledb extension is not available on this server")
+	switch {
+	case !available && !installed:
+		if mode == TimescaleOn {
+			return unusable("the timescaledb extension is not available on this server")
+		}
+		return Plain, "", nil
+	case !preloaded:
+		return unusable(notPreloaded)
+	case installed:
+		return Timescale, "", nil
 	}
-	return Plain, nil
+	probe, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return "", "", fmt.Errorf("migrate: connect to probe TimescaleDB: %w", err)
+	}
+	defer func() { _ = probe.Close(context.WithoutCancel(ctx)) }()
+	if _, err := probe.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS timescaledb"); err != nil {
+		return unusable("CREATE EXTENSION timescaledb failed: " + err.Error())
+	}
+	return Timescale, "", nil
 }
 
 func timescaleInstalled(ctx context.Context, c *pgx.Conn) (bool, error) {

@@ -156,7 +156,7 @@ SELECT count(*) FROM raw FULL JOIN %s r USING (bucket, device, metric, sensor)
 		}
 	}
 	checkRollups("after the writer's merges")
-	// A foreign writer bypasses the merge; fieldline_refresh_rollups recomputes every level.
+	// A foreign writer's row is merged by the trigger; fieldline_refresh_rollups recomputes to the same.
 	if _, err := pool.Exec(ctx, `INSERT INTO readings (time, device, metric, sensor, value) VALUES ($1, 'pico', 'temperature', 'dht22', 99)`,
 		base.Add(90*time.Second)); err != nil {
 		t.Fatal(err)

@@ -2,11 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fieldline-iot/fieldline/pkg/telemetry"
@@ -24,24 +25,48 @@ func WriterSessionSetup(ctx context.Context, c *pgx.Conn) error {
 	return nil
 }
 
-// Writer stores batches of readings: one transaction per batch with COPY into readings, the 1-minute rollup
-// merge on plain PostgreSQL (TimescaleDB keeps its continuous aggregate itself) and one NOTIFY on Channel.
+// Writer stores batches of readings: one transaction per batch with COPY into readings and one NOTIFY on Channel.
+// The database's rollup trigger (migration 8) merges the batch into every rollup level and the series catalogue
+// within the same transaction, as it does for every other writer.
 type Writer struct {
-	pool    *pgxpool.Pool
-	variant Variant
-	notify  bool
+	pool   *pgxpool.Pool
+	notify bool
 }
 
-// NewWriter returns a writer for a schema prepared by Migrate. notify turns the per-batch NOTIFY on.
-func NewWriter(pool *pgxpool.Pool, info SchemaInfo, notify bool) *Writer {
-	return &Writer{pool: pool, variant: info.Variant, notify: notify}
+// NewWriter returns a writer for a schema prepared by Migrate (the same on both variants: the schema's trigger
+// keeps the rollups). notify turns the per-batch NOTIFY on.
+func NewWriter(pool *pgxpool.Pool, _ SchemaInfo, notify bool) *Writer {
+	return &Writer{pool: pool, notify: notify}
 }
+
+// deadlockRetries bounds how often a batch is retried when PostgreSQL aborts it as a deadlock victim.
+const deadlockRetries = 5
 
 // Write stores the batch atomically: after it returns nil every row is committed; after an error none is.
+//
+// Single-statement writers (this COPY, a multi-row INSERT, autocommitted INSERTs) never deadlock with each other
+// in the rollup trigger: it locks rollup rows level by level in key order. A foreign transaction that inserts
+// rows in several statements locks in its own order and can deadlock with a batch; PostgreSQL then aborts one of
+// the two, and when that is the batch it is retried (it was rolled back whole).
 func (w *Writer) Write(ctx context.Context, batch []telemetry.Reading) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	var err error
+	for attempt := 0; attempt <= deadlockRetries; attempt++ {
+		if err = w.write(ctx, batch); !isDeadlock(err) {
+			break
+		}
+	}
+	return err
+}
+
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01" // deadlock_detected
+}
+
+func (w *Writer) write(ctx context.Context, batch []telemetry.Reading) error {
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		n, err := tx.CopyFrom(ctx, pgx.Identifier{"readings"}, readingColumns, &copySource{rows: batch, i: -1})
 		if err != nil {
@@ -49,11 +74,6 @@ func (w *Writer) Write(ctx context.Context, batch []telemetry.Reading) error {
 		}
 		if int(n) != len(batch) {
 			return fmt.Errorf("copy readings: stored %d of %d rows", n, len(batch))
-		}
-		if w.variant == Plain {
-			if err := mergeRollups(ctx, tx, batch); err != nil {
-				return err
-			}
 		}
 		if w.notify {
 			if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, EncodeNotification(batch)); err != nil {
@@ -92,8 +112,9 @@ func (s *copySource) Values() ([]any, error) {
 	return s.vals[:], nil
 }
 
-// Rollup is one pre-aggregated level of readings: a table (plain PostgreSQL) or continuous aggregate
-// (TimescaleDB) with columns bucket, device, metric, sensor, count, sum, min, max, last, last_time.
+// Rollup is one pre-aggregated level of readings: a table (a hypertable on TimescaleDB) with columns bucket,
+// device, metric, sensor, count, sum, min, max, last, last_time, kept by the trigger fieldline_rollup on readings
+// for every INSERT and COPY in the writing transaction.
 type Rollup struct {
 	Table string
 	Width time.Duration
@@ -114,100 +135,6 @@ func RollupFor(interval time.Duration) *Rollup {
 		}
 	}
 	return nil
-}
-
-type rollupKey struct {
-	bucket                 int64 // unix seconds of the bucket start
-	device, metric, sensor string
-}
-
-type rollupAgg struct {
-	count         int64
-	sum, min, max float64
-	last          float64
-	lastTime      time.Time
-}
-
-// mergeRollups folds the batch into every rollup level: per (series, bucket) count/sum/min/max/last, merged with
-// what is stored, so each level always equals an aggregate over all committed rows. The statements go in one
-// round trip (a pgx batch). Keys are sorted so concurrent writers lock rows in the same order (no deadlocks).
-func mergeRollups(ctx context.Context, tx pgx.Tx, batch []telemetry.Reading) error {
-	var b pgx.Batch
-	for _, level := range Rollups {
-		queueMerge(&b, level, batch)
-	}
-	res := tx.SendBatch(ctx, &b)
-	for _, level := range Rollups {
-		if _, err := res.Exec(); err != nil {
-			_ = res.Close()
-			return fmt.Errorf("merge batch into %s: %w", level.Table, err)
-		}
-	}
-	if err := res.Close(); err != nil {
-		return fmt.Errorf("merge rollups: %w", err)
-	}
-	return nil
-}
-
-func queueMerge(b *pgx.Batch, level Rollup, batch []telemetry.Reading) {
-	aggs := make(map[rollupKey]*rollupAgg, 16)
-	for i := range batch {
-		r := &batch[i]
-		k := rollupKey{bucket: r.Time.Truncate(level.Width).Unix(), device: r.Device, metric: r.Metric, sensor: r.Sensor}
-		a := aggs[k]
-		if a == nil {
-			aggs[k] = &rollupAgg{count: 1, sum: r.Value, min: r.Value, max: r.Value, last: r.Value, lastTime: r.Time}
-			continue
-		}
-		a.count++
-		a.sum += r.Value
-		a.min = min(a.min, r.Value)
-		a.max = max(a.max, r.Value)
-		if !r.Time.Before(a.lastTime) {
-			a.last, a.lastTime = r.Value, r.Time
-		}
-	}
-	keys := make([]rollupKey, 0, len(aggs))
-	for k := range aggs {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.metric != b.metric {
-			return a.metric < b.metric
-		}
-		if a.device != b.device {
-			return a.device < b.device
-		}
-		if a.sensor != b.sensor {
-			return a.sensor < b.sensor
-		}
-		return a.bucket < b.bucket
-	})
-	n := len(keys)
-	buckets, lastTimes := make([]time.Time, n), make([]time.Time, n)
-	devices, metrics, sensors := make([]string, n), make([]string, n), make([]string, n)
-	counts := make([]int64, n)
-	sums, mins, maxs, lasts := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	for i, k := range keys {
-		a := aggs[k]
-		buckets[i] = time.Unix(k.bucket, 0).UTC()
-		devices[i], metrics[i], sensors[i] = k.device, k.metric, k.sensor
-		counts[i], sums[i], mins[i], maxs[i], lasts[i], lastTimes[i] = a.count, a.sum, a.min, a.max, a.last, a.lastTime
-	}
-	// level.Table comes from the fixed Rollups list, never from input.
-	b.Queue(`
-INSERT INTO `+level.Table+` AS r (bucket, device, metric, sensor, count, sum, min, max, last, last_time)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                     $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::timestamptz[])
-ON CONFLICT (metric, device, sensor, bucket) DO UPDATE SET
-    count     = r.count + EXCLUDED.count,
-    sum       = r.sum + EXCLUDED.sum,
-    min       = LEAST(r.min, EXCLUDED.min),
-    max       = GREATEST(r.max, EXCLUDED.max),
-    last      = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
-    last_time = GREATEST(r.last_time, EXCLUDED.last_time)`,
-		buckets, devices, metrics, sensors, counts, sums, mins, maxs, lasts, lastTimes)
 }
 
 // SetNotifyTrigger creates (on) or drops (off) the optional trigger that NOTIFYs for rows written by other

@@ -1,4 +1,6 @@
--- 1-minute rollup, kept current by fieldline-ingester in the same transaction as each batch (incremental merge).
+-- 1-minute rollup. Since migration 9 kept by the trigger fieldline_rollup on readings; until then by
+-- fieldline-ingester on plain PostgreSQL, and by a continuous aggregate on TimescaleDB (schemas created before
+-- migration 9 existed; a new TimescaleDB schema gets these tables, made hypertables by migration 9).
 -- Rows written by other writers are folded in by fieldline_refresh_readings_1m(start, stop).
 -- Buckets are date_bin('1 minute', time, '2000-01-03'), which equal TimescaleDB's time_bucket('1 minute', time).
 CREATE TABLE IF NOT EXISTS readings_1m (
