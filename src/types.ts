@@ -65,6 +65,8 @@ export interface InfluxSettings {
   url?: string;
   org?: string;
   bucket?: string;
+  /** Code Flux may import only packages that stay inside InfluxDB, and no from/to with host: (default true). */
+  restrictFlux?: boolean;
 }
 
 export interface MqttSettings {
@@ -76,6 +78,10 @@ export interface MqttSettings {
   tlsWithCACert?: boolean;
   /** QoS of the live client's subscriptions (default 1). */
   qos?: 0 | 1;
+  /** Let Viewers use $SYS/... filters (broker statistics) in live queries and /topics (default false). */
+  allowSysTopics?: boolean;
+  /** When set, the topic prefixes user filters must stay under (e.g. ["pico/", "iiot/"]). */
+  topicPrefixes?: string[];
 }
 
 export type LiveSource = 'postgres' | 'mqtt';
@@ -91,6 +97,10 @@ export interface FieldlineOptions extends DataSourceJsonData {
   liveSeamDelay?: string;
   /** At most one live frame per this interval per stream (default 100ms). */
   liveFrameInterval?: string;
+  /** Bytes one code query (SQL or Flux) may read from its database (default 16 MiB). */
+  maxResponseBytes?: number;
+  /** Bytes all code queries of the data source may hold at once (default 64 MiB). */
+  maxBytesInFlight?: number;
 }
 
 /** Values stored encrypted in secureJsonData; the frontend only ever sees secureJsonFields flags. */

@@ -63,6 +63,24 @@ describe('ConfigEditor', () => {
     expect(screen.getByText('A duration such as 5s, 250ms or 1m')).toBeInTheDocument();
   });
 
+  it('writes the Viewer limits: response size in bytes, Flux restriction, $SYS and topic prefixes', () => {
+    const onOptionsChange = jest.fn();
+    const { container } = render(<ConfigEditor options={settings()} onOptionsChange={onOptionsChange} />);
+    expect((byId(container, 'fl-restrict-flux') as HTMLInputElement).checked).toBe(true);
+    fireEvent.change(byId(container, 'fl-max-response'), { target: { value: '8' } });
+    expect(onOptionsChange).toHaveBeenLastCalledWith(
+      expect.objectContaining({ jsonData: expect.objectContaining({ maxResponseBytes: 8 * 1024 * 1024 }) })
+    );
+    fireEvent.change(byId(container, 'fl-topic-prefixes'), { target: { value: 'pico/, iiot/ ,' } });
+    expect(onOptionsChange).toHaveBeenLastCalledWith(
+      expect.objectContaining({ jsonData: expect.objectContaining({ mqtt: { topicPrefixes: ['pico/', 'iiot/'] } }) })
+    );
+    fireEvent.click(byId(container, 'fl-restrict-flux'));
+    expect(onOptionsChange).toHaveBeenLastCalledWith(
+      expect.objectContaining({ jsonData: expect.objectContaining({ influx: { restrictFlux: false } }) })
+    );
+  });
+
   it('writes jsonData for plain fields', () => {
     const onOptionsChange = jest.fn();
     const { container } = render(<ConfigEditor options={settings()} onOptionsChange={onOptionsChange} />);

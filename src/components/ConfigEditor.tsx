@@ -42,6 +42,7 @@ const QOS_OPTIONS: Array<SelectableValue<0 | 1>> = [
 ];
 
 const WIDTH = 48;
+const MIB = 1 << 20;
 
 export function ConfigEditor(props: Props) {
   const { onOptionsChange, options } = props;
@@ -341,6 +342,74 @@ export function ConfigEditor(props: Props) {
             Live queries need PostgreSQL (builder SQL) or an MQTT broker (MQTT queries) above.
           </Alert>
         )}
+      </ConfigSection>
+      <Divider />
+
+      <ConfigSection
+        title="What Viewers may do"
+        description="Anyone who may query this data source can write code SQL and Flux and choose MQTT topics. These bounds keep one Viewer from hurting others, the ingester or the hosts."
+      >
+        <Field
+          label="Max response size (MiB)"
+          description="What one code query (SQL or Flux) may read from its database; larger answers fail with an error that says so. Default 16."
+        >
+          <Input
+            id="fl-max-response"
+            type="number"
+            width={WIDTH / 3}
+            placeholder="16"
+            value={jsonData.maxResponseBytes ? jsonData.maxResponseBytes / MIB : ''}
+            onChange={text((v) => setJson({ maxResponseBytes: v === '' ? undefined : Math.round(Number(v) * MIB) }))}
+          />
+        </Field>
+        <Field
+          label="Max in flight (MiB)"
+          description="What all code queries of this data source may hold at once; more wait their turn. Default 64."
+        >
+          <Input
+            id="fl-max-inflight"
+            type="number"
+            width={WIDTH / 3}
+            placeholder="64"
+            value={jsonData.maxBytesInFlight ? jsonData.maxBytesInFlight / MIB : ''}
+            onChange={text((v) => setJson({ maxBytesInFlight: v === '' ? undefined : Math.round(Number(v) * MIB) }))}
+          />
+        </Field>
+        <Field
+          label="Restrict code Flux"
+          description="Refuse imports that reach outside InfluxDB (http, sql, csv, socket, …) and from/to with host:. Use a read-only token scoped to the bucket as well."
+        >
+          <Switch
+            id="fl-restrict-flux"
+            value={influx.restrictFlux ?? true}
+            onChange={(e) => setInflux({ restrictFlux: e.currentTarget.checked })}
+          />
+        </Field>
+        <Field label="Allow $SYS topics" description="Let Viewers subscribe to the broker's statistics topics.">
+          <Switch
+            id="fl-allow-sys"
+            value={mqtt.allowSysTopics ?? false}
+            onChange={(e) => setMqtt({ allowSysTopics: e.currentTarget.checked })}
+          />
+        </Field>
+        <Field
+          label="Allowed topic prefixes"
+          description="Comma-separated, e.g. pico/, iiot/ — when set, live MQTT queries and topic lists stay under these. $share/... and $-topics are always refused."
+        >
+          <Input
+            id="fl-topic-prefixes"
+            width={WIDTH}
+            placeholder="any topic"
+            value={(mqtt.topicPrefixes ?? []).join(', ')}
+            onChange={text((v) => {
+              const topicPrefixes = v
+                .split(',')
+                .map((p) => p.trim())
+                .filter((p) => p !== '');
+              setMqtt({ topicPrefixes: topicPrefixes.length ? topicPrefixes : undefined });
+            })}
+          />
+        </Field>
       </ConfigSection>
       <Divider />
 
