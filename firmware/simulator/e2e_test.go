@@ -46,7 +46,7 @@ func binaries(t *testing.T) (sim, ingester string) {
 			ingesterBin: "github.com/fieldline-iot/fieldline/ingester",
 		} {
 			if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+				buildErr = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 				return
 			}
 		}

@@ -4,13 +4,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -227,13 +225,4 @@ func eventually(t *testing.T, timeout time.Duration, cond func() string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-func lines(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out
 }

@@ -426,7 +426,7 @@ func (p *Pipeline) endSession() error {
 	c := mqtt.NewClient(opts)
 	tok := c.Connect()
 	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("leave: end the persistent session: %v", tok.Error())
+		return fmt.Errorf("leave: end the persistent session: %w", tok.Error())
 	}
 	c.Disconnect(250)
 	p.log.Info("leave: persistent session ended; this client id is out of its share group", "client_id", p.cfg.MQTT.ClientID)

@@ -274,7 +274,7 @@ func (s *Spool) setAside(seq uint64, why error) error {
 		err = os.Rename(s.path(seq), dst)
 	}
 	if err != nil {
-		return fmt.Errorf("spool: batch %d (%v) could not be set aside: %w", seq, why, err)
+		return fmt.Errorf("spool: batch %d (%v) could not be set aside: %w", seq, why, err) //nolint:errorlint // why is context, err the cause
 	}
 	s.drop(seq)
 	return fmt.Errorf("spool: batch %d set aside to %s: %w", seq, dst, why)

@@ -90,7 +90,7 @@ func setupFixture() {
 		cmd := exec.Command("npm", "run", "--silent", "build")
 		cmd.Dir = f.root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			f.err = fmt.Errorf("npm run build: %v\n%s", err, out)
+			f.err = fmt.Errorf("npm run build: %w\n%s", err, out)
 			return
 		}
 		note("frontend: dist/ built by npm run build for this test in %s", time.Since(start).Round(time.Second))

@@ -2,6 +2,7 @@ package pglisten
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -131,7 +132,7 @@ func TestRoundsAndReconnect(t *testing.T) {
 		t.Fatalf("connections %d, want 2", l.Connections())
 	}
 	cancel()
-	if err := <-done; err != context.Canceled {
+	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v, want context.Canceled", err)
 	}
 }

@@ -358,11 +358,3 @@ func parseTimeout(raw json.RawMessage) (time.Duration, error) {
 	}
 	return d, nil
 }
-
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}

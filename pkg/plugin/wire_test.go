@@ -93,7 +93,8 @@ func TestWireProtocol(t *testing.T) {
 		OrgId:    1,
 		PluginId: PluginID,
 		DataSourceInstanceSettings: &pluginv2.DataSourceInstanceSettings{
-			Id: settings.ID, Uid: settings.UID, Name: settings.Name, JsonData: settings.JSONData,
+			Id: settings.ID, Uid: settings.UID, //nolint:staticcheck // the field Grafana still sends on the wire
+			Name: settings.Name, JsonData: settings.JSONData,
 			DecryptedSecureJsonData: settings.DecryptedSecureJSONData, LastUpdatedMS: settings.Updated.UnixMilli(),
 		},
 	}

@@ -307,14 +307,6 @@ func chooseVariant(ctx context.Context, pool *pgxpool.Pool, c *pgx.Conn, mode Ti
 	return Timescale, "", nil
 }
 
-func timescaleInstalled(ctx context.Context, c *pgx.Conn) (bool, error) {
-	var ok bool
-	if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").Scan(&ok); err != nil {
-		return false, fmt.Errorf("look for the timescaledb extension: %w", err)
-	}
-	return ok, nil
-}
-
 // Inspect reads what a database holds without changing it (for readers such as the plugin): whether the readings
 // table exists, the schema version and variant.
 func Inspect(ctx context.Context, q interface {

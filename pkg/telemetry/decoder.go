@@ -216,16 +216,16 @@ func (d *Decoder) initJSON(o JSONOptions, haveDevice bool) error {
 	for path, l := range o.Fields {
 		segs, err := splitPath(path)
 		if err != nil {
-			return fmt.Errorf("Fields: %w", err)
+			return fmt.Errorf("json fields: %w", err)
 		}
 		if path == o.TimeField {
-			return fmt.Errorf("Fields: path %s is also the TimeField", quoteTrunc(path))
+			return fmt.Errorf("json fields: path %s is also the TimeField", quoteTrunc(path))
 		}
 		if name, msg := checkLabels(l, false); msg != "" {
-			return fmt.Errorf("Fields[%s].%s %s", quoteTrunc(path), name, msg)
+			return fmt.Errorf("json fields[%s].%s %s", quoteTrunc(path), name, msg)
 		}
 		if !haveDevice && l.Device == "" {
-			return fmt.Errorf("Fields[%s] has no Device and neither the template nor Static provides one", quoteTrunc(path))
+			return fmt.Errorf("json fields[%s] has no Device and neither the template nor Static provides one", quoteTrunc(path))
 		}
 		d.fields = append(d.fields, jsonField{path: path, segs: segs, labels: l})
 	}

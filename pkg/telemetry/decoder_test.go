@@ -340,20 +340,20 @@ func TestDetailTruncation(t *testing.T) {
 	d := mustDecoder(t, "{device}/{metric}", Options{})
 	payload := strings.Repeat("x", 10000)
 	_, err := d.Decode("pico/t", []byte(payload), recv, nil)
-	rej, ok := err.(*Rejection)
-	if !ok || rej.Reason != ReasonNotANumber {
+	var rej *Rejection
+	if !errors.As(err, &rej) || rej.Reason != ReasonNotANumber {
 		t.Fatalf("got %v", err)
 	}
 	if n := strings.Count(rej.Detail, "x"); n > maxQuoted {
 		t.Errorf("Detail quotes %d bytes of input, want <= %d: %q", n, maxQuoted, rej.Detail)
 	}
 	_, err = d.Decode(strings.Repeat("y", 5000), []byte("1"), recv, nil)
-	if rej, ok := err.(*Rejection); !ok || strings.Count(rej.Detail, "y") > maxQuoted {
+	if !errors.As(err, &rej) || strings.Count(rej.Detail, "y") > maxQuoted {
 		t.Errorf("topic mismatch detail too long: %v", err)
 	}
 	di := mustDecoder(t, "{device}", Options{Format: FormatInflux})
 	_, err = di.Decode("pico", []byte("m value=1 "+strings.Repeat("9", 3000)+"z"), recv, nil)
-	if rej, ok := err.(*Rejection); !ok || len(rej.Detail) > maxDetail+3 {
+	if !errors.As(err, &rej) || len(rej.Detail) > maxDetail+3 {
 		t.Errorf("line protocol detail too long: %v", err)
 	}
 }

@@ -108,10 +108,10 @@ func run(bin, mode string, n, series, maxRows int) (result, error) {
 	filter := prefix + "/+/+"
 	sess := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(false))
 	if t := sess.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return result{}, fmt.Errorf("session connect: %v", t.Error())
+		return result{}, fmt.Errorf("session connect: %w", t.Error())
 	}
 	if t := sess.Subscribe(filter, 1, nil); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return result{}, fmt.Errorf("subscribe: %v", t.Error())
+		return result{}, fmt.Errorf("subscribe: %w", t.Error())
 	}
 	sess.Disconnect(100)
 	defer func() {
@@ -124,7 +124,7 @@ func run(bin, mode string, n, series, maxRows int) (result, error) {
 	// 2. Queue n QoS-1 messages for it.
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID + "-pub").SetCleanSession(true))
 	if t := pub.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return result{}, fmt.Errorf("publisher connect: %v", t.Error())
+		return result{}, fmt.Errorf("publisher connect: %w", t.Error())
 	}
 	start := time.Now()
 	window := make(chan mqtt.Token, 1000)
@@ -132,7 +132,7 @@ func run(bin, mode string, n, series, maxRows int) (result, error) {
 	go func() {
 		for t := range window {
 			if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-				done <- fmt.Errorf("publish: %v", t.Error())
+				done <- fmt.Errorf("publish: %w", t.Error())
 				return
 			}
 		}

@@ -165,7 +165,7 @@ func run(n int, keep bool, dbName string) error {
 			err := ds.CallResource(ctx, &backend.CallResourceRequest{Path: strings.SplitN(path, "?", 2)[0], Method: "GET", URL: path},
 				backend.CallResourceResponseSenderFunc(func(r *backend.CallResourceResponse) error { status = r.Status; return nil }))
 			if err != nil || status != 200 {
-				return fmt.Errorf("/%s: status %d, %v", path, status, err)
+				return fmt.Errorf("/%s: status %d, %w", path, status, err)
 			}
 			if i >= 3 {
 				times = append(times, float64(time.Since(start).Microseconds())/1000)

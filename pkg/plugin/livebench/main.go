@@ -201,7 +201,7 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	resp, err := d.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{{RefID: "A", JSON: qj,
 		TimeRange: backend.TimeRange{From: now.Add(-time.Hour), To: now}, Interval: time.Second, MaxDataPoints: 1000}}})
 	if err != nil || resp.Responses["A"].Error != nil {
-		return result{}, fmt.Errorf("QueryData: %v %v", err, resp.Responses["A"].Error)
+		return result{}, fmt.Errorf("QueryData: %w %v", err, resp.Responses["A"].Error) //nolint:errorlint // one of the two is nil
 	}
 	// Every frame's channel gets its stream, as a Grafana panel subscribes to each (a live SQL query also has
 	// the channel of its new series).
@@ -219,14 +219,16 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	b.cleanups = append(b.cleanups, func() {
 		cancel()
 		for range frames {
-			<-streamDone
+			if err := <-streamDone; err != nil {
+				fmt.Fprintln(os.Stderr, "livebench: stream:", err)
+			}
 		}
 	})
 
 	// Warm up: publish until a frame arrives (subscriptions, LISTEN and the ingester are in place).
 	warm := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.broker).SetClientID(id + "-warm"))
 	if tok := warm.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return result{}, fmt.Errorf("warm-up publisher: %v", tok.Error())
+		return result{}, fmt.Errorf("warm-up publisher: %w", tok.Error())
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for rec.count() == 0 {
@@ -339,7 +341,7 @@ func publish(broker, topic string, rate float64, duration time.Duration) error {
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("livebench-pub-" + randomID()).
 		SetMaxResumePubInFlight(10000).SetWriteTimeout(10 * time.Second))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("connect: %v", tok.Error())
+		return fmt.Errorf("connect: %w", tok.Error())
 	}
 	defer c.Disconnect(250)
 	n := int(rate * duration.Seconds())
@@ -412,7 +414,7 @@ func (b *bench) startIngester(pgURL, id string) error {
 		}
 		b.ingesterBin = filepath.Join(dir, "fieldline-ingester")
 		if out, err := exec.Command("go", "build", "-o", b.ingesterBin, "github.com/fieldline-iot/fieldline/ingester").CombinedOutput(); err != nil {
-			return fmt.Errorf("build ingester: %v\n%s", err, out)
+			return fmt.Errorf("build ingester: %w\n%s", err, out)
 		}
 	}
 	dir, err := os.MkdirTemp("", "livebench-ingester-")
