@@ -299,7 +299,7 @@ func (d *Datasource) builderFrames(q Query, c *seriesCollector, interval time.Du
 		}
 		frames = timeSeriesFrames(q.RefID, q.Metric, all, fill, executed)
 	}
-	if c.rows > d.settings.RowLimit {
+	if c.rows > d.settings.RowLimit || c.truncated {
 		// The statement fetched one row more than the limit to detect this; drop nothing silently.
 		frames[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
 			Text: fmt.Sprintf("Results have been limited to %d rows because the row limit was reached", d.settings.RowLimit)})

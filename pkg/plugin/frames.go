@@ -18,9 +18,10 @@ type series struct {
 
 // seriesCollector groups rows that arrive ordered by (device, sensor, time) or in any order.
 type seriesCollector struct {
-	byKey map[[2]string]*series
-	last  *series
-	rows  int64
+	byKey     map[[2]string]*series
+	last      *series
+	rows      int64
+	truncated bool // the statement stopped at its row limit (also when rows > the limit)
 }
 
 func newSeriesCollector() *seriesCollector {

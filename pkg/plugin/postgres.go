@@ -186,16 +186,9 @@ func (p *postgresBackend) builder(ctx context.Context, req sqlquery.Request) (*s
 			return err
 		}
 		defer rows.Close()
-		var t time.Time
-		var device, sensor string
-		var v float64
-		for rows.Next() {
-			if err := rows.Scan(&t, &device, &sensor, &v); err != nil {
-				return err
-			}
-			c.add(t, device, sensor, v)
-		}
-		return rows.Err()
+		truncated, err := st.ReadRows(rows, c.add)
+		c.truncated = truncated
+		return err
 	})
 	if err != nil {
 		return nil, st, downstream(fmt.Errorf("PostgreSQL: builder query: %w", err))

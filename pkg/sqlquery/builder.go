@@ -1,5 +1,5 @@
 // Package sqlquery turns Fieldline's builder queries into parameterized SQL for the readings table and its
-// 1-minute rollup, on plain PostgreSQL (date_bin) and on TimescaleDB (time_bucket), and provides the SQL
+// rollups, on plain PostgreSQL (date_bin) and on TimescaleDB (time_bucket), and provides the SQL
 // macros of code queries and the series-discovery statements.
 //
 // Every user value (metric, device, sensor, time range, interval, limit) is bound as a parameter: statements
@@ -66,11 +66,16 @@ type Options struct {
 // Statement is a statement ready to run: one row per (device, sensor, time) with columns
 // time timestamptz, device text, sensor text, value float8. Raw reads come grouped by series, time ascending
 // within a series; aggregated reads come in time order (callers group rows by series).
+//
+// A statement that re-aggregates rollup rows into wider buckets reads the rollup rows in bucket order and merges
+// them as ReadRows streams them (see regroup.go); read every statement's rows with ReadRows.
 type Statement struct {
 	SQL      string
 	Args     []any
 	Rollup   bool      // served from a rollup (readings_1m, readings_5m or readings_1h)
 	From, To time.Time // the effective range (widened to whole buckets when aggregating)
+
+	regroup *regroup // set when ReadRows merges rollup rows into the request's buckets
 }
 
 // Build returns the statement for a request.
@@ -110,6 +115,9 @@ func Build(req Request, opt Options) (Statement, error) {
 		timeCol, table = "bucket", level.Table
 	}
 	oneMinute := st.Rollup && req.Interval == level.Width // one rollup row per bucket: no re-aggregation
+	if st.Rollup && !oneMinute {
+		return buildRegroup(req, st, level), nil
+	}
 
 	switch {
 	case req.Aggregation == None:
@@ -125,13 +133,8 @@ func Build(req Request, opt Options) (Statement, error) {
 		b.WriteString("SELECT ")
 		b.WriteString(bucketExpr(opt.Timescale, "$4", timeCol))
 		b.WriteString(" AS time, device, sensor, ")
-		if st.Rollup {
-			b.WriteString(rollupAggExpr(req.Aggregation, opt.Timescale))
-		} else {
-			b.WriteString(rawAggExpr(req.Aggregation, opt.Timescale))
-		}
-		b.WriteString(" AS value FROM ")
-		b.WriteString(table)
+		b.WriteString(rawAggExpr(req.Aggregation, opt.Timescale))
+		b.WriteString(" AS value FROM readings")
 	}
 	b.WriteString(" WHERE metric = $1 AND ")
 	b.WriteString(timeCol)
@@ -160,6 +163,28 @@ func Build(req Request, opt Options) (Statement, error) {
 	st.SQL = b.String()
 	st.Args = args
 	return st, nil
+}
+
+// buildRegroup reads the rollup rows of [From, To) in the (metric, bucket) index order, with the columns the
+// aggregation merges; ReadRows regroups them into buckets of the request's interval. The LIMIT is on rollup rows:
+// each output row merges at most interval/width of them, so a result stopped there has more than Limit rows.
+func buildRegroup(req Request, st Statement, level *store.Rollup) Statement {
+	maxInput := (req.Limit + 1) * int64(req.Interval/level.Width)
+	args := []any{req.Metric, st.From, st.To}
+	var b strings.Builder
+	b.WriteString("SELECT bucket, device, sensor, ")
+	b.WriteString(regroupColumns(req.Aggregation))
+	b.WriteString(" FROM ")
+	b.WriteString(level.Table)
+	b.WriteString(" WHERE metric = $1 AND bucket >= $2 AND bucket < $3")
+	args = appendSelector(&b, args, "device", req.Devices)
+	args = appendSelector(&b, args, "sensor", req.Sensors)
+	args = append(args, maxInput)
+	b.WriteString(" ORDER BY bucket LIMIT $")
+	b.WriteString(strconv.Itoa(len(args)))
+	st.SQL, st.Args = b.String(), args
+	st.regroup = &regroup{width: req.Interval, agg: req.Aggregation, maxInput: maxInput}
+	return st
 }
 
 // appendSelector adds "AND col = $n" (one value: lets the planner use the series index for ordering) or
@@ -221,28 +246,6 @@ func rollupRowExpr(a Aggregation) string {
 		return "sum"
 	case Last:
 		return "last"
-	}
-	panic("sqlquery: unknown aggregation " + string(a))
-}
-
-// rollupAggExpr re-aggregates 1-minute rollup rows into wider buckets.
-func rollupAggExpr(a Aggregation, timescale bool) string {
-	switch a {
-	case Avg:
-		return "sum(sum) / sum(count)"
-	case Min:
-		return "min(min)"
-	case Max:
-		return "max(max)"
-	case Count:
-		return "sum(count)::float8"
-	case Sum:
-		return "sum(sum)"
-	case Last:
-		if timescale {
-			return "last(last, last_time)"
-		}
-		return "(array_agg(last ORDER BY last_time DESC))[1]"
 	}
 	panic("sqlquery: unknown aggregation " + string(a))
 }

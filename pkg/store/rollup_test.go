@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,8 @@ type rollupEnv struct {
 	ingB  *store.Writer
 	mu    sync.Mutex
 	taken map[string]bool // series+time already written: "last" is well defined only without ties
+
+	foreignDeadlocks atomic.Int64 // foreign transactions PostgreSQL aborted as deadlock victims
 }
 
 func newRollupEnv(t *testing.T) *rollupEnv {
@@ -113,6 +116,7 @@ func (e *rollupEnv) foreignTransaction(ctx context.Context, rows []telemetry.Rea
 		if err == nil || attempt == 20 || !errors.As(err, &pgErr) || pgErr.Code != "40P01" {
 			return err
 		}
+		e.foreignDeadlocks.Add(1)
 	}
 }
 
@@ -168,13 +172,16 @@ func runStatement(ctx context.Context, pool *pgxpool.Pool, st sqlquery.Statement
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	var out []point
-	for rows.Next() {
-		var p point
-		if err := rows.Scan(&p.t, &p.device, &p.sensor, &p.v); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
+	truncated, err := st.ReadRows(rows, func(t time.Time, device, sensor string, v float64) {
+		out = append(out, point{t: t, device: device, sensor: sensor, v: v})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if truncated {
+		return nil, fmt.Errorf("%s: stopped at its row limit", st.SQL)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -186,7 +193,7 @@ func runStatement(ctx context.Context, pool *pgxpool.Pool, st sqlquery.Statement
 		}
 		return a.sensor < b.sensor
 	})
-	return out, rows.Err()
+	return out, nil
 }
 
 // checkBuilder runs the plugin's aggregated builder queries at every level (and a re-aggregated interval) from
@@ -414,6 +421,75 @@ func TestRollupConcurrentWriters(t *testing.T) {
 		t.Errorf("readings_1h counts %d readings, want %d (err %v)", n, 3*15*200+2*15*10, err)
 	}
 	e.check(t, ctx, now.Add(-time.Hour), now.Add(time.Hour), "after concurrent writers")
+	// The advisory lock makes a foreign multi-statement transaction merge alone: it never deadlocks.
+	if n := e.foreignDeadlocks.Load(); n != 0 {
+		t.Errorf("foreign transactions were aborted as deadlock victims %d times", n)
+	}
+}
+
+// The ingester's batches merge concurrently (the rollup lock is shared among sessions marked by
+// WriterSessionSetup), while any other writer merges alone: it waits for a batch still open, and a batch waits
+// for it.
+func TestRollupLockModes(t *testing.T) {
+	e := newRollupEnv(t)
+	ctx := context.Background()
+	session := func(ingester bool) *pgx.Conn {
+		cfg := e.pool.Config().ConnConfig.Copy()
+		c, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(ctx) })
+		if ingester {
+			if err := store.WriterSessionSetup(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.Exec(ctx, "SET lock_timeout = '1s'"); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	insert := func(c *pgx.Conn, device string, at time.Time) error {
+		_, err := c.Exec(ctx, `INSERT INTO readings (time, device, metric, sensor, value) VALUES ($1, $2, 'temperature', '', 1)`, at, device)
+		return err
+	}
+	at := time.Now().UTC().Add(-48 * time.Hour)
+
+	open, err := session(true).Begin(ctx) // a batch, merged but not committed yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Rollback(ctx)
+	if _, err := open.Exec(ctx, `INSERT INTO readings (time, device, metric, sensor, value) VALUES ($1, 'a', 'temperature', '', 1)`, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert(session(true), "b", at.Add(time.Second)); err != nil {
+		t.Errorf("a second ingester batch waited for the open one: %v", err)
+	}
+	var pgErr *pgconn.PgError
+	if err := insert(session(false), "c", at.Add(2*time.Second)); !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+		t.Errorf("a foreign writer merged beside an open ingester batch (want lock_not_available): %v", err)
+	}
+	if err := open.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	foreign, err := session(false).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer foreign.Rollback(ctx)
+	if _, err := foreign.Exec(ctx, `INSERT INTO readings (time, device, metric, sensor, value) VALUES ($1, 'd', 'temperature', '', 1)`, at.Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert(session(true), "e", at.Add(4*time.Second)); !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+		t.Errorf("an ingester batch merged beside an open foreign transaction (want lock_not_available): %v", err)
+	}
+	if err := foreign.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.check(t, ctx, at.Add(-time.Hour), at.Add(time.Hour), "after lock modes")
 }
 
 // A foreign writer's COPY (not marked as the ingester) is rolled up too.

@@ -15,8 +15,9 @@ import (
 
 var readingColumns = []string{"time", "device", "metric", "sensor", "value", "unit"}
 
-// WriterSessionSetup marks a connection as the ingester's, so the optional foreign-writer trigger skips rows
-// the ingester already announces per batch. Use it as pgxpool.Config.AfterConnect.
+// WriterSessionSetup marks a connection as the ingester's: the optional foreign-writer NOTIFY trigger skips rows
+// the ingester already announces per batch, and the rollup trigger takes its lock shared (see Writer.Write). Only
+// sessions that write one statement per transaction may carry the mark. Use it as pgxpool.Config.AfterConnect.
 func WriterSessionSetup(ctx context.Context, c *pgx.Conn) error {
 	_, err := c.Exec(ctx, "SET fieldline.writer = 'ingester'")
 	if err != nil {
@@ -44,10 +45,10 @@ const deadlockRetries = 5
 
 // Write stores the batch atomically: after it returns nil every row is committed; after an error none is.
 //
-// Single-statement writers (this COPY, a multi-row INSERT, autocommitted INSERTs) never deadlock with each other
-// in the rollup trigger: it locks rollup rows level by level in key order. A foreign transaction that inserts
-// rows in several statements locks in its own order and can deadlock with a batch; PostgreSQL then aborts one of
-// the two, and when that is the batch it is retried (it was rolled back whole).
+// Batches merge into the rollups concurrently: on a session set up by WriterSessionSetup the rollup trigger takes
+// its advisory lock shared (migration 10), and one COPY's merge locks rollup rows in one fixed order, the same for
+// every batch. Other writers take the lock exclusively and merge alone. Should PostgreSQL still abort a batch as a
+// deadlock victim (a foreign session that marks itself as the ingester's), the batch, rolled back whole, is retried.
 func (w *Writer) Write(ctx context.Context, batch []telemetry.Reading) error {
 	if len(batch) == 0 {
 		return nil

@@ -113,9 +113,9 @@ func run(n int, keep bool, dbName string) error {
 		target   float64
 	}{
 		{"builder 24h @ 1m, 20 series (avg)", end.Add(-24 * time.Hour), time.Minute,
-			map[string]any{"metric": "temperature", "aggregation": "avg", "interval": "1m"}, 50},
+			map[string]any{"metric": "temperature", "aggregation": "avg", "interval": "1m"}, 20},
 		{"builder 7d @ 10m, 20 series (avg)", end.Add(-days * 24 * time.Hour), 10 * time.Minute,
-			map[string]any{"metric": "temperature", "aggregation": "avg", "interval": "10m"}, 100},
+			map[string]any{"metric": "temperature", "aggregation": "avg", "interval": "10m"}, 35},
 		{"builder 24h raw, 1 series", end.Add(-24 * time.Hour), time.Minute,
 			map[string]any{"metric": "temperature", "device": "dev03", "sensor": "a"}, 30},
 	}
