@@ -356,7 +356,7 @@ func (Bench) Query() error {
 	if _, err := servicesUp(); err != nil {
 		return err
 	}
-	return sh.RunV("go", "run", "./pkg/plugin/bench")
+	return sh.RunV("go", "run", "./bench/query")
 }
 
 // Live prints live-tail latency from publish to the frame leaving the plugin (p50/p99), frames/s per stream,
@@ -366,7 +366,7 @@ func (Bench) Live() error {
 	if _, err := servicesUp(); err != nil {
 		return err
 	}
-	return sh.RunV("go", "run", "./pkg/plugin/livebench")
+	return sh.RunV("go", "run", "./bench/live")
 }
 
 // Ingest queues N QoS-1 messages (FIELDLINE_BENCH_MESSAGES, default 200000) for the ingester's persistent
@@ -379,5 +379,5 @@ func (Bench) Ingest() error {
 	if _, err := buildIngester(); err != nil {
 		return err
 	}
-	return sh.RunV("go", "run", "./ingester/cmd/ingestbench", "-ingester", filepath.Join("bin", "fieldline-ingester"))
+	return sh.RunV("go", "run", "./bench/ingest", "-ingester", filepath.Join("bin", "fieldline-ingester"))
 }

@@ -1,4 +1,4 @@
-// Command ingestbench measures fieldline-ingester's drain throughput: it queues N QoS-1 messages for the
+// Command ingest (bench/ingest) measures fieldline-ingester's drain throughput: it queues N QoS-1 messages for the
 // ingester's persistent session at the broker, starts the ingester, and prints how fast it drains them,
 // its CPU seconds per 100 000 messages and its peak RSS — PostgreSQL only, then PostgreSQL + InfluxDB.
 //

@@ -11,7 +11,7 @@
 // Every payload is the publish time in Unix microseconds (value format), so each row carries its own
 // timestamp and is unique: latency = frame send time − value; lost = published − distinct values received.
 //
-//	eval "$(scripts/services.sh env)"; go run ./pkg/plugin/livebench [-rates 1,1000] [-duration 10s] [-paths mqtt,pg]
+//	eval "$(scripts/services.sh env)"; go run ./bench/live [-rates 1,1000] [-duration 10s] [-paths mqtt,pg]
 package main
 
 import (

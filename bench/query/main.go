@@ -3,7 +3,7 @@
 // 10 000, then builder 24 h @ 1 m and 7 d @ 10 m over all 20 series and 24 h raw for one series. It prints
 // p50 and p95 in milliseconds.
 //
-//	eval "$(scripts/services.sh env)"; go run ./pkg/plugin/bench [-n 30] [-keep] [-db name]
+//	eval "$(scripts/services.sh env)"; go run ./bench/query [-n 30] [-keep] [-db name]
 //
 // The database (fieldline_bench_* on the server of FIELDLINE_TEST_POSTGRES_URL) is dropped afterwards unless
 // -keep; -db reuses a kept one without regenerating.
