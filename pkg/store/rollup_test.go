@@ -454,7 +454,13 @@ func TestRollupLockModes(t *testing.T) {
 		_, err := c.Exec(ctx, `INSERT INTO readings (time, device, metric, sensor, value) VALUES ($1, $2, 'temperature', '', 1)`, at, device)
 		return err
 	}
-	at := time.Now().UTC().Add(-48 * time.Hour)
+	at := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Hour).Add(30 * time.Minute)
+	// A committed row first: on TimescaleDB the chunks of readings and of the rollups for this time exist then
+	// (a writer creating a chunk holds a lock on it until commit, which would make the others wait whatever the
+	// advisory lock's mode).
+	if err := insert(session(false), "setup", at.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
 
 	open, err := session(true).Begin(ctx) // a batch, merged but not committed yet
 	if err != nil {
