@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
-	"github.com/fieldline-iot/fieldline/pkg/store"
 )
 
 // TestInitdbRoles runs deploy/initdb/10-fieldline-roles.sh as the timescaledb image does on an empty volume (as

@@ -14,10 +14,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gopkg.in/yaml.v3"
 
+	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
-	"github.com/fieldline-iot/fieldline/pkg/store"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
 )
 
 // demoReadings are 30 minutes of the demo's series at one reading per 10 s, ending now; node2 stops 5 minutes

@@ -26,7 +26,7 @@ import (
 	"github.com/fieldline-iot/fieldline/ingester/pipeline"
 	"github.com/fieldline-iot/fieldline/ingester/sink"
 	"github.com/fieldline-iot/fieldline/ingester/spool"
-	"github.com/fieldline-iot/fieldline/pkg/store"
+	"github.com/fieldline-iot/fieldline/internal/store"
 )
 
 func main() {

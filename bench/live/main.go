@@ -44,8 +44,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
-	"github.com/fieldline-iot/fieldline/pkg/store"
 )
 
 func main() {

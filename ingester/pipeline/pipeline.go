@@ -1,5 +1,5 @@
 // Package pipeline is fieldline-ingester's core: MQTT subscription (paho, manual acknowledgements), decoding
-// with pkg/telemetry, batching, delivery to every sink, and acknowledgement to the broker only after every
+// with internal/telemetry, batching, delivery to every sink, and acknowledgement to the broker only after every
 // enabled sink has committed the batch or durably spooled it.
 //
 // Batching is "natural": the batch loop takes what is queued (up to batch.max_rows) and closes the batch once the
@@ -27,9 +27,9 @@ import (
 	"github.com/fieldline-iot/fieldline/ingester/config"
 	"github.com/fieldline-iot/fieldline/ingester/metrics"
 	"github.com/fieldline-iot/fieldline/ingester/sink"
-	"github.com/fieldline-iot/fieldline/pkg/mqttconn"
-	"github.com/fieldline-iot/fieldline/pkg/mqttlive"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
 )
 
 // reasonNoSubscription counts messages the broker delivers for a filter the configuration no longer has

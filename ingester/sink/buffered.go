@@ -13,7 +13,7 @@ import (
 
 	"github.com/fieldline-iot/fieldline/ingester/metrics"
 	"github.com/fieldline-iot/fieldline/ingester/spool"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 // Sink stores batches. Write returns nil only when the whole batch is committed.

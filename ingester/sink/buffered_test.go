@@ -17,7 +17,7 @@ import (
 
 	"github.com/fieldline-iot/fieldline/ingester/metrics"
 	"github.com/fieldline-iot/fieldline/ingester/spool"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 // fakeSink fails while down and records what it committed.

@@ -12,7 +12,7 @@ import (
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 // Influx writes batches through influxdb-client-go's blocking write API as line protocol:

@@ -10,8 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/fieldline-iot/fieldline/pkg/store"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 // Postgres writes batches with store.Writer (COPY, rollup, one NOTIFY per batch). It migrates the schema on

@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 const (

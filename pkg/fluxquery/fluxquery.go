@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fieldline-iot/fieldline/pkg/timebucket"
+	"github.com/fieldline-iot/fieldline/internal/timebucket"
 )
 
 // String returns s as a Flux string literal: backslash, double quote and "${" (interpolation) are escaped,

@@ -20,9 +20,9 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data/sqlutil"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/fieldline-iot/fieldline/internal/timebucket"
 	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
-	"github.com/fieldline-iot/fieldline/pkg/timebucket"
 )
 
 // PluginID is the id in plugin.json.

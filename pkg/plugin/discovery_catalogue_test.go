@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldline-iot/fieldline/pkg/store"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 // Discovery lists every series ever written (issue 12): also a device whose raw rows are gone (dropped by

@@ -19,9 +19,9 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
-	"github.com/fieldline-iot/fieldline/pkg/store"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

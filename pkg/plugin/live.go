@@ -13,22 +13,22 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/fieldline-iot/fieldline/pkg/mqttlive"
-	"github.com/fieldline-iot/fieldline/pkg/pglisten"
-	"github.com/fieldline-iot/fieldline/pkg/store"
+	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
+	"github.com/fieldline-iot/fieldline/pkg/live/pglisten"
 )
 
 // Live streaming (issue 4): SubscribeStream / PublishStream / RunStream on *Datasource.
 //
 // A live builder SQL query (aggregation none) answers its history up to the seam S = min(to, now) − δ and
 // gives every series frame a channel of its own (see live_channel.go); RunStream for such a channel shares
-// the instance's ONE LISTEN connection (pkg/pglisten), reads back rows ≥ S once the LISTEN is active, then
+// the instance's ONE LISTEN connection (pkg/live/pglisten), reads back rows ≥ S once the LISTEN is active, then
 // forwards notified rows (read back by watermark when the batch did not fit in the payload), deduplicated by
 // exact (device, metric, sensor, time, value). After a reconnect every stream reads back from where it was.
 //
 // A source "mqtt" query gets one channel; RunStream subscribes the instance's ONE MQTT client
-// (pkg/mqttlive) to the topic filter and sends one series per concrete topic (and metric) in Grafana's
-// labels push mode. Frames are paced by pkg/pacer.
+// (pkg/live/mqttlive) to the topic filter and sends one series per concrete topic (and metric) in Grafana's
+// labels push mode. Frames are paced by pkg/live/pacer.
 
 var _ backend.StreamHandler = (*Datasource)(nil)
 

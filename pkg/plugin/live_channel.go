@@ -14,10 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fieldline-iot/fieldline/pkg/mqttlive"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/timebucket"
+	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
-	"github.com/fieldline-iot/fieldline/pkg/timebucket"
 )
 
 // Live channel paths. Every live query execution gets channels of its own (seam time and a random nonce in

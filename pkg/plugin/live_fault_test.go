@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
 )
 
 // TestFaultLivePostgresRestart: PostgreSQL restarts under a running stream while rows keep being written;

@@ -10,13 +10,13 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
-	"github.com/fieldline-iot/fieldline/pkg/mqttlive"
-	"github.com/fieldline-iot/fieldline/pkg/pacer"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
+	"github.com/fieldline-iot/fieldline/pkg/live/pacer"
 )
 
 // MQTT live: one channel per query execution; every message matching the topic filter is decoded with the
-// query's template and payload format (pkg/telemetry, as the ingester does); the series of a reading is its
+// query's template and payload format (internal/telemetry, as the ingester does); the series of a reading is its
 // concrete topic plus its metric and sensor, sent in Grafana's labels push mode so series appear as topics do.
 // A topic the template does not match (and queries without a template) get the default labels: device = the
 // topic, metric = its last level.

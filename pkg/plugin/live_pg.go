@@ -15,11 +15,11 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/fieldline-iot/fieldline/pkg/pacer"
+	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/timebucket"
+	"github.com/fieldline-iot/fieldline/pkg/live/pacer"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
-	"github.com/fieldline-iot/fieldline/pkg/store"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
-	"github.com/fieldline-iot/fieldline/pkg/timebucket"
 )
 
 // The seam, for a live raw builder query:

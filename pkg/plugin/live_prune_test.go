@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 // The dedupe set forgets keys older than the keep window (oldest first), keeps recent ones, still catches a

@@ -19,8 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
-	"github.com/fieldline-iot/fieldline/pkg/store"
 )
 
 // postgresBackend reads PostgreSQL/TimescaleDB through one pool per data-source instance. Every session is

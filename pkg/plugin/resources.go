@@ -13,7 +13,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 
-	"github.com/fieldline-iot/fieldline/pkg/mqttlive"
+	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 

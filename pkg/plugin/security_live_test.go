@@ -20,8 +20,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fieldline-iot/fieldline/internal/ingesterproc"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
 )
 
 // signedPath encodes sel and signs it with key, as channelPath does (for forged paths in tests).

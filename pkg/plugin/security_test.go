@@ -15,7 +15,7 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
-	"github.com/fieldline-iot/fieldline/pkg/store"
+	"github.com/fieldline-iot/fieldline/internal/store"
 )
 
 // Attacks a Viewer can make with code SQL (issue: "A Viewer cannot hurt other users, the ingester or the

@@ -15,7 +15,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
 
-	"github.com/fieldline-iot/fieldline/pkg/store"
+	"github.com/fieldline-iot/fieldline/internal/store"
 )
 
 // Defaults, as in Grafana's SQL data sources.

@@ -10,7 +10,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/data/sqlutil"
 
-	"github.com/fieldline-iot/fieldline/pkg/timebucket"
+	"github.com/fieldline-iot/fieldline/internal/timebucket"
 )
 
 // Fill is the gap handling a code query asked for through the third argument of $__timeGroup.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fieldline-iot/fieldline/pkg/timebucket"
+	"github.com/fieldline-iot/fieldline/internal/timebucket"
 )
 
 // Regrouping rollup rows into wider buckets happens here, in Go, not in PostgreSQL. PostgreSQL cannot know that

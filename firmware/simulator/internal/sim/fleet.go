@@ -108,7 +108,7 @@ type Message struct {
 	Readings int    // readings the ingester stores for it (0 for Bad)
 }
 
-// badPayloads are the bad payloads, each with the reason the ingester rejects it for (pkg/telemetry reasons).
+// badPayloads are the bad payloads, each with the reason the ingester rejects it for (internal/telemetry reasons).
 var badPayloads = []struct {
 	payload, reason string
 }{

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 func TestDiurnalPeaksAfternoonTroughNight(t *testing.T) {
@@ -241,7 +241,7 @@ func TestReportTopicsExactly(t *testing.T) {
 	}
 }
 
-// TestPayloadsAsTheIngesterSeesThem decodes every message with the ingester's own decoders (pkg/telemetry):
+// TestPayloadsAsTheIngesterSeesThem decodes every message with the ingester's own decoders (internal/telemetry):
 // valid ones give one reading in the metric's range, bad ones are rejected for the reason the simulator
 // reports, late ones give three readings at the old time.
 func TestPayloadsAsTheIngesterSeesThem(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 // Channel is the NOTIFY channel every committed batch is announced on.

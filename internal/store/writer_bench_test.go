@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldline-iot/fieldline/pkg/store"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 // BenchmarkWriter measures committed rows per second for one writer: COPY + rollup merge + NOTIFY per batch,
-// 20 series, on the real PostgreSQL (go test -bench Writer ./pkg/store).
+// 20 series, on the real PostgreSQL (go test -bench Writer ./internal/store).
 func BenchmarkWriter(b *testing.B) {
 	for _, size := range []int{1000, 5000} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {

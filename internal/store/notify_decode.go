@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 // The fast path of DecodeNotification: a scanner for the one schema of Notification, some 15 times faster than

@@ -15,7 +15,7 @@
 //
 // Messages are delivered per read: everything one socket read brought goes to each consumer as one batch,
 // in arrival order, holding only the messages whose topic its filter matches. A consumer that paces its
-// output (pkg/pacer) so sees a read's messages together and never sends half of them in one frame and the
+// output (pkg/live/pacer) so sees a read's messages together and never sends half of them in one frame and the
 // rest an interval later. Consumers must not block (push into a buffer and return).
 package mqttlive
 
@@ -33,7 +33,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
-	"github.com/fieldline-iot/fieldline/pkg/mqttconn"
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 )
 
 // Message is one received publication.

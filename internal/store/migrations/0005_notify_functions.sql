@@ -1,7 +1,7 @@
 -- Trigger functions that NOTIFY fieldline_readings for rows other writers INSERT (the first field report's
 -- `INSERT INTO readings`). The trigger itself is optional and created by fieldline-ingester when
 -- postgres.notify_trigger is on. Sessions that set fieldline.writer = 'ingester' are skipped: the ingester sends
--- one NOTIFY per batch itself. Payload format: see pkg/store/notify.go.
+-- one NOTIFY per batch itself. Payload format: see internal/store/notify.go.
 CREATE OR REPLACE FUNCTION fieldline_notify_statement() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     payload text;

@@ -13,7 +13,7 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
-	"github.com/fieldline-iot/fieldline/pkg/readpace"
+	"github.com/fieldline-iot/fieldline/pkg/live/readpace"
 )
 
 // session is one connection to the broker. Its reader goroutine owns r; writes from any goroutine go through

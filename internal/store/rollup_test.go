@@ -16,9 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
-	"github.com/fieldline-iot/fieldline/pkg/store"
-	"github.com/fieldline-iot/fieldline/pkg/telemetry"
 )
 
 // The rollup invariant (issue 12): whoever writes (the ingester's COPY, another program's INSERT or COPY),
