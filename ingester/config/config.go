@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gopkg.in/yaml.v3"
 
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
+	"github.com/fieldline-iot/fieldline/internal/redact"
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
@@ -399,7 +401,7 @@ func (c *Config) Validate() error {
 		}
 		if _, err := pgxpool.ParseConfig(c.Postgres.URL); err != nil {
 			// pgx's message can quote the URL: say what is wrong without it.
-			return keyErr("postgres.url", "%s is not a valid connection URL: %s", RedactURL(c.Postgres.URL), strings.ReplaceAll(err.Error(), c.Postgres.URL, RedactURL(c.Postgres.URL)))
+			return keyErr("postgres.url", "%s is not a valid connection URL: %s", redact.URL(c.Postgres.URL), strings.ReplaceAll(err.Error(), c.Postgres.URL, redact.URL(c.Postgres.URL)))
 		}
 		if _, err := store.ParseTimescaleMode(c.Postgres.Timescale); err != nil {
 			return keyErr("postgres.timescale", "%w", err)
@@ -454,7 +456,7 @@ func (c *Config) Validate() error {
 func (c *Config) validateSub(i int) error {
 	s := &c.MQTT.Subs[i]
 	key := func(k string) string { return fmt.Sprintf("mqtt.subscriptions[%d].%s", i, k) }
-	if err := ValidateFilter(s.Filter); err != nil {
+	if err := mqttconn.ValidateFilter(s.Filter); err != nil {
 		return keyErr(key("filter"), "%w", err)
 	}
 	if strings.HasPrefix(s.Filter, "$share/") {
@@ -501,47 +503,9 @@ func (c *Config) NewDecoder(s Subscription) (*telemetry.Decoder, error) {
 	})
 }
 
-// ValidateFilter checks an MQTT topic filter: non-empty, '#' only as the whole last level, '+' only as a whole level.
-func ValidateFilter(f string) error {
-	if f == "" {
-		return errors.New("empty topic filter")
-	}
-	if len(f) > 65535 {
-		return errors.New("topic filter longer than 65535 bytes")
-	}
-	levels := strings.Split(f, "/")
-	for i, l := range levels {
-		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
-			return fmt.Errorf("topic filter %q: '#' must be the whole last level", f)
-		}
-		if strings.Contains(l, "+") && l != "+" {
-			return fmt.Errorf("topic filter %q: '+' must be a whole level", f)
-		}
-	}
-	return nil
-}
-
 func validateBrokerURL(key, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return keyErr(key, "not a URL") // url's error quotes the input, password included
-	}
-	switch u.Scheme {
-	case "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss":
-	default:
-		return keyErr(key, "scheme must be tcp, ssl, ws or wss, got %q", u.Scheme)
-	}
-	if u.Host == "" {
-		return keyErr(key, "missing host:port in %q", RedactURL(raw))
+	if _, err := mqttconn.ParseURL(raw, true); err != nil {
+		return keyErr(key, "%s", err)
 	}
 	return nil
-}
-
-// RedactURL is raw with any password replaced by "xxxxx" (for logs and errors); unparsable input is not echoed.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

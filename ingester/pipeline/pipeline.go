@@ -11,12 +11,10 @@ package pipeline
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +26,9 @@ import (
 	"github.com/fieldline-iot/fieldline/ingester/metrics"
 	"github.com/fieldline-iot/fieldline/ingester/sink"
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
+	"github.com/fieldline-iot/fieldline/internal/redact"
+	"github.com/fieldline-iot/fieldline/internal/retry"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
-	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
 )
 
 // reasonNoSubscription counts messages the broker delivers for a filter the configuration no longer has
@@ -137,15 +136,20 @@ func New(cfg config.Config, sinks []*sink.Buffered, m *metrics.Metrics, log *slo
 
 func (p *Pipeline) clientOptions() (*mqtt.ClientOptions, error) {
 	c := p.cfg.MQTT
-	o := mqtt.NewClientOptions().
-		AddBroker(c.URL).
-		SetClientID(c.ClientID).
+	b := mqttconn.Broker{URL: c.URL, ClientID: c.ClientID, Username: c.Username, Password: c.Password}
+	if mqttconn.SecureScheme(c.URL) || c.TLS.CAFile != "" || c.TLS.CertFile != "" {
+		tc, err := tlsConfig(c.TLS)
+		if err != nil {
+			return nil, err
+		}
+		b.TLS = tc
+	}
+	o := b.ClientOptions().
 		SetCleanSession(c.CleanSession).
 		SetAutoAckDisabled(true). // acknowledge only after the sinks commit
 		SetOrderMatters(true).    // handlers run in the router goroutine, in order; ours only enqueue
 		SetKeepAlive(c.KeepAlive).
 		SetPingTimeout(10 * time.Second).
-		SetConnectTimeout(10 * time.Second).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(10 * time.Second). // paho's default backs off to 10 minutes
 		SetConnectRetry(false).                    // connectLoop retries the first connection itself, logging why each attempt failed
@@ -159,43 +163,34 @@ func (p *Pipeline) clientOptions() (*mqtt.ClientOptions, error) {
 			p.log.Warn("MQTT connection lost; reconnecting (unacknowledged messages will be redelivered)", "err", err)
 		}).
 		SetReconnectingHandler(func(_ mqtt.Client, _ *mqtt.ClientOptions) {
-			p.log.Info("MQTT reconnecting", "broker", config.RedactURL(c.URL))
+			p.log.Info("MQTT reconnecting", "broker", redact.URL(c.URL))
 		})
-	if c.Username != "" {
-		o.SetUsername(c.Username)
-		o.SetPassword(c.Password)
-	}
-	scheme := strings.SplitN(c.URL, "://", 2)[0]
-	mqttconn.Use(o)
-	if scheme == "ssl" || scheme == "tls" || scheme == "mqtts" || scheme == "wss" || c.TLS.CAFile != "" || c.TLS.CertFile != "" {
-		tc, err := tlsConfig(c.TLS)
-		if err != nil {
-			return nil, err
-		}
-		o.SetTLSConfig(tc)
-	}
 	return o, nil
 }
 
+// tlsConfig reads the PEM files the configuration names and builds the TLS configuration with
+// mqttconn.TLSConfig; errors name the setting.
 func tlsConfig(t config.TLS) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify, ServerName: t.ServerName} //nolint:gosec // opt-in setting
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+	o := mqttconn.TLSOptions{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	for _, f := range []struct {
+		key, path string
+		dst       *[]byte
+	}{{"mqtt.tls.ca_file", t.CAFile, &o.CA}, {"mqtt.tls.cert_file", t.CertFile, &o.Cert}, {"mqtt.tls.key_file", t.KeyFile, &o.Key}} {
+		if f.path == "" {
+			continue
+		}
+		pem, err := os.ReadFile(f.path)
 		if err != nil {
-			return nil, &config.Error{Key: "mqtt.tls.ca_file", Err: err}
+			return nil, &config.Error{Key: f.key, Err: err}
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &config.Error{Key: "mqtt.tls.ca_file", Err: fmt.Errorf("%s: no PEM certificate found", t.CAFile)}
-		}
-		tc.RootCAs = pool
+		*f.dst = pem
 	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, &config.Error{Key: "mqtt.tls.cert_file", Err: err}
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := mqttconn.TLSConfig(o)
+	switch {
+	case errors.Is(err, mqttconn.ErrNoCACert):
+		return nil, &config.Error{Key: "mqtt.tls.ca_file", Err: fmt.Errorf("%s: %w", t.CAFile, err)}
+	case err != nil:
+		return nil, &config.Error{Key: "mqtt.tls.cert_file", Err: err}
 	}
 	return tc, nil
 }
@@ -222,7 +217,7 @@ func (p *Pipeline) onConnect(c mqtt.Client) {
 	}
 	p.connected.Store(true)
 	p.m.Connected.Set(1)
-	p.log.Info("MQTT connected and subscribed", "broker", config.RedactURL(p.cfg.MQTT.URL), "client_id", p.cfg.MQTT.ClientID,
+	p.log.Info("MQTT connected and subscribed", "broker", redact.URL(p.cfg.MQTT.URL), "client_id", p.cfg.MQTT.ClientID,
 		"clean_session", p.cfg.MQTT.CleanSession, "subscriptions", len(filters))
 }
 
@@ -270,9 +265,10 @@ func (p *Pipeline) leaveWhenDrained(ctx context.Context, stop context.CancelFunc
 // connectLoop makes the first connection, retrying with backoff (1 s → 10 s) and logging each failure (a wrong
 // password or an unreachable broker says so). Later drops are paho's AutoReconnect's business.
 func (p *Pipeline) connectLoop(ctx context.Context) {
-	backoff := time.Second
+	delay := retry.New(time.Second, 10*time.Second)
 	for ctx.Err() == nil {
-		p.log.Info("connecting to MQTT", "broker", config.RedactURL(p.cfg.MQTT.URL), "client_id", p.cfg.MQTT.ClientID)
+		backoff := delay.Next()
+		p.log.Info("connecting to MQTT", "broker", redact.URL(p.cfg.MQTT.URL), "client_id", p.cfg.MQTT.ClientID)
 		tok := p.client.Connect()
 		if !tok.WaitTimeout(20 * time.Second) {
 			p.log.Warn("MQTT connect failed; retrying", "err", "no CONNACK within 20s", "retry_in", backoff)
@@ -281,11 +277,7 @@ func (p *Pipeline) connectLoop(ctx context.Context) {
 		} else {
 			return
 		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-		}
-		backoff = min(backoff*2, 10*time.Second)
+		retry.Wait(ctx, backoff)
 	}
 }
 
@@ -302,7 +294,7 @@ func (p *Pipeline) reconnect() {
 // stored, not counted as unsubscribed.
 func (p *Pipeline) route(topic string) *subscription {
 	for _, s := range p.subs {
-		if mqttlive.Match(s.cfg.Filter, topic) {
+		if mqttconn.Match(s.cfg.Filter, topic) {
 			return s
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fieldline-iot/fieldline/ingester/metrics"
 	"github.com/fieldline-iot/fieldline/ingester/spool"
+	"github.com/fieldline-iot/fieldline/internal/retry"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
@@ -82,7 +83,7 @@ func (b *Buffered) Accept(ctx context.Context, batch []telemetry.Reading) error 
 	if len(batch) == 0 {
 		return nil
 	}
-	backoff := 100 * time.Millisecond
+	delay := retry.New(100*time.Millisecond, 5*time.Second)
 	for {
 		err := b.accept(ctx, batch)
 		if err == nil {
@@ -100,8 +101,7 @@ func (b *Buffered) Accept(ctx context.Context, batch []telemetry.Reading) error 
 			b.log.Error("cannot store a batch in the sink or the spool: retrying; its messages stay unacknowledged and intake waits",
 				"err", err, "spool", b.spool.Dir())
 		}
-		sleep(ctx, backoff)
-		backoff = min(backoff*2, 5*time.Second)
+		retry.Wait(ctx, delay.Next())
 	}
 }
 
@@ -219,7 +219,7 @@ func (b *Buffered) gauges() {
 
 // Run replays the spool until ctx ends.
 func (b *Buffered) Run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
+	delay := retry.New(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
 		added := b.spool.Added()
 		seq, batch, ok, err := b.spool.Peek()
@@ -231,7 +231,7 @@ func (b *Buffered) Run(ctx context.Context) {
 				continue
 			}
 			b.log.Error("spool", "err", err)
-			sleep(ctx, backoff)
+			retry.Wait(ctx, delay.Next())
 			continue
 		}
 		if !ok {
@@ -256,7 +256,7 @@ func (b *Buffered) Run(ctx context.Context) {
 			}
 			b.mu.Unlock()
 			b.gauges()
-			backoff = 100 * time.Millisecond
+			delay.Reset()
 			continue
 		}
 		b.mu.Unlock()
@@ -264,17 +264,8 @@ func (b *Buffered) Run(ctx context.Context) {
 			return
 		}
 		b.markDown(err)
+		backoff := delay.Next()
 		b.log.Debug("replay failed; retrying", "err", err, "backoff", backoff, "spooled_batches", b.spool.Len())
-		sleep(ctx, backoff)
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+		retry.Wait(ctx, backoff)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fieldline-iot/fieldline/internal/retry"
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
@@ -101,7 +102,7 @@ func (p *Postgres) Ready() error {
 // PrepareLoop retries Prepare with backoff (1 s → 30 s) until it succeeds or ctx ends, so the schema is migrated
 // (and readiness reached) as soon as PostgreSQL answers, even when no batch arrives to trigger it.
 func (p *Postgres) PrepareLoop(ctx context.Context) {
-	backoff := time.Second
+	delay := retry.New(time.Second, 30*time.Second)
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := p.Prepare(pctx)
@@ -109,14 +110,9 @@ func (p *Postgres) PrepareLoop(ctx context.Context) {
 		if err == nil {
 			return
 		}
+		backoff := delay.Next()
 		p.log.Warn("PostgreSQL schema not migrated yet; retrying (batches are spooled meanwhile, /readyz says 503)", "err", err, "retry_in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-		backoff = min(backoff*2, 30*time.Second)
+		retry.Wait(ctx, backoff)
 	}
 }
 

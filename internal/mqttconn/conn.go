@@ -1,6 +1,10 @@
-// Package mqttconn makes paho.mqtt.golang cheap per message: a connection with buffered reads and coalesced
-// writes, and a Store that keeps nothing, for subscribers that publish nothing (fieldline-ingester); and Dial,
-// the one place that opens broker connections (tcp, ssl, ws, wss), shared with the plugin's live client.
+// Package mqttconn is the one place Fieldline reaches an MQTT broker from, for the ingester's paho client, the
+// plugin's live client (pkg/live/mqttlive) and the plugin's health check: broker URL schemes and their checks
+// (ParseURL, Secure), TLS from PEM (TLSConfig), topic filters (ValidateFilter, Match), the common paho options
+// (Broker.ClientOptions) and Dial, which opens every connection (tcp, ssl, ws, wss).
+//
+// It also makes paho.mqtt.golang cheap per message: a connection with buffered reads and coalesced writes
+// (Open), and a Store that keeps nothing (NoStore), for subscribers that publish nothing.
 package mqttconn
 
 import (
@@ -28,9 +32,7 @@ func Use(o *mqtt.ClientOptions) {
 		return
 	}
 	for _, u := range o.Servers {
-		switch u.Scheme {
-		case "tcp", "mqtt", "ssl", "tls", "mqtts", "tcps":
-		default:
+		if t := transportOf(u.Scheme); t != plainTCP && t != tlsTCP {
 			return
 		}
 	}
@@ -58,16 +60,16 @@ func Dial(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 		c   net.Conn
 		err error
 	)
-	switch uri.Scheme {
-	case "tcp", "mqtt":
+	switch t := transportOf(uri.Scheme); t {
+	case plainTCP:
 		c, err = d.Dial("tcp", uri.Host)
-	case "ssl", "tls", "mqtts", "tcps":
+	case tlsTCP:
 		c, err = tls.DialWithDialer(d, "tcp", uri.Host, tlsConfig(uri, o.TLSConfig))
-	case "ws", "wss":
+	case websocket, secureWebsocket:
 		u := *uri
 		u.User = nil // the WebSocket dialer refuses URLs with credentials
 		var cfg *tls.Config
-		if uri.Scheme == "wss" {
+		if t == secureWebsocket {
 			cfg = tlsConfig(uri, o.TLSConfig)
 		}
 		return mqtt.NewWebsocket(u.String(), cfg, o.ConnectTimeout, o.HTTPHeaders, o.WebsocketOptions)

@@ -52,8 +52,10 @@ func ParseFormat(s string) (Format, error) {
 const (
 	DefaultMaxPayloadBytes = 65536
 	DefaultMaxFuture       = time.Hour
-	MaxLabelBytes          = 256
+	MaxLabelBytes          = 256 // see CheckLabel
 )
+
+var labelTooLong = "is longer than " + strconv.Itoa(MaxLabelBytes) + " bytes"
 
 // MinTime is the earliest reading time accepted: readings before it are rejected as time_out_of_range (they are
 // almost always a device whose clock was never set).
@@ -439,10 +441,15 @@ func checkLabels(l Labels, required bool) (name, msg string) {
 	return "", ""
 }
 
-// checkLabel validates one label value: at most MaxLabelBytes, valid UTF-8, no control characters.
+// CheckLabel validates one label value (device, sensor, metric, unit, a topic level) wherever one enters
+// Fieldline: from a message, a query, a channel path. A value passes when it is at most MaxLabelBytes of valid
+// UTF-8 without control characters; otherwise the result says what is wrong ("is longer than 256 bytes",
+// "is not valid UTF-8", "contains a control character"). It does not allocate: decoders call it per reading.
+func CheckLabel(s string) string { return checkLabel(s) }
+
 func checkLabel(s string) string {
 	if len(s) > MaxLabelBytes {
-		return "is longer than 256 bytes"
+		return labelTooLong
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]

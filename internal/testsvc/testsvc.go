@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fieldline-iot/fieldline/internal/redact"
 )
 
 const hint = "start the services with `go tool mage services:up` and load their addresses with `eval \"$(scripts/services.sh env)\"`"
@@ -76,7 +78,7 @@ func NewPostgresDB(t testing.TB) string {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		t.Fatalf("connect to PostgreSQL %s: %v", redact(base), err)
+		t.Fatalf("connect to PostgreSQL %s: %v", redact.URL(base), err)
 	}
 	defer conn.Close(ctx)
 	name := RandomName("fieldline_test_")
@@ -199,12 +201,4 @@ func Services(t testing.TB, args ...string) {
 	if err != nil {
 		t.Fatalf("services %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

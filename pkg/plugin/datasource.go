@@ -20,6 +20,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data/sqlutil"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/fieldline-iot/fieldline/internal/redact"
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
 	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
@@ -67,7 +68,7 @@ var (
 // NewDatasource is the instance factory for datasource.Manage. Invalid settings do not fail the factory: the
 // instance reports them from CheckHealth and every query, so the user sees which field is wrong.
 func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
-	d := &Datasource{redactor: newRedactor(s.DecryptedSecureJSONData)}
+	d := &Datasource{redactor: redact.NewReplacer(s.DecryptedSecureJSONData)}
 	d.baseCtx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	d.resources = d.newResourceHandler()
 	d.uid = s.UID
@@ -504,22 +505,7 @@ func isServerReply(err error) bool {
 	return errors.As(err, &pgErr) || errors.As(err, &reply)
 }
 
-// newRedactor replaces every secret value with "[redacted]" in messages the plugin makes from connection and
+// redact replaces every secret value with "[redacted]" in messages the plugin makes from connection and
 // configuration errors (defense in depth: no code path is meant to put a secret into an error, but driver
 // messages are not under our control). Database replies to queries are not redacted (see serverReply).
-func newRedactor(secure map[string]string) *strings.Replacer {
-	var pairs []string
-	vals := make([]string, 0, len(secure))
-	for _, v := range secure {
-		if len(v) >= 4 {
-			vals = append(vals, v)
-		}
-	}
-	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
-	for _, v := range vals {
-		pairs = append(pairs, v, "[redacted]")
-	}
-	return strings.NewReplacer(pairs...)
-}
-
 func (d *Datasource) redact(s string) string { return d.redactor.Replace(s) }

@@ -15,6 +15,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fieldline-iot/fieldline/internal/retry"
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
@@ -545,7 +546,7 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 	}
 	// The database may be restarting (the pool then holds dead connections): retry with backoff. Only this
 	// stream waits; its buffer keeps what the listener pushes meanwhile.
-	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+	for delay := retry.New(50*time.Millisecond, 2*time.Second); ; {
 		err := query()
 		if err == nil {
 			break
@@ -553,11 +554,10 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		backoff := delay.Next()
 		backend.Logger.Warn("Live read-back failed; retrying", "metric", s.sel.Metric, "error", s.d.redact(err.Error()), "backoff", backoff)
-		select {
-		case <-ctx.Done():
+		if !retry.Wait(ctx, backoff) {
 			return ctx.Err()
-		case <-time.After(backoff):
 		}
 	}
 	if len(got) > limit {

@@ -4,11 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
+	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
 )
 
 // mqttClientID returns prefix-<random>: unique per connection, so two Grafana replicas never kick each other off.
@@ -18,51 +19,23 @@ func mqttClientID(prefix, role string) string {
 	return prefix + "-" + role + "-" + hex.EncodeToString(b[:])
 }
 
-// mqttOptions are the paho options for a settings block (shared with the streaming client of issue 4).
+// mqttOptions are the connection options of a settings block, for the live client and the health check.
 func mqttOptions(cfg *MQTTSettings, clientID string) *mqtt.ClientOptions {
-	o := mqtt.NewClientOptions().
-		AddBroker(cfg.URL).
-		SetClientID(clientID).
+	return mqttconn.Broker{
+		URL: cfg.URL, ClientID: clientID, Username: cfg.Username, Password: cfg.Password, TLS: cfg.TLS,
+		ConnectTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+	}.ClientOptions().
 		SetCleanSession(true).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
-		SetConnectTimeout(10 * time.Second).
-		SetWriteTimeout(10 * time.Second).
 		SetOrderMatters(false)
-	if cfg.Username != "" {
-		o.SetUsername(cfg.Username)
-	}
-	if cfg.Password != "" {
-		o.SetPassword(cfg.Password)
-	}
-	if cfg.TLS != nil {
-		o.SetTLSConfig(cfg.TLS.Clone())
-	}
-	return o
 }
 
-// mqttHealth connects to the broker and disconnects.
+// mqttHealth connects to the broker with the live client's own code path and disconnects.
 func mqttHealth(ctx context.Context, cfg *MQTTSettings) (string, error) {
-	c := mqtt.NewClient(mqttOptions(cfg, mqttClientID(cfg.ClientIDPrefix, "health")))
-	tok := c.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		// paho has no cancellable connect: disconnect when it finishes, without waiting here.
-		go func() {
-			tok.Wait()
-			if c.IsConnected() {
-				c.Disconnect(0)
-			}
-		}()
-		return "", fmt.Errorf("connect: %w", ctx.Err())
+	err := mqttlive.Check(ctx, mqttlive.Config{Options: mqttOptions(cfg, mqttClientID(cfg.ClientIDPrefix, "health")), Logger: liveLogger()})
+	if err != nil {
+		return "", err
 	}
-	if err := tok.Error(); err != nil {
-		return "", fmt.Errorf("connect: %w", err)
-	}
-	if !c.IsConnected() {
-		return "", errors.New("connect: not connected")
-	}
-	c.Disconnect(250)
 	return "MQTT ok: connected to the broker", nil
 }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
 
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
@@ -32,9 +32,8 @@ const (
 	FillZero     = "zero"
 )
 
-// Limits on user values (labels are bounded by the ingester too: telemetry.MaxLabelBytes).
+// Limits on user values (labels: telemetry.CheckLabel, the rule the ingester applies).
 const (
-	maxLabelBytes  = 256
 	maxSelectorLen = 100
 	maxCodeBytes   = 1 << 20
 	maxBuckets     = 2_000_000 // buckets per series a builder query may ask for
@@ -217,22 +216,18 @@ func parseInterval(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// parseLabel validates one label value: UTF-8, at most 256 bytes, no control characters (the ingester never
-// stores such labels, so rejecting them loses nothing).
+// parseLabel validates one label value with telemetry.CheckLabel (the ingester never stores a label that fails
+// it, so rejecting one loses nothing).
 func parseLabel(field, v string) (string, error) {
 	v = strings.TrimSpace(v)
-	if len(v) > maxLabelBytes {
-		return "", fmt.Errorf("%s: longer than %d bytes", field, maxLabelBytes)
+	switch msg := telemetry.CheckLabel(v); {
+	case msg == "":
+		return v, nil
+	case len(v) > telemetry.MaxLabelBytes || !utf8.ValidString(v):
+		return "", fmt.Errorf("%s %s", field, msg)
+	default:
+		return "", fmt.Errorf("%s %s: %s", field, quoteTrunc(v), msg)
 	}
-	if !utf8.ValidString(v) {
-		return "", fmt.Errorf("%s: not valid UTF-8", field)
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) {
-			return "", fmt.Errorf("%s %s: contains a control character", field, quoteTrunc(v))
-		}
-	}
-	return v, nil
 }
 
 // parseSelector splits "a,b" into values; "", "*", "$__all" or a list containing "*" select everything.

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
 
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/internal/store"
 )
 
@@ -291,20 +291,12 @@ func loadInflux(rawURL, org, bucket string) (*InfluxSettings, error) {
 }
 
 func loadMQTT(rawURL, prefix, user string, skipVerify bool, serverName string, sec map[string]string) (*MQTTSettings, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
-		return nil, errors.New("mqtt.url: want tcp://, ssl://, ws:// or wss://host:port (the value is not shown)")
-	}
-	if u.User != nil {
+	u, err := mqttconn.ParseURL(rawURL, false)
+	switch {
+	case errors.Is(err, mqttconn.ErrCredentialsInURL):
 		return nil, errors.New("mqtt.url must not carry credentials: use mqtt.username and secureJsonData.mqttPassword")
-	}
-	switch u.Scheme {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-	default:
-		return nil, errors.New("mqtt.url: the scheme must be tcp, ssl, ws or wss")
-	}
-	if u.User != nil {
-		return nil, errors.New("mqtt.url must not carry credentials: use mqtt.username and secureJsonData.mqttPassword")
+	case err != nil:
+		return nil, fmt.Errorf("mqtt.url: %w", err)
 	}
 	if prefix == "" {
 		prefix = "fieldline-grafana"
@@ -313,27 +305,18 @@ func loadMQTT(rawURL, prefix, user string, skipVerify bool, serverName string, s
 		return nil, errors.New("mqtt.clientIdPrefix: at most 32 characters")
 	}
 	m := &MQTTSettings{URL: rawURL, ClientIDPrefix: prefix, Username: user, Password: sec["mqttPassword"]}
-	secure := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss"
 	ca, cert, key := sec["tlsCACert"], sec["tlsClientCert"], sec["tlsClientKey"]
-	if secure || ca != "" || cert != "" {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: skipVerify, ServerName: serverName} //nolint:gosec // opt-in
-		if ca != "" {
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM([]byte(ca)) {
-				return nil, errors.New("secureJsonData.tlsCACert: no PEM certificate found")
-			}
-			cfg.RootCAs = pool
-		}
-		if (cert == "") != (key == "") {
+	if mqttconn.Secure(u) || ca != "" || cert != "" {
+		cfg, err := mqttconn.TLSConfig(mqttconn.TLSOptions{
+			CA: []byte(ca), Cert: []byte(cert), Key: []byte(key), ServerName: serverName, InsecureSkipVerify: skipVerify,
+		})
+		switch {
+		case errors.Is(err, mqttconn.ErrNoCACert):
+			return nil, errors.New("secureJsonData.tlsCACert: no PEM certificate found")
+		case errors.Is(err, mqttconn.ErrCertWithoutKey):
 			return nil, errors.New("secureJsonData.tlsClientCert and tlsClientKey must be set together")
-		}
-		if cert != "" {
-			pair, err := tls.X509KeyPair([]byte(cert), []byte(key))
-			if err != nil {
-				// The parse error never quotes key material.
-				return nil, errors.New("secureJsonData.tlsClientCert/tlsClientKey: not a valid PEM certificate and key pair")
-			}
-			cfg.Certificates = []tls.Certificate{pair}
+		case err != nil:
+			return nil, errors.New("secureJsonData.tlsClientCert/tlsClientKey: not a valid PEM certificate and key pair")
 		}
 		m.TLS = cfg
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
+	"github.com/fieldline-iot/fieldline/internal/retry"
 )
 
 // Message is one received publication.
@@ -124,7 +125,7 @@ func New(cfg Config) *Client {
 // client on the very first call); a later consumer is first sent the cached last message of every topic the
 // filter matches. The returned function removes h (UNSUBSCRIBE when it was the filter's last consumer).
 func (c *Client) Subscribe(filter string, h Handler) (unsubscribe func(), err error) {
-	if err := ValidFilter(filter); err != nil {
+	if err := mqttconn.ValidateFilter(filter); err != nil {
 		return nil, err
 	}
 	hp := &h
@@ -136,7 +137,7 @@ func (c *Client) Subscribe(filter string, h Handler) (unsubscribe func(), err er
 	fs := c.filters[filter]
 	first := fs == nil
 	if first {
-		fs = &filterSubs{filter: filter, parts: strings.Split(stripShare(filter), "/"), handlers: map[*Handler]struct{}{}}
+		fs = &filterSubs{filter: filter, parts: mqttconn.FilterLevels(filter), handlers: map[*Handler]struct{}{}}
 		c.filters[filter] = fs
 	}
 	fs.handlers[hp] = struct{}{}
@@ -145,7 +146,7 @@ func (c *Client) Subscribe(filter string, h Handler) (unsubscribe func(), err er
 		// The replay goes out under the lock so that no live message for this filter can overtake it.
 		var replay []Message
 		for topic, m := range c.cache {
-			if match(fs.parts, topic) {
+			if mqttconn.MatchLevels(fs.parts, topic) {
 				m.Cached = true
 				replay = append(replay, m)
 			}
@@ -211,7 +212,7 @@ func (fs *filterSubs) rebuild() {
 
 func (c *Client) coveredLocked(topic string) bool {
 	for _, fs := range c.filters {
-		if match(fs.parts, topic) {
+		if mqttconn.MatchLevels(fs.parts, topic) {
 			return true
 		}
 	}
@@ -242,25 +243,22 @@ func (c *Client) subscribeLocked(s *session, filter string) {
 // run keeps a session up until ctx ends, reconnecting with backoff.
 func (c *Client) run(ctx context.Context) {
 	defer close(c.done)
-	backoff := c.cfg.MinBackoff
+	delay := retry.New(c.cfg.MinBackoff, c.cfg.MaxBackoff)
 	for {
 		connected, err := c.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if connected {
-			backoff = c.cfg.MinBackoff // it was up: start over quickly
+			delay.Reset() // it was up: start over quickly
 			c.log.Warn("MQTT live client lost its connection; reconnecting", "error", err)
-		} else {
+		}
+		backoff := delay.Next()
+		if !connected {
 			c.log.Warn("MQTT live client could not connect; retrying", "error", err, "backoff", backoff)
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Wait(ctx, backoff) {
 			return
-		case <-time.After(backoff):
-		}
-		if !connected {
-			backoff = min(2*backoff, c.cfg.MaxBackoff)
 		}
 	}
 }
@@ -462,7 +460,7 @@ func (c *Client) deliver() {
 	for _, fs := range c.filters {
 		c.batch = c.batch[:0]
 		for i := range c.inbox {
-			if match(fs.parts, c.inbox[i].Topic) {
+			if mqttconn.MatchLevels(fs.parts, c.inbox[i].Topic) {
 				c.batch = append(c.batch, c.inbox[i])
 			}
 		}
@@ -480,11 +478,11 @@ func (c *Client) deliver() {
 
 // Topics returns the cached topics (the last message of each topic seen) that filter matches, sorted.
 func (c *Client) Topics(filter string) []string {
-	parts := strings.Split(stripShare(filter), "/")
+	parts := mqttconn.FilterLevels(filter)
 	c.mu.Lock()
 	out := make([]string, 0, len(c.cache))
 	for topic := range c.cache {
-		if match(parts, topic) {
+		if mqttconn.MatchLevels(parts, topic) {
 			out = append(out, topic)
 		}
 	}
@@ -510,35 +508,14 @@ func (c *Client) Close() {
 	}
 }
 
-// ValidFilter checks an MQTT topic filter: not empty, '#' only as the last level, '+' and '#' only as whole
-// levels, no NUL.
-func ValidFilter(f string) error {
-	if f == "" || len(f) > 65535 {
-		return errors.New("mqtt topic filter: empty or too long")
-	}
-	if strings.ContainsRune(f, 0) {
-		return errors.New("mqtt topic filter: contains NUL")
-	}
-	parts := strings.Split(stripShare(f), "/")
-	for i, p := range parts {
-		if strings.Contains(p, "#") && (p != "#" || i != len(parts)-1) {
-			return errors.New("mqtt topic filter: '#' must be the whole last level")
-		}
-		if strings.Contains(p, "+") && p != "+" {
-			return errors.New("mqtt topic filter: '+' must be a whole level")
-		}
-	}
-	return nil
-}
-
 // UserFilter checks a topic filter that comes from a Grafana user (a live query, the /topics resource, a live
 // channel path): a valid filter that is not a shared subscription ($share/..., EMQX's $queue/...: the plugin
 // would join the ingester's share group and take, then acknowledge, part of its messages, which the ingester
 // then never stores), not a $-topic (broker internals) unless allowSys admits $SYS/..., and, when prefixes are
 // set, under one of them.
 func UserFilter(f string, allowSys bool, prefixes []string) error {
-	if err := ValidFilter(f); err != nil {
-		return err
+	if err := mqttconn.ValidateFilter(f); err != nil {
+		return fmt.Errorf("mqtt %w", err)
 	}
 	switch {
 	case strings.HasPrefix(f, "$share/") || strings.HasPrefix(f, "$queue/"):
@@ -561,49 +538,32 @@ func UserFilter(f string, allowSys bool, prefixes []string) error {
 	return nil
 }
 
-func stripShare(f string) string {
-	if strings.HasPrefix(f, "$share/") {
-		if rest := strings.SplitN(f, "/", 3); len(rest) == 3 {
-			return rest[2]
-		}
-	}
-	return f
-}
-
-// Match reports whether topic matches filter (MQTT rules: '+' one level, '#' the rest, wildcards at the
-// first level do not match topics starting with '$').
-func Match(filter, topic string) bool { return match(strings.Split(stripShare(filter), "/"), topic) }
-
-func match(parts []string, topic string) bool {
-	if len(parts) > 0 && (parts[0] == "+" || parts[0] == "#") && strings.HasPrefix(topic, "$") {
-		return false
-	}
-	i := 0
-	for len(topic) >= 0 {
-		if i == len(parts) {
-			return false
-		}
-		if parts[i] == "#" {
-			return true
-		}
-		level, rest, more := strings.Cut(topic, "/")
-		if parts[i] != "+" && parts[i] != level {
-			return false
-		}
-		i++
-		if !more {
-			// "a/#" matches "a" too.
-			return i == len(parts) || (i == len(parts)-1 && parts[i] == "#")
-		}
-		topic = rest
-	}
-	return false
-}
-
 func sortByReceived(ms []Message) {
 	for i := 1; i < len(ms); i++ {
 		for j := i; j > 0 && ms[j].Received.Before(ms[j-1].Received); j-- {
 			ms[j], ms[j-1] = ms[j-1], ms[j]
 		}
 	}
+}
+
+// Check connects once with cfg, through the same dial and handshake as a Client's sessions, and disconnects:
+// the plugin's health check, which so tests the connection its live streams use. ctx bounds it.
+func Check(ctx context.Context, cfg Config) error {
+	c := New(cfg)
+	conn, err := c.dial()
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	s := newSession(conn, -1, c.opts.WriteTimeout())
+	if err := c.handshake(s); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("connect: %w", ctx.Err())
+		}
+		return fmt.Errorf("connect: %w", err)
+	}
+	_ = s.send(packets.NewControlPacket(packets.Disconnect))
+	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/fieldline-iot/fieldline/internal/retry"
 	"github.com/fieldline-iot/fieldline/pkg/live/readpace"
 )
 
@@ -128,23 +129,20 @@ func (l *Listener[T]) Connections() int {
 
 // Run connects, LISTENs and dispatches until ctx ends, reconnecting with backoff. It returns ctx.Err().
 func (l *Listener[T]) Run(ctx context.Context) error {
-	backoff := l.cfg.MinBackoff
+	delay := retry.New(l.cfg.MinBackoff, l.cfg.MaxBackoff)
 	for {
 		err := l.session(ctx)
 		l.setConnected(false)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		l.cfg.Logger.Warn("PostgreSQL listener disconnected; reconnecting", "channel", l.cfg.Channel, "error", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
 		if errors.Is(err, errListening) {
-			backoff = l.cfg.MinBackoff // it was up: start over quickly
-		} else {
-			backoff = min(2*backoff, l.cfg.MaxBackoff)
+			delay.Reset() // it was up: start over quickly
+		}
+		backoff := delay.Next()
+		l.cfg.Logger.Warn("PostgreSQL listener disconnected; reconnecting", "channel", l.cfg.Channel, "error", err, "backoff", backoff)
+		if !retry.Wait(ctx, backoff) {
+			return ctx.Err()
 		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/fieldline-iot/fieldline/internal/redact"
 )
 
 // Config configures a simulation run.
@@ -175,7 +177,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer client.Disconnect(250)
 
 	sum := &Summary{
-		Broker: redactURL(cfg.Broker), ClientID: cfg.ClientID, Seed: cfg.Fleet.Seed, QoS: cfg.QoS,
+		Broker: redact.URL(cfg.Broker), ClientID: cfg.ClientID, Seed: cfg.Fleet.Seed, QoS: cfg.QoS,
 		Topics: cfg.Fleet.Topics.String(), Nodes: cfg.Fleet.Nodes, Faults: cfg.Fleet.Faults.String(),
 		Interval: cfg.Interval.String(), Rejected: map[string]int64{}, PerTopic: map[string]*TopicStats{},
 	}
@@ -255,20 +257,4 @@ loop:
 	<-collected
 	sum.ElapsedSeconds = time.Since(start).Seconds()
 	return sum, nil
-}
-
-// redactURL drops credentials from a broker URL for printing.
-func redactURL(s string) string {
-	for i := 0; i+3 <= len(s); i++ {
-		if s[i:i+3] == "://" {
-			rest := s[i+3:]
-			for j := 0; j < len(rest) && rest[j] != '/'; j++ {
-				if rest[j] == '@' {
-					return s[:i+3] + "xxx@" + rest[j+1:]
-				}
-			}
-			break
-		}
-	}
-	return s
 }

@@ -1,4 +1,4 @@
-package mqttlive
+package mqttconn
 
 import "testing"
 
@@ -27,8 +27,21 @@ func TestMatch(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "a/#/b", "a/b#", "a/+b"} {
-		if ValidFilter(bad) == nil {
-			t.Errorf("ValidFilter(%q) accepted", bad)
+		if ValidateFilter(bad) == nil {
+			t.Errorf("ValidateFilter(%q) accepted", bad)
+		}
+	}
+}
+
+func TestValidateFilter(t *testing.T) {
+	for _, ok := range []string{"a", "a/b", "+", "#", "a/+/c", "a/#", "$SYS/#", "$share/g/a/+", "a//b"} {
+		if err := ValidateFilter(ok); err != nil {
+			t.Errorf("ValidateFilter(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a\x00b", string(make([]byte, MaxFilterBytes+1)), "$share/g/a/#/b", "$share/g/a+", "#/a"} {
+		if ValidateFilter(bad) == nil {
+			t.Errorf("ValidateFilter(%.20q) accepted", bad)
 		}
 	}
 }

@@ -1,0 +1,48 @@
+package mqttconn
+
+import (
+	"crypto/tls"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Broker is what every Fieldline MQTT client needs to reach a broker: the ingester's paho client, the plugin's
+// live client (pkg/live/mqttlive, which reads paho's options) and the plugin's health check, which so tests
+// the very connection its streams use.
+type Broker struct {
+	URL                string
+	ClientID           string
+	Username, Password string
+	// TLS for secure schemes (ssl, tls, mqtts, tcps, wss) and for brokers that require a client certificate;
+	// nil on a secure scheme means TLS 1.2+ with the system roots (see Dial).
+	TLS            *tls.Config
+	ConnectTimeout time.Duration // default 10 s
+	WriteTimeout   time.Duration // bounds paho's publish and subscribe sends; 0: no bound (paho's default)
+}
+
+// ClientOptions returns paho options with b's broker, identity, credentials, TLS and timeouts, dialing with
+// Open (buffered, write-coalescing) for tcp and ssl brokers. Callers add their session, reconnect and handler
+// settings.
+func (b Broker) ClientOptions() *mqtt.ClientOptions {
+	connect := b.ConnectTimeout
+	if connect <= 0 {
+		connect = 10 * time.Second
+	}
+	o := mqtt.NewClientOptions().
+		AddBroker(b.URL).
+		SetClientID(b.ClientID).
+		SetConnectTimeout(connect).
+		SetWriteTimeout(b.WriteTimeout)
+	if b.Username != "" {
+		o.SetUsername(b.Username)
+	}
+	if b.Password != "" {
+		o.SetPassword(b.Password)
+	}
+	if b.TLS != nil {
+		o.SetTLSConfig(b.TLS.Clone())
+	}
+	Use(o)
+	return o
+}
