@@ -551,11 +551,8 @@ func (p *Pipeline) add(in inbound) {
 	var err error
 	b.readings, err = in.sub.dec.Decode(in.msg.Topic(), in.msg.Payload(), in.received, b.readings)
 	if err != nil {
-		reason, detail := "unknown", err.Error()
-		var rej *telemetry.Rejection
-		if errors.As(err, &rej) {
-			reason, detail = string(rej.Reason), rej.Detail
-		}
+		r, detail := telemetry.ReasonOf(err)
+		reason := string(r)
 		c, ok := p.rejected[reason]
 		if !ok {
 			c = p.m.Rejected.WithLabelValues(reason)

@@ -269,8 +269,8 @@ func TestDecodeRejections(t *testing.T) {
 			if rej.Reason != tc.want {
 				t.Errorf("reason = %q (%v), want %q", rej.Reason, err, tc.want)
 			}
-			if r, ok := ReasonOf(err); !ok || r != rej.Reason {
-				t.Errorf("ReasonOf = %q, %v", r, ok)
+			if r, d := ReasonOf(err); r != rej.Reason || d != rej.Detail {
+				t.Errorf("ReasonOf = %q, %q", r, d)
 			}
 			if len(got) != 1 || got[0] != prefix[0] {
 				t.Errorf("dst changed on rejection: %+v", got)
@@ -443,6 +443,17 @@ func TestDecodeConcurrent(t *testing.T) {
 	for g := 0; g < 4; g++ {
 		if err := <-done; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+func TestReasonOfOtherError(t *testing.T) {
+	if r, d := ReasonOf(errors.New("disk full")); r != ReasonUnknown || d != "disk full" {
+		t.Fatalf("ReasonOf(plain error) = %q, %q", r, d)
+	}
+	for _, r := range Reasons() {
+		if r == ReasonUnknown {
+			t.Fatal("ReasonUnknown must not be one of the decoder's reasons")
 		}
 	}
 }

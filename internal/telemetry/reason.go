@@ -66,13 +66,17 @@ func (r *Rejection) Error() string {
 	return "telemetry: message rejected: " + string(r.Reason) + ": " + r.Detail
 }
 
-// ReasonOf returns the Reason of a *Rejection in err's chain, and false when err is not a rejection.
-func ReasonOf(err error) (Reason, bool) {
+// ReasonUnknown labels an error that is not a *Rejection (not one of Reasons: decoders return rejections only).
+const ReasonUnknown Reason = "unknown"
+
+// ReasonOf returns the Reason and Detail of a *Rejection in err's chain, for counting and logging; any other
+// error is ReasonUnknown with its own text.
+func ReasonOf(err error) (Reason, string) {
 	var r *Rejection
 	if errors.As(err, &r) {
-		return r.Reason, true
+		return r.Reason, r.Detail
 	}
-	return "", false
+	return ReasonUnknown, err.Error()
 }
 
 func reject(reason Reason, format string, args ...any) *Rejection {

@@ -7,7 +7,6 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -226,7 +225,7 @@ type pgStream struct {
 
 	// aggregated streams (sel.Agg != ""): open buckets per series, and per series the newest bucket sent
 	agg     sqlquery.Aggregation
-	buckets map[bucketKey]*bucketAcc
+	buckets map[bucketKey]*sqlquery.Acc
 	emitted map[[2]string]time.Time
 	late    int64
 }
@@ -234,42 +233,6 @@ type pgStream struct {
 type bucketKey struct {
 	device, sensor string
 	start          int64 // unix µs
-}
-
-type bucketAcc struct {
-	count         int64
-	sum, min, max float64
-	last          float64
-	lastTime      time.Time
-}
-
-func (a *bucketAcc) add(r *telemetry.Reading) {
-	if a.count == 0 {
-		a.min, a.max = r.Value, r.Value
-	}
-	a.count++
-	a.sum += r.Value
-	a.min, a.max = min(a.min, r.Value), max(a.max, r.Value)
-	if !r.Time.Before(a.lastTime) {
-		a.last, a.lastTime = r.Value, r.Time
-	}
-}
-
-func (a *bucketAcc) value(agg sqlquery.Aggregation) float64 {
-	switch agg {
-	case sqlquery.Min:
-		return a.min
-	case sqlquery.Max:
-		return a.max
-	case sqlquery.Last:
-		return a.last
-	case sqlquery.Count:
-		return float64(a.count)
-	case sqlquery.Sum:
-		return a.sum
-	default:
-		return a.sum / float64(a.count)
-	}
 }
 
 // aggregate moves the new raw rows into their buckets and replaces s.rows with the buckets that have closed:
@@ -288,10 +251,10 @@ func (s *pgStream) aggregate(now time.Time) {
 		k := bucketKey{r.Device, r.Sensor, start.UnixMicro()}
 		a := s.buckets[k]
 		if a == nil {
-			a = &bucketAcc{}
+			a = &sqlquery.Acc{}
 			s.buckets[k] = a
 		}
-		a.add(r)
+		a.Add(r.Time, r.Value)
 	}
 	s.rows = s.rows[:0]
 	closed := now.Add(-s.d.live.settings.SeamDelay)
@@ -300,7 +263,7 @@ func (s *pgStream) aggregate(now time.Time) {
 		if start.Add(iv).After(closed) {
 			continue
 		}
-		s.rows = append(s.rows, telemetry.Reading{Time: start, Device: k.device, Metric: s.sel.Metric, Sensor: k.sensor, Value: a.value(s.agg)})
+		s.rows = append(s.rows, telemetry.Reading{Time: start, Device: k.device, Metric: s.sel.Metric, Sensor: k.sensor, Value: a.Value(s.agg)})
 		if series := [2]string{k.device, k.sensor}; start.After(s.emitted[series]) {
 			s.emitted[series] = start
 		}
@@ -313,7 +276,7 @@ func newPGStream(d *Datasource, sel *liveSelector) *pgStream {
 		seed: maphash.MakeSeed(), sent: map[rowKey]struct{}{}, valueFld: sel.Metric}
 	if sel.Agg != "" {
 		s.agg, _ = sqlquery.ParseAggregation(sel.Agg) // validated when the path was parsed
-		s.buckets = map[bucketKey]*bucketAcc{}
+		s.buckets = map[bucketKey]*sqlquery.Acc{}
 		s.emitted = map[[2]string]time.Time{}
 	}
 	if sel.Devices != nil {
@@ -492,43 +455,19 @@ func (s *pgStream) prune() {
 
 // readBack reads the selector's rows with from ≤ time (≤ to when to is set), newest MaxBufferedRows.
 func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
-	var b strings.Builder
-	args := []any{s.sel.Metric, from}
-	b.WriteString("SELECT time, device, sensor, value FROM readings WHERE metric = $1 AND time >= $2")
-	if !to.IsZero() {
-		args = append(args, to)
-		b.WriteString(" AND time <= $" + strconv.Itoa(len(args)))
-	}
-	for _, f := range []struct {
-		col    string
-		values []string
-	}{{"device", s.sel.Devices}, {"sensor", s.sel.Sensors}} {
-		switch len(f.values) {
-		case 0:
-			if f.values != nil {
-				return nil // an empty list selects nothing
-			}
-		case 1:
-			args = append(args, f.values[0])
-			b.WriteString(" AND " + f.col + " = $" + strconv.Itoa(len(args)))
-		default:
-			args = append(args, f.values)
-			b.WriteString(" AND " + f.col + " = ANY($" + strconv.Itoa(len(args)) + "::text[])")
-		}
-	}
-	if s.sel.ExcludeDevices != nil {
-		args = append(args, s.sel.ExcludeDevices, s.sel.ExcludeSensors)
-		b.WriteString(" AND (device, sensor) NOT IN (SELECT * FROM unnest($" + strconv.Itoa(len(args)-1) +
-			"::text[], $" + strconv.Itoa(len(args)) + "::text[]))")
-	}
 	limit := s.d.live.settings.MaxBufferedRows
-	args = append(args, limit+1)
-	b.WriteString(" ORDER BY time DESC LIMIT $" + strconv.Itoa(len(args)))
+	sql, args, ok := sqlquery.ReadBackSQL(sqlquery.ReadBack{
+		Metric: s.sel.Metric, From: from, To: to, Devices: s.sel.Devices, Sensors: s.sel.Sensors,
+		ExcludeDevices: s.sel.ExcludeDevices, ExcludeSensors: s.sel.ExcludeSensors, Limit: limit,
+	})
+	if !ok {
+		return nil // an empty list selects nothing
+	}
 	var got []telemetry.Reading
 	query := func() error {
 		got = got[:0]
 		return s.d.pg.readOnly(ctx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, b.String(), args...)
+			rows, err := tx.Query(ctx, sql, args...)
 			if err != nil {
 				return err
 			}

@@ -56,9 +56,7 @@ type regroup struct {
 // partial is one series' aggregate within the open output bucket.
 type partial struct {
 	device, sensor string
-	count          int64
-	v              float64   // sum, min, max or last
-	lastTime       time.Time // Last: the time of v
+	acc            Acc
 }
 
 // regroupColumns are the rollup columns each aggregation reads, after bucket, device, sensor.
@@ -77,40 +75,33 @@ func regroupColumns(a Aggregation) string {
 
 func (r *regroup) read(rows Rows, emit Emit) (bool, error) {
 	var (
-		bucket, lastTime time.Time
-		device, sensor   string
-		v                float64
-		count            int64
-		dest             []any
-		open             time.Time // the output bucket being merged
-		have             bool
-		input            int64
-		series           = map[[2]string]int{} // index in parts
-		parts            []partial
+		bucket         time.Time
+		device, sensor string
+		row            Acc // the columns of one rollup row that the aggregation reads
+		dest           []any
+		open           time.Time // the output bucket being merged
+		have           bool
+		input          int64
+		series         = map[[2]string]int{} // index in parts
+		parts          []partial
 	)
 	switch r.agg {
 	case Avg:
-		dest = []any{&bucket, &device, &sensor, &v, &count}
+		dest = []any{&bucket, &device, &sensor, &row.Sum, &row.Count}
 	case Last:
-		dest = []any{&bucket, &device, &sensor, &v, &lastTime}
+		dest = []any{&bucket, &device, &sensor, &row.Last, &row.LastTime}
 	case Count:
-		dest = []any{&bucket, &device, &sensor, &count}
-	default:
-		dest = []any{&bucket, &device, &sensor, &v}
+		dest = []any{&bucket, &device, &sensor, &row.Count}
+	case Min:
+		dest = []any{&bucket, &device, &sensor, &row.Min}
+	case Max:
+		dest = []any{&bucket, &device, &sensor, &row.Max}
+	default: // Sum
+		dest = []any{&bucket, &device, &sensor, &row.Sum}
 	}
 	flush := func() {
 		for i := range parts {
-			p := &parts[i]
-			var out float64
-			switch r.agg {
-			case Avg:
-				out = p.v / float64(p.count)
-			case Count:
-				out = float64(p.count)
-			default:
-				out = p.v
-			}
-			emit(open, p.device, p.sensor, out)
+			emit(open, parts[i].device, parts[i].sensor, parts[i].acc.Value(r.agg))
 		}
 		parts = parts[:0]
 		clear(series)
@@ -135,25 +126,9 @@ func (r *regroup) read(rows Rows, emit Emit) (bool, error) {
 		if !ok {
 			i = len(parts)
 			series[k] = i
-			parts = append(parts, partial{device: device, sensor: sensor, v: v, count: count, lastTime: lastTime})
-			continue
+			parts = append(parts, partial{device: device, sensor: sensor})
 		}
-		p := &parts[i]
-		switch r.agg {
-		case Avg, Sum:
-			p.v += v
-			p.count += count
-		case Count:
-			p.count += count
-		case Min:
-			p.v = min(p.v, v)
-		case Max:
-			p.v = max(p.v, v)
-		case Last:
-			if !lastTime.Before(p.lastTime) {
-				p.v, p.lastTime = v, lastTime
-			}
-		}
+		parts[i].acc.Merge(row)
 	}
 	if err := rows.Err(); err != nil {
 		return false, fmt.Errorf("read rollup rows: %w", err)
