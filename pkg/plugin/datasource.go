@@ -23,6 +23,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/redact"
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
 	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
+	"github.com/fieldline-iot/fieldline/pkg/frames"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
@@ -171,17 +172,17 @@ func (d *Datasource) query(ctx context.Context, pc backend.PluginContext, dq bac
 	if q.RefID == "" {
 		q.RefID = dq.RefID
 	}
-	frames, err := d.run(ctx, q, dq)
+	result, err := d.run(ctx, q, dq)
 	if err != nil {
 		return d.errorResponse(ctx, dq.RefID, err)
 	}
 	rows := 0
-	for _, f := range frames {
+	for _, f := range result {
 		rows += f.Rows()
 	}
-	logger.Debug("Query done", "refId", dq.RefID, "source", q.Source, "mode", q.Mode, "frames", len(frames),
+	logger.Debug("Query done", "refId", dq.RefID, "source", q.Source, "mode", q.Mode, "frames", len(result),
 		"rows", rows, "duration", time.Since(start))
-	return backend.DataResponse{Frames: frames}
+	return backend.DataResponse{Frames: result}
 }
 
 // run dispatches one parsed query.
@@ -191,7 +192,7 @@ func (d *Datasource) run(ctx context.Context, q Query, dq backend.DataQuery) (da
 		if err != nil {
 			return nil, err
 		}
-		return data.Frames{stringsFrame(q.RefID, string(q.Variable), values)}, nil
+		return data.Frames{frames.Strings(q.RefID, string(q.Variable), values)}, nil
 	}
 	switch q.Source {
 	case SourceMQTT:
@@ -288,24 +289,24 @@ func (d *Datasource) builderFlux(ctx context.Context, q Query, dq backend.DataQu
 }
 
 // builderFrames shapes builder rows: time series (one frame per series, fill applied) or a table.
-func (d *Datasource) builderFrames(q Query, c *seriesCollector, interval time.Duration, from, to time.Time, executed string) data.Frames {
-	all := c.sorted()
-	var frames data.Frames
+func (d *Datasource) builderFrames(q Query, c *frames.Collector, interval time.Duration, from, to time.Time, executed string) data.Frames {
+	all := c.Sorted()
+	var result data.Frames
 	if q.Format == FormatTable {
-		frames = data.Frames{tableFrame(q.RefID, q.Metric, all, executed)}
+		result = data.Frames{frames.Table(q.RefID, q.Metric, all, executed)}
 	} else {
-		var fill *gridFill
+		var fill *frames.GridFill
 		if q.Fill != FillNone && interval > 0 {
-			fill = &gridFill{Mode: q.Fill, From: from, To: to, Interval: interval}
+			fill = &frames.GridFill{Mode: q.Fill, From: from, To: to, Interval: interval}
 		}
-		frames = timeSeriesFrames(q.RefID, q.Metric, all, fill, executed)
+		result = frames.TimeSeries(q.RefID, q.Metric, all, fill, executed)
 	}
-	if c.rows > d.settings.RowLimit || c.truncated {
+	if c.Rows > d.settings.RowLimit || c.Truncated {
 		// The statement fetched one row more than the limit to detect this; drop nothing silently.
-		frames[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
+		result[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
 			Text: fmt.Sprintf("Results have been limited to %d rows because the row limit was reached", d.settings.RowLimit)})
 	}
-	return frames
+	return result
 }
 
 // codeSQL runs a code SQL query: macros through the SDK's sqlutil, rows through sqlutil.FrameFromRows, then
@@ -351,17 +352,17 @@ func (d *Datasource) codeSQL(ctx context.Context, q Query, dq backend.DataQuery)
 		}
 		frame = wide
 	}
-	frames, err := wideToMulti(q.RefID, frame, expanded)
+	result, err := frames.WideToMulti(q.RefID, frame, expanded)
 	if err != nil {
 		return nil, downstream(err)
 	}
 	if fill != nil {
-		frames = fillFrames(frames, fill, dq.TimeRange)
+		result = fillFrames(result, fill, dq.TimeRange)
 	}
 	if len(notices) > 0 {
-		frames[0].AppendNotices(notices...)
+		result[0].AppendNotices(notices...)
 	}
-	return frames, nil
+	return result, nil
 }
 
 func frameNotices(f *data.Frame) []data.Notice {
@@ -406,10 +407,10 @@ func requireTime(f *data.Frame) error {
 }
 
 // fillFrames fills the gaps of code-query series on the $__timeGroup grid over the query range.
-func fillFrames(frames data.Frames, fill *sqlquery.Fill, tr backend.TimeRange) data.Frames {
+func fillFrames(result data.Frames, fill *sqlquery.Fill, tr backend.TimeRange) data.Frames {
 	from, to := timebucket.Range(tr.From, tr.To, fill.Interval)
 	if timebucket.Count(from, to, fill.Interval) > maxBuckets {
-		return frames
+		return result
 	}
 	mode, value := FillZero, 0.0
 	switch fill.Missing.Mode {
@@ -420,14 +421,14 @@ func fillFrames(frames data.Frames, fill *sqlquery.Fill, tr backend.TimeRange) d
 	case data.FillModeValue:
 		value = fill.Missing.Value
 	}
-	g := &gridFill{Mode: mode, Value: value, From: from, To: to, Interval: fill.Interval}
-	out := make(data.Frames, 0, len(frames))
-	for _, f := range frames {
+	g := &frames.GridFill{Mode: mode, Value: value, From: from, To: to, Interval: fill.Interval}
+	out := make(data.Frames, 0, len(result))
+	for _, f := range result {
 		if len(f.Fields) != 2 {
 			out = append(out, f)
 			continue
 		}
-		s := &series{}
+		s := &frames.Series{}
 		for i := 0; i < f.Rows(); i++ {
 			t, _ := f.Fields[0].At(i).(time.Time)
 			v, err := f.Fields[1].NullableFloatAt(i)
@@ -437,7 +438,7 @@ func fillFrames(frames data.Frames, fill *sqlquery.Fill, tr backend.TimeRange) d
 			s.Times = append(s.Times, t)
 			s.Values = append(s.Values, *v)
 		}
-		tf, vf := fillGrid(f.Fields[1].Name, s, g)
+		tf, vf := frames.FillGrid(f.Fields[1].Name, s, g)
 		vf.Labels = f.Fields[1].Labels
 		vf.Config = f.Fields[1].Config
 		nf := data.NewFrame(f.Name, tf, vf)

@@ -14,6 +14,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api"
 
 	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
+	"github.com/fieldline-iot/fieldline/pkg/frames"
 )
 
 // influxBackend reads InfluxDB through the v2 query API (Flux).
@@ -85,13 +86,13 @@ func (r *fluxRecord) str(col string) string {
 }
 
 // builder runs a builder Flux query.
-func (b *influxBackend) builder(ctx context.Context, req fluxquery.Request) (*seriesCollector, fluxquery.Query, error) {
+func (b *influxBackend) builder(ctx context.Context, req fluxquery.Request) (*frames.Collector, fluxquery.Query, error) {
 	req.Bucket = b.cfg.Bucket
 	q, err := fluxquery.Build(req)
 	if err != nil {
 		return nil, q, err
 	}
-	c := newSeriesCollector()
+	c := frames.NewCollector()
 	err = b.run(ctx, q.Flux, func(r *fluxRecord) error {
 		t, ok := r.values["_time"].(time.Time)
 		if !ok {
@@ -101,7 +102,7 @@ func (b *influxBackend) builder(ctx context.Context, req fluxquery.Request) (*se
 		if !ok {
 			return nil
 		}
-		c.add(t.UTC(), r.str("device"), r.str("sensor"), v)
+		c.Add(t.UTC(), r.str("device"), r.str("sensor"), v)
 		return nil
 	})
 	if err != nil {
@@ -124,11 +125,11 @@ func (b *influxBackend) code(ctx context.Context, refID, flux string, rowLimit i
 		return nil, err
 	}
 	defer release()
-	frames, err := b.codeFrames(withBudget(ctx, budget), refID, flux, rowLimit)
+	result, err := b.codeFrames(withBudget(ctx, budget), refID, flux, rowLimit)
 	if err != nil && budget.exceeded.Load() {
 		return nil, budget.err()
 	}
-	return frames, err
+	return result, err
 }
 
 func (b *influxBackend) codeFrames(ctx context.Context, refID, flux string, rowLimit int64) (data.Frames, error) {
@@ -189,7 +190,7 @@ func (b *influxBackend) codeFrames(ctx context.Context, refID, flux string, rowL
 		return nil, err
 	}
 	meta := &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}, ExecutedQueryString: flux}
-	var frames data.Frames
+	var result data.Frames
 	for _, t := range tables {
 		idx := make([]int, len(t.times))
 		for i := range idx {
@@ -224,20 +225,20 @@ func (b *influxBackend) codeFrames(ctx context.Context, refID, flux string, rowL
 			f := data.NewFrame(name, data.NewField(data.TimeSeriesTimeFieldName, nil, times), vf)
 			f.RefID = refID
 			f.Meta = meta
-			frames = append(frames, f)
+			result = append(result, f)
 		}
 	}
-	if len(frames) == 0 {
+	if len(result) == 0 {
 		f := data.NewFrame(refID)
 		f.RefID = refID
 		f.Meta = meta
-		frames = data.Frames{f}
+		result = data.Frames{f}
 	}
 	if truncated {
-		frames[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
+		result[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
 			Text: fmt.Sprintf("Results have been limited to %d rows because the row limit was reached", rowLimit)})
 	}
-	return frames, nil
+	return result, nil
 }
 
 // discover lists tag values (device, sensor) or measurements (metric) with the v1 schema functions, which

@@ -17,6 +17,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
+	"github.com/fieldline-iot/fieldline/pkg/frames"
 )
 
 // liveRow is one row seen on screen: series labels, time (µs) and value.
@@ -31,7 +32,7 @@ func (r liveRow) String() string { return fmt.Sprintf("%s@%d=%v", r.series, r.us
 // frameSink is a StreamPacketSender that decodes and keeps every frame a stream sends.
 type frameSink struct {
 	mu     sync.Mutex
-	frames []*data.Frame
+	result []*data.Frame
 	sentAt []time.Time
 	wake   chan struct{}
 }
@@ -44,7 +45,7 @@ func (s *frameSink) Send(p *backend.StreamPacket) error {
 		return err
 	}
 	s.mu.Lock()
-	s.frames = append(s.frames, &f)
+	s.result = append(s.result, &f)
 	s.sentAt = append(s.sentAt, time.Now())
 	s.mu.Unlock()
 	select {
@@ -59,7 +60,7 @@ func (s *frameSink) rows() []liveRow {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []liveRow
-	for _, f := range s.frames {
+	for _, f := range s.result {
 		out = append(out, frameRows(f)...)
 	}
 	return out
@@ -216,7 +217,7 @@ func reading(device, sensor string, t time.Time, v float64) telemetry.Reading {
 }
 
 func rowOf(r telemetry.Reading) liveRow {
-	return liveRow{labelsKey(seriesLabels(r.Device, r.Sensor)), r.Time.UnixMicro(), r.Value}
+	return liveRow{labelsKey(frames.SeriesLabels(r.Device, r.Sensor)), r.Time.UnixMicro(), r.Value}
 }
 
 var _ = math.Abs

@@ -11,6 +11,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/pkg/frames"
 	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
 	"github.com/fieldline-iot/fieldline/pkg/live/pacer"
 )
@@ -81,7 +82,7 @@ func (d *Datasource) liveMQTT(ctx context.Context, q Query) (data.Frames, error)
 		return nil, downstream(fmt.Errorf("mqtt query: %w", err))
 	}
 	sel := &liveSelector{Kind: kindMQTT, Seam: time.Now(), Nonce: randomNonce(), Topic: q.Topic, Template: q.Template, PayloadFormat: q.PayloadFormat}
-	f := labelsFrame(q.RefID, "value", nil, nil, nil)
+	f := frames.LabelsPush(q.RefID, "value", nil, nil, nil)
 	f.Name = q.RefID
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
 	d.setChannel(ctx, f, sel)
@@ -140,7 +141,7 @@ func (s *mqttStream) flush(msgs []mqttlive.Message, dropped int, sender *backend
 		times[i] = s.readings[i].Time
 		values[i] = s.readings[i].Value
 	}
-	f := labelsFrame("", "value", labels, times, values)
+	f := frames.LabelsPush("", "value", labels, times, values)
 	if dropped > 0 {
 		s.d.live.dropped.Add(int64(dropped))
 		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
@@ -167,7 +168,7 @@ func (s *mqttStream) label(topic string, r *telemetry.Reading) string {
 	if device == topic {
 		device = "" // default labeling: the topic label says it already
 	}
-	l := promLabels("topic", topic, "device", device, "metric", r.Metric, "sensor", r.Sensor)
+	l := frames.PromLabels("topic", topic, "device", device, "metric", r.Metric, "sensor", r.Sensor)
 	s.labels[k] = l
 	return l
 }

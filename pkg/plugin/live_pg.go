@@ -7,7 +7,6 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
@@ -18,6 +17,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
+	"github.com/fieldline-iot/fieldline/pkg/frames"
 	"github.com/fieldline-iot/fieldline/pkg/live/pacer"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
@@ -49,13 +49,13 @@ func (d *Datasource) liveHistoryEnd(to time.Time) time.Time {
 // liveBuilderSQL answers a live builder SQL query: history until the seam, and a channel per series frame.
 func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
 	if q.Format == FormatTable {
-		frames, err := d.builderSQL(ctx, q, dq)
+		result, err := d.builderSQL(ctx, q, dq)
 		if err != nil {
 			return nil, err
 		}
-		frames[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo,
+		result[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo,
 			Text: "Live tail is available for time-series queries; this table shows its history only"})
-		return frames, nil
+		return result, nil
 	}
 	seam := d.liveHistoryEnd(dq.TimeRange.To)
 	var interval time.Duration
@@ -73,28 +73,28 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 		agg = string(q.Aggregation)
 	}
 	hq := dq
-	var frames data.Frames
+	var result data.Frames
 	if seam.After(dq.TimeRange.From) {
 		hq.TimeRange.To = seam
 		var err error
-		if frames, err = d.builderSQL(ctx, q, hq); err != nil {
+		if result, err = d.builderSQL(ctx, q, hq); err != nil {
 			return nil, err
 		}
 	} else {
-		frames = timeSeriesFrames(q.RefID, q.Metric, nil, nil, "")
+		result = frames.TimeSeries(q.RefID, q.Metric, nil, nil, "")
 	}
 	nonce := randomNonce()
-	if len(frames) == 1 && len(frames[0].Fields) == 0 {
+	if len(result) == 1 && len(result[0].Fields) == 0 {
 		// No series yet: one channel for the whole selector, in labels push mode (series appear as they come).
 		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors,
 			Agg: agg, Interval: interval}
-		f := labelsFrame(q.RefID, q.Metric, nil, nil, nil)
-		f.Meta = frames[0].Meta
+		f := frames.LabelsPush(q.RefID, q.Metric, nil, nil, nil)
+		f.Meta = result[0].Meta
 		d.setChannel(ctx, f, sel)
 		return data.Frames{f}, nil
 	}
 	var exDevices, exSensors []string
-	for _, f := range frames {
+	for _, f := range result {
 		if len(f.Fields) != 2 {
 			continue
 		}
@@ -111,53 +111,13 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 	if !enumerated && len(exDevices) > 0 && len(exDevices) <= maxExcludedSeries {
 		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors,
 			Agg: agg, Interval: interval, ExcludeDevices: exDevices, ExcludeSensors: exSensors}
-		f := labelsFrame(q.RefID, q.Metric, nil, nil, nil)
+		f := frames.LabelsPush(q.RefID, q.Metric, nil, nil, nil)
 		f.Name = q.Metric
 		f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
 		d.setChannel(ctx, f, sel)
-		frames = append(frames, f)
+		result = append(result, f)
 	}
-	return frames, nil
-}
-
-// labelsFrame is a frame in Grafana's labels push mode: a string field "labels" (one label set per row, in
-// Prometheus form {k="v", ...}), then time, then the value.
-func labelsFrame(refID, valueName string, labels []string, times []time.Time, values []float64) *data.Frame {
-	if labels == nil {
-		labels, times, values = []string{}, []time.Time{}, []float64{}
-	}
-	f := data.NewFrame(refID,
-		data.NewField("labels", nil, labels),
-		data.NewField(data.TimeSeriesTimeFieldName, nil, times),
-		data.NewField(valueName, nil, values))
-	f.RefID = refID
-	return f
-}
-
-// labelValueReplacer keeps label values inside promLabels' quotes.
-var labelValueReplacer = strings.NewReplacer(`"`, "'", "\n", " ", `\`, "/")
-
-// promLabels renders label pairs (key, value, key, value...) as {k="v", ...}, skipping empty values.
-// Quotes and newlines in values are replaced: Grafana's label parser does not unescape.
-func promLabels(kv ...string) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	n := 0
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			continue
-		}
-		if n > 0 {
-			b.WriteString(", ")
-		}
-		n++
-		b.WriteString(kv[i])
-		b.WriteString(`="`)
-		b.WriteString(labelValueReplacer.Replace(kv[i+1]))
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
+	return result, nil
 }
 
 // pgItem is what the listener hands a postgres stream.
@@ -518,7 +478,7 @@ func (s *pgStream) labels(device, sensor string) string {
 	if s.labelCache == nil || len(s.labelCache) >= 10_000 {
 		s.labelCache = map[[2]string]string{}
 	}
-	l := promLabels("device", device, "sensor", sensor)
+	l := frames.PromLabels("device", device, "sensor", sensor)
 	s.labelCache[k] = l
 	return l
 }
@@ -536,15 +496,15 @@ func (s *pgStream) frame() *data.Frame {
 	var f *data.Frame
 	if s.sel.Series {
 		device, sensor := s.sel.Devices[0], s.sel.Sensors[0]
-		vf := data.NewField(s.valueFld, seriesLabels(device, sensor), values)
-		vf.Config = &data.FieldConfig{DisplayNameFromDS: displayName(s.sel.Metric, device, sensor)}
+		vf := data.NewField(s.valueFld, frames.SeriesLabels(device, sensor), values)
+		vf.Config = &data.FieldConfig{DisplayNameFromDS: frames.DisplayName(s.sel.Metric, device, sensor)}
 		f = data.NewFrame(s.sel.Metric, data.NewField(data.TimeSeriesTimeFieldName, nil, times), vf)
 	} else {
 		labels := make([]string, n)
 		for i := range s.rows {
 			labels[i] = s.labels(s.rows[i].Device, s.rows[i].Sensor)
 		}
-		f = labelsFrame("", s.valueFld, labels, times, values)
+		f = frames.LabelsPush("", s.valueFld, labels, times, values)
 		f.Name = s.sel.Metric
 	}
 	if s.notice != "" {

@@ -14,6 +14,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
+	"github.com/fieldline-iot/fieldline/pkg/frames"
 )
 
 var liveExtra = map[string]any{"liveSeamDelay": "2s", "liveFrameInterval": "50ms"}
@@ -100,7 +101,7 @@ func TestLivePostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sinks[labelsKey(seriesLabels(sel.Devices[0], sel.Sensors[0]))], _ = runStream(t, d, ch)
+		sinks[labelsKey(frames.SeriesLabels(sel.Devices[0], sel.Sensors[0]))], _ = runStream(t, d, ch)
 	}
 	pico, node1 := sinks["device=pico,sensor=dht22"], sinks["device=node1"]
 	if pico == nil || node1 == nil {
@@ -157,7 +158,7 @@ func TestLivePostgres(t *testing.T) {
 
 	// Pacing: 400 rows in one batch went out in few frames.
 	pico.mu.Lock()
-	nf := len(pico.frames)
+	nf := len(pico.result)
 	pico.mu.Unlock()
 	if nf > 10 {
 		t.Errorf("pico: %d frames for a handful of batches", nf)

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/pkg/frames"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
@@ -170,7 +171,7 @@ func (p *postgresBackend) schemaInfo(ctx context.Context) (store.SchemaInfo, err
 }
 
 // builder runs a builder query and returns its series.
-func (p *postgresBackend) builder(ctx context.Context, req sqlquery.Request) (*seriesCollector, sqlquery.Statement, error) {
+func (p *postgresBackend) builder(ctx context.Context, req sqlquery.Request) (*frames.Collector, sqlquery.Statement, error) {
 	info, err := p.schemaInfo(ctx)
 	if err != nil {
 		return nil, sqlquery.Statement{}, err
@@ -179,15 +180,15 @@ func (p *postgresBackend) builder(ctx context.Context, req sqlquery.Request) (*s
 	if err != nil {
 		return nil, st, err
 	}
-	c := newSeriesCollector()
+	c := frames.NewCollector()
 	err = p.readOnly(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, st.SQL, st.Args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		truncated, err := st.ReadRows(rows, c.add)
-		c.truncated = truncated
+		truncated, err := st.ReadRows(rows, c.Add)
+		c.Truncated = truncated
 		return err
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
 
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/pkg/frames"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
@@ -27,9 +28,9 @@ const (
 	FormatTable      = "table"
 
 	FillNone     = "none"
-	FillNull     = "null"
-	FillPrevious = "previous"
-	FillZero     = "zero"
+	FillNull     = frames.FillNull
+	FillPrevious = frames.FillPrevious
+	FillZero     = frames.FillZero
 )
 
 // Limits on user values (labels: telemetry.CheckLabel, the rule the ingester applies).

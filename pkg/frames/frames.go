@@ -1,4 +1,8 @@
-package plugin
+// Package frames builds the data frames Fieldline answers with, in one place for history and live: dataplane
+// time-series-multi frames from collected series (with gap filling on the bucket grid), table frames, variable
+// answers, code-query results split into multi frames, and Grafana's labels push-mode frames that live streams
+// send, with their Prometheus-form label sets. series labels are {device, sensor} everywhere.
+package frames
 
 import (
 	"fmt"
@@ -9,33 +13,33 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 )
 
-// series is one (device, sensor) series of a builder query: points in ascending time.
-type series struct {
+// Series is one (device, sensor) series of a builder query: points in ascending time.
+type Series struct {
 	Device, Sensor string
 	Times          []time.Time
 	Values         []float64
 }
 
-// seriesCollector groups rows that arrive ordered by (device, sensor, time) or in any order.
-type seriesCollector struct {
-	byKey     map[[2]string]*series
-	last      *series
-	rows      int64
-	truncated bool // the statement stopped at its row limit (also when rows > the limit)
+// Collector groups rows that arrive ordered by (device, sensor, time) or in any order.
+type Collector struct {
+	byKey     map[[2]string]*Series
+	last      *Series
+	Rows      int64
+	Truncated bool // the statement stopped at its row limit (also when Rows > the limit)
 }
 
-func newSeriesCollector() *seriesCollector {
-	return &seriesCollector{byKey: map[[2]string]*series{}}
+func NewCollector() *Collector {
+	return &Collector{byKey: map[[2]string]*Series{}}
 }
 
-func (c *seriesCollector) add(t time.Time, device, sensor string, v float64) {
-	c.rows++
+func (c *Collector) Add(t time.Time, device, sensor string, v float64) {
+	c.Rows++
 	s := c.last
 	if s == nil || s.Device != device || s.Sensor != sensor {
 		k := [2]string{device, sensor}
 		s = c.byKey[k]
 		if s == nil {
-			s = &series{Device: device, Sensor: sensor}
+			s = &Series{Device: device, Sensor: sensor}
 			c.byKey[k] = s
 		}
 		c.last = s
@@ -44,9 +48,9 @@ func (c *seriesCollector) add(t time.Time, device, sensor string, v float64) {
 	s.Values = append(s.Values, v)
 }
 
-// sorted returns the series ordered by (device, sensor), each sorted by time.
-func (c *seriesCollector) sorted() []*series {
-	out := make([]*series, 0, len(c.byKey))
+// Sorted returns the series ordered by (device, sensor), each sorted by time.
+func (c *Collector) Sorted() []*Series {
+	out := make([]*Series, 0, len(c.byKey))
 	for _, s := range c.byKey {
 		if !sort.SliceIsSorted(s.Times, func(i, j int) bool { return s.Times[i].Before(s.Times[j]) }) {
 			sort.Stable(byTime{s})
@@ -62,7 +66,7 @@ func (c *seriesCollector) sorted() []*series {
 	return out
 }
 
-type byTime struct{ s *series }
+type byTime struct{ s *Series }
 
 func (b byTime) Len() int           { return len(b.s.Times) }
 func (b byTime) Less(i, j int) bool { return b.s.Times[i].Before(b.s.Times[j]) }
@@ -71,9 +75,9 @@ func (b byTime) Swap(i, j int) {
 	b.s.Values[i], b.s.Values[j] = b.s.Values[j], b.s.Values[i]
 }
 
-// seriesLabels are the dataplane labels of a series: device, and sensor when the series has one (an empty
+// SeriesLabels are the dataplane labels of a series: device, and sensor when the series has one (an empty
 // label value means "no label" in Grafana and Prometheus alike).
-func seriesLabels(device, sensor string) data.Labels {
+func SeriesLabels(device, sensor string) data.Labels {
 	l := data.Labels{"device": device}
 	if sensor != "" {
 		l["sensor"] = sensor
@@ -81,30 +85,37 @@ func seriesLabels(device, sensor string) data.Labels {
 	return l
 }
 
-// displayName is the legend text of a series: "device/sensor metric" or "device metric".
-func displayName(metric, device, sensor string) string {
+// DisplayName is the legend text of a series: "device/sensor metric" or "device metric".
+func DisplayName(metric, device, sensor string) string {
 	if sensor != "" {
 		return device + "/" + sensor + " " + metric
 	}
 	return device + " " + metric
 }
 
-// gridFill describes gap filling on the bucket grid [From, To) with step Interval.
-type gridFill struct {
+// Fill modes of GridFill.
+const (
+	FillNull     = "null"
+	FillPrevious = "previous"
+	FillZero     = "zero"
+)
+
+// GridFill describes gap filling on the bucket grid [From, To) with step Interval.
+type GridFill struct {
 	Mode     string // FillNull | FillPrevious | FillZero
 	Value    float64
 	From, To time.Time
 	Interval time.Duration
 }
 
-func (g *gridFill) nullable() bool {
+func (g *GridFill) nullable() bool {
 	return g != nil && (g.Mode == FillNull || g.Mode == FillPrevious)
 }
 
-// timeSeriesFrames builds dataplane time-series-multi frames: one frame per series with a time field and a
+// TimeSeries builds dataplane time-series-multi frames: one frame per series with a time field and a
 // float64 value field named after the metric, labels {device, sensor}, time ascending. With no series the
 // response is one empty typed frame, as the dataplane contract asks.
-func timeSeriesFrames(refID, metric string, all []*series, fill *gridFill, executed string) data.Frames {
+func TimeSeries(refID, metric string, all []*Series, fill *GridFill, executed string) data.Frames {
 	meta := func() *data.FrameMeta {
 		return &data.FrameMeta{
 			Type:                data.FrameTypeTimeSeriesMulti,
@@ -122,13 +133,13 @@ func timeSeriesFrames(refID, metric string, all []*series, fill *gridFill, execu
 	for _, s := range all {
 		var timeField, valueField *data.Field
 		if fill != nil {
-			timeField, valueField = fillGrid(metric, s, fill)
+			timeField, valueField = FillGrid(metric, s, fill)
 		} else {
 			timeField = data.NewField(data.TimeSeriesTimeFieldName, nil, s.Times)
 			valueField = data.NewField(metric, nil, s.Values)
 		}
-		valueField.Labels = seriesLabels(s.Device, s.Sensor)
-		valueField.Config = &data.FieldConfig{DisplayNameFromDS: displayName(metric, s.Device, s.Sensor)}
+		valueField.Labels = SeriesLabels(s.Device, s.Sensor)
+		valueField.Config = &data.FieldConfig{DisplayNameFromDS: DisplayName(metric, s.Device, s.Sensor)}
 		f := data.NewFrame(metric, timeField, valueField)
 		f.RefID = refID
 		f.Meta = meta()
@@ -137,9 +148,9 @@ func timeSeriesFrames(refID, metric string, all []*series, fill *gridFill, execu
 	return frames
 }
 
-// fillGrid returns the series on the full bucket grid, filling missing buckets per the mode. Points are on the
+// FillGrid returns the series on the full bucket grid, filling missing buckets per the mode. Points are on the
 // grid already (bucket starts); the walk is linear.
-func fillGrid(metric string, s *series, g *gridFill) (*data.Field, *data.Field) {
+func FillGrid(metric string, s *Series, g *GridFill) (*data.Field, *data.Field) {
 	n := int(g.To.Sub(g.From) / g.Interval)
 	times := make([]time.Time, 0, n)
 	var vals []float64
@@ -183,9 +194,9 @@ func fillGrid(metric string, s *series, g *gridFill) (*data.Field, *data.Field) 
 	return tf, data.NewField(metric, nil, vals)
 }
 
-// tableFrame is the table format of a builder query: time, device, sensor, <metric> rows, ordered by device,
+// Table is the table format of a builder query: time, device, sensor, <metric> rows, ordered by device,
 // sensor, time.
-func tableFrame(refID, metric string, all []*series, executed string) *data.Frame {
+func Table(refID, metric string, all []*Series, executed string) *data.Frame {
 	var times []time.Time
 	var devices, sensors []string
 	var values []float64
@@ -207,8 +218,8 @@ func tableFrame(refID, metric string, all []*series, executed string) *data.Fram
 	return f
 }
 
-// stringsFrame is the answer of a variable query: one string column.
-func stringsFrame(refID, name string, values []string) *data.Frame {
+// Strings is the answer of a variable query: one string column.
+func Strings(refID, name string, values []string) *data.Frame {
 	if values == nil {
 		values = []string{}
 	}
@@ -218,9 +229,9 @@ func stringsFrame(refID, name string, values []string) *data.Frame {
 	return f
 }
 
-// wideToMulti splits a wide time-series frame (one time field, several value fields) into dataplane multi
+// WideToMulti splits a wide time-series frame (one time field, several value fields) into dataplane multi
 // frames, one per value field, dropping empty label values and sorting by time.
-func wideToMulti(refID string, wide *data.Frame, executed string) (data.Frames, error) {
+func WideToMulti(refID string, wide *data.Frame, executed string) (data.Frames, error) {
 	ts := wide.TimeSeriesSchema()
 	if ts.Type != data.TimeSeriesTypeWide {
 		return nil, fmt.Errorf("result is not a time series (it needs a time column and numeric columns); use format table")
@@ -249,27 +260,51 @@ func wideToMulti(refID string, wide *data.Frame, executed string) (data.Frames, 
 	return frames, nil
 }
 
-// labelsKey renders labels as a stable string (for tests and logs).
-func labelsKey(l data.Labels) string {
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(k + "=" + l[k])
-	}
-	return b.String()
-}
-
 func copyField(f *data.Field) *data.Field {
 	c := data.NewFieldFromFieldType(f.Type(), 0)
 	c.Name = f.Name
 	c.Config = f.Config
 	c.AppendAll(f)
 	return c
+}
+
+// LabelsPush is a frame in Grafana's labels push mode: a string field "labels" (one label set per row, in
+// Prometheus form {k="v", ...}, see PromLabels), then time, then the value. Live streams send these; nil
+// slices make the empty frame a live query answers with.
+func LabelsPush(refID, valueName string, labels []string, times []time.Time, values []float64) *data.Frame {
+	if labels == nil {
+		labels, times, values = []string{}, []time.Time{}, []float64{}
+	}
+	f := data.NewFrame(refID,
+		data.NewField("labels", nil, labels),
+		data.NewField(data.TimeSeriesTimeFieldName, nil, times),
+		data.NewField(valueName, nil, values))
+	f.RefID = refID
+	return f
+}
+
+// labelValueReplacer keeps label values inside PromLabels' quotes.
+var labelValueReplacer = strings.NewReplacer(`"`, "'", "\n", " ", `\`, "/")
+
+// PromLabels renders label pairs (key, value, key, value...) as {k="v", ...}, skipping empty values.
+// Quotes and newlines in values are replaced: Grafana's label parser does not unescape.
+func PromLabels(kv ...string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	n := 0
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		n++
+		b.WriteString(kv[i])
+		b.WriteString(`="`)
+		b.WriteString(labelValueReplacer.Replace(kv[i+1]))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }

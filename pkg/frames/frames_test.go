@@ -1,0 +1,111 @@
+package frames
+
+import (
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Minute) }
+
+func TestCollectorSortsSeriesAndTimes(t *testing.T) {
+	c := NewCollector()
+	c.Add(at(2), "node2", "", 3)
+	c.Add(at(1), "node1", "b", 2)
+	c.Add(at(0), "node1", "b", 1)
+	c.Add(at(0), "node1", "a", 9)
+	all := c.Sorted()
+	if c.Rows != 4 || len(all) != 3 {
+		t.Fatalf("rows %d, series %d", c.Rows, len(all))
+	}
+	if all[0].Sensor != "a" || all[1].Sensor != "b" || all[2].Device != "node2" {
+		t.Fatalf("series order: %+v %+v %+v", all[0], all[1], all[2])
+	}
+	if b := all[1]; !b.Times[0].Equal(at(0)) || b.Values[0] != 1 || b.Values[1] != 2 {
+		t.Fatalf("points not in time order: %+v", b)
+	}
+}
+
+func TestTimeSeriesDataplane(t *testing.T) {
+	if fs := TimeSeries("A", "temperature", nil, nil, "SELECT 1"); len(fs) != 1 || len(fs[0].Fields) != 0 ||
+		fs[0].Meta.Type != data.FrameTypeTimeSeriesMulti || fs[0].Meta.ExecutedQueryString != "SELECT 1" {
+		t.Fatalf("no series must give one empty typed frame: %+v", fs)
+	}
+	s := &Series{Device: "node1", Sensor: "dht22", Times: []time.Time{at(0), at(2)}, Values: []float64{1, 3}}
+	fs := TimeSeries("A", "temperature", []*Series{s}, nil, "")
+	f := fs[0]
+	if f.RefID != "A" || f.Fields[0].Name != data.TimeSeriesTimeFieldName || f.Fields[1].Name != "temperature" ||
+		f.Fields[1].Labels["device"] != "node1" || f.Fields[1].Labels["sensor"] != "dht22" ||
+		f.Fields[1].Config.DisplayNameFromDS != "node1/dht22 temperature" {
+		t.Fatalf("frame: %+v %+v", f.Fields[1].Labels, f.Fields[1].Config)
+	}
+	if l := SeriesLabels("node1", ""); len(l) != 1 {
+		t.Fatalf("an empty sensor is no label: %v", l)
+	}
+}
+
+func TestFillGrid(t *testing.T) {
+	s := &Series{Times: []time.Time{at(1), at(3)}, Values: []float64{10, 30}}
+	for _, c := range []struct {
+		mode string
+		want []any
+	}{
+		{FillNull, []any{nil, 10.0, nil, 30.0}},
+		{FillPrevious, []any{nil, 10.0, 10.0, 30.0}},
+		{FillZero, []any{-1.0, 10.0, -1.0, 30.0}}, // Value: the fill value
+	} {
+		tf, vf := FillGrid("m", s, &GridFill{Mode: c.mode, Value: -1, From: at(0), To: at(4), Interval: time.Minute})
+		if tf.Len() != 4 || vf.Len() != 4 {
+			t.Fatalf("%s: %d points, want 4", c.mode, vf.Len())
+		}
+		for i, w := range c.want {
+			got, _ := vf.NullableFloatAt(i)
+			switch {
+			case w == nil && got != nil, w != nil && (got == nil || *got != w.(float64)):
+				t.Errorf("%s: point %d = %v, want %v", c.mode, i, got, w)
+			}
+		}
+	}
+}
+
+func TestWideToMulti(t *testing.T) {
+	wide := data.NewFrame("w",
+		data.NewField("time", nil, []time.Time{at(0), at(1)}),
+		data.NewField("a", data.Labels{"device": "n1", "empty": ""}, []float64{1, 2}),
+		data.NewField("b", nil, []int64{3, 4}))
+	fs, err := WideToMulti("A", wide, "q")
+	if err != nil || len(fs) != 2 {
+		t.Fatalf("%v, %d frames", err, len(fs))
+	}
+	if _, ok := fs[0].Fields[1].Labels["empty"]; ok || fs[0].Fields[1].Labels["device"] != "n1" {
+		t.Fatalf("labels: %v", fs[0].Fields[1].Labels)
+	}
+	if _, err := WideToMulti("A", data.NewFrame("t", data.NewField("name", nil, []string{"x"})), ""); err == nil {
+		t.Fatal("a frame without time must be refused")
+	}
+}
+
+func TestPromLabels(t *testing.T) {
+	got := PromLabels("device", `no"de`+"\n1", "sensor", "", "metric", `a\b`)
+	if want := `{device="no'de 1", metric="a/b"}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	f := LabelsPush("A", "v", nil, nil, nil)
+	if len(f.Fields) != 3 || f.Fields[0].Name != "labels" || f.Rows() != 0 {
+		t.Fatalf("empty labels frame: %+v", f)
+	}
+}
+
+func TestTableAndStrings(t *testing.T) {
+	s := []*Series{{Device: "n1", Sensor: "s", Times: []time.Time{at(0)}, Values: []float64{1}}}
+	f := Table("A", "temperature", s, "")
+	if f.Rows() != 1 || f.Fields[3].Name != "temperature" || f.Meta.Type != data.FrameTypeTable {
+		t.Fatalf("table: %+v", f)
+	}
+	if f := Strings("A", "device", nil); f.Rows() != 0 || f.Fields[0].Name != "device" {
+		t.Fatalf("strings: %+v", f)
+	}
+}
