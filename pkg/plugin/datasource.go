@@ -24,6 +24,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
 	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
 	"github.com/fieldline-iot/fieldline/pkg/frames"
+	"github.com/fieldline-iot/fieldline/pkg/live"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
@@ -47,16 +48,11 @@ type Datasource struct {
 	influx      *influxBackend
 	redactor    *strings.Replacer
 	resources   backend.CallResourceHandler
-	uid         string    // the data source's UID: live channels are ds/<uid>/<path>
-	live        liveState // live streams (live.go)
+	uid         string       // the data source's UID: live channels are ds/<uid>/<path>
+	live        *live.Engine // live streams (pkg/live); nil when the settings are invalid
 
-	// baseCtx lives as long as the instance: goroutines it owns (live streams, issue 4) watch it, and Dispose
-	// cancels it and waits for them.
-	baseCtx    context.Context
-	cancel     context.CancelFunc
-	goroutines sync.WaitGroup
-	disposed   atomic.Bool
-	disposeMu  sync.Once
+	disposed  atomic.Bool
+	disposeMu sync.Once
 }
 
 var (
@@ -70,12 +66,12 @@ var (
 // instance reports them from CheckHealth and every query, so the user sees which field is wrong.
 func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
 	d := &Datasource{redactor: redact.NewReplacer(s.DecryptedSecureJSONData)}
-	d.baseCtx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	d.resources = d.newResourceHandler()
 	d.uid = s.UID
 	settings, err := LoadSettings(s)
+	var liveSettings live.Settings
 	if err == nil {
-		d.live.settings, err = loadLiveSettings(s)
+		liveSettings, err = live.LoadSettings(s)
 	}
 	if err != nil {
 		d.settingsErr = errors.New(d.redact(err.Error()))
@@ -83,7 +79,6 @@ func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (i
 		return d, nil
 	}
 	d.settings = settings
-	d.live.key = liveKey(s.UID, s.DecryptedSecureJSONData)
 	b := newBudgets(settings.MaxResponseBytes, settings.MaxBytesInFlight)
 	if settings.Postgres != nil {
 		if d.pg, err = newPostgresBackend(settings.Postgres, settings.StatementTimeout, b); err != nil {
@@ -94,6 +89,7 @@ func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (i
 	if settings.Influx != nil {
 		d.influx = newInfluxBackend(settings.Influx, settings.StatementTimeout, b)
 	}
+	d.live = d.newLiveEngine(s, liveSettings)
 	backend.Logger.FromContext(ctx).Debug("Data source instance created", "uid", s.UID,
 		"postgres", settings.Postgres != nil, "influx", settings.Influx != nil, "mqtt", settings.MQTT != nil)
 	return d, nil
@@ -105,11 +101,10 @@ func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (i
 // answered "data source is being reconfigured".
 func (d *Datasource) Dispose() {
 	d.disposeMu.Do(func() {
-		d.live.mu.Lock() // RunStream checks disposed and joins d.goroutines under this lock
 		d.disposed.Store(true)
-		d.live.mu.Unlock()
-		d.cancel()
-		d.goroutines.Wait()
+		if d.live != nil {
+			d.live.Close() // ends the streams before the pools they read close
+		}
 		if d.influx != nil {
 			d.influx.close()
 		}
@@ -119,7 +114,7 @@ func (d *Datasource) Dispose() {
 	})
 }
 
-var errDisposed = errors.New("data source is being reconfigured: retry the request")
+var errDisposed = live.ErrClosed
 
 // QueryData answers each query independently: one failing query does not fail the others.
 func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {

@@ -102,9 +102,7 @@ func TestLiveMQTT(t *testing.T) {
 	for _, s := range []*frameSink{s1, s2} {
 		s.waitRows(t, "both streams live", 10*time.Second, func(r []liveRow) bool { return hasRow(r, series("c"), 4) })
 	}
-	d.live.mu.Lock()
-	client := d.live.mqtt
-	d.live.mu.Unlock()
+	client := d.live.MQTTClient() // the one the streams share
 	if st := d.LiveStats(); st.MQTTConnections != 1 || client.Filters() != 1 {
 		t.Fatalf("one client, one shared subscription: %+v, filters %d", st, client.Filters())
 	}

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
-	"github.com/grafana/grafana-plugin-sdk-go/live"
+	sdklive "github.com/grafana/grafana-plugin-sdk-go/live"
 
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
 	"github.com/fieldline-iot/fieldline/pkg/frames"
+	"github.com/fieldline-iot/fieldline/pkg/live"
 )
 
 var liveExtra = map[string]any{"liveSeamDelay": "2s", "liveFrameInterval": "50ms"}
@@ -97,7 +98,7 @@ func TestLivePostgres(t *testing.T) {
 
 	sinks := map[string]*frameSink{}
 	for _, ch := range channels {
-		sel, _, err := d.parsePath(d.uid, pathOf(t, d, ch))
+		sel, _, err := d.live.ParsePath(d.uid, pathOf(t, d, ch))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,13 +247,13 @@ func TestLiveChannelPaths(t *testing.T) {
 		}
 		return r.Status
 	}
-	sel := &liveSelector{Kind: kindPostgres, Seam: time.UnixMilli(1700000000123).UTC(), Nonce: 42, Metric: "temperature", Series: true,
+	sel := &live.Selector{Kind: live.KindPostgres, Seam: time.UnixMilli(1700000000123).UTC(), Nonce: 42, Metric: "temperature", Series: true,
 		Devices: []string{"pico"}, Sensors: []string{""}}
 	path := mustPath(t, d, sel)
-	if _, err := live.ParseChannel(d.channel(path)); err != nil || !strings.HasPrefix(path, "p/") {
-		t.Fatalf("channel %q: %v", d.channel(path), err)
+	if _, err := sdklive.ParseChannel(d.live.Channel(path)); err != nil || !strings.HasPrefix(path, "p/") {
+		t.Fatalf("channel %q: %v", d.live.Channel(path), err)
 	}
-	got, _, err := d.parsePath(d.uid, path)
+	got, _, err := d.live.ParsePath(d.uid, path)
 	if err != nil || got.Metric != "temperature" || !got.Seam.Equal(sel.Seam) || got.Nonce != 42 || !got.Series ||
 		len(got.Devices) != 1 || got.Devices[0] != "pico" || len(got.Sensors) != 1 || got.Sensors[0] != "" {
 		t.Fatalf("round trip: %+v %v", got, err)
@@ -261,9 +262,9 @@ func TestLiveChannelPaths(t *testing.T) {
 		t.Fatalf("valid path: %v", s)
 	}
 	// A new-series selector keeps its exclusion pairs.
-	ns := &liveSelector{Kind: kindPostgres, Seam: sel.Seam, Metric: "temperature", Devices: []string{"pico"},
+	ns := &live.Selector{Kind: live.KindPostgres, Seam: sel.Seam, Metric: "temperature", Devices: []string{"pico"},
 		ExcludeDevices: []string{"pico", "pico"}, ExcludeSensors: []string{"dht22", ""}}
-	got, _, err = d.parsePath(d.uid, mustPath(t, d, ns))
+	got, _, err = d.live.ParsePath(d.uid, mustPath(t, d, ns))
 	if err != nil || got.Series || len(got.ExcludeDevices) != 2 || got.ExcludeSensors[0] != "dht22" || got.ExcludeSensors[1] != "" || got.Sensors != nil {
 		t.Fatalf("new-series round trip: %+v %v", got, err)
 	}
@@ -284,14 +285,14 @@ func TestLiveChannelPaths(t *testing.T) {
 		t.Errorf("path under another UID: %v", s)
 	}
 	// MQTT paths need MQTT configured.
-	mp := mustPath(t, d, &liveSelector{Kind: kindMQTT, Topic: "a/#"})
+	mp := mustPath(t, d, &live.Selector{Kind: live.KindMQTT, Topic: "a/#"})
 	if s := sub(d, d.uid, mp); s != backend.SubscribeStreamStatusNotFound {
 		t.Errorf("mqtt path without mqtt: %v", s)
 	}
 	// A selector too long for 160 characters goes through the registry.
-	long := &liveSelector{Kind: kindPostgres, Metric: "temperature", Devices: []string{strings.Repeat("d", 120), "x"}}
+	long := &live.Selector{Kind: live.KindPostgres, Metric: "temperature", Devices: []string{strings.Repeat("d", 120), "x"}}
 	lp := mustPath(t, d, long)
-	if !strings.HasPrefix(lp, "r/") || len(d.channel(lp)) > 160 {
+	if !strings.HasPrefix(lp, "r/") || len(d.live.Channel(lp)) > 160 {
 		t.Fatalf("long selector path %q", lp)
 	}
 	if s := sub(d, d.uid, lp); s != backend.SubscribeStreamStatusOK {
@@ -328,7 +329,7 @@ func TestLiveAggregated(t *testing.T) {
 	if len(channels) != 2 || resp.Frames[1].Fields[0].Name != "labels" {
 		t.Fatalf("want the series' channel and the new-series channel, got %v", channels)
 	}
-	sel, _, err := d.parsePath(d.uid, pathOf(t, d, channels[0]))
+	sel, _, err := d.live.ParsePath(d.uid, pathOf(t, d, channels[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,9 +391,9 @@ func TestLiveAggregated(t *testing.T) {
 }
 
 // mustPath is channelPath for a test (owner "").
-func mustPath(t testing.TB, d *Datasource, sel *liveSelector) string {
+func mustPath(t testing.TB, d *Datasource, sel *live.Selector) string {
 	t.Helper()
-	p, err := d.channelPath(sel, "")
+	p, err := d.live.ChannelPath(sel, "")
 	if err != nil {
 		t.Fatalf("channelPath: %v", err)
 	}

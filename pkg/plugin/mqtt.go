@@ -9,6 +9,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
+	"github.com/fieldline-iot/fieldline/pkg/live"
 	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
 )
 
@@ -33,7 +34,7 @@ func mqttOptions(cfg *MQTTSettings, clientID string) *mqtt.ClientOptions {
 
 // mqttHealth connects to the broker with the live client's own code path and disconnects.
 func mqttHealth(ctx context.Context, cfg *MQTTSettings) (string, error) {
-	err := mqttlive.Check(ctx, mqttlive.Config{Options: mqttOptions(cfg, mqttClientID(cfg.ClientIDPrefix, "health")), Logger: liveLogger()})
+	err := mqttlive.Check(ctx, mqttlive.Config{Options: mqttOptions(cfg, mqttClientID(cfg.ClientIDPrefix, "health")), Logger: live.Logger()})
 	if err != nil {
 		return "", err
 	}

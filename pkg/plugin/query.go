@@ -35,9 +35,8 @@ const (
 
 // Limits on user values (labels: telemetry.CheckLabel, the rule the ingester applies).
 const (
-	maxSelectorLen = 100
-	maxCodeBytes   = 1 << 20
-	maxBuckets     = 2_000_000 // buckets per series a builder query may ask for
+	maxCodeBytes = 1 << 20
+	maxBuckets   = 2_000_000 // buckets per series a builder query may ask for
 )
 
 // Query is a parsed, validated query (the JSON the frontend sends, DESIGN.md "Query model").
@@ -241,8 +240,8 @@ func parseSelector(field, v string) ([]string, error) {
 		v = v[1 : len(v)-1] // Grafana's "glob"/"csv in braces" multi-value format
 	}
 	parts := strings.Split(v, ",")
-	if len(parts) > maxSelectorLen {
-		return nil, fmt.Errorf("%s: more than %d values", field, maxSelectorLen)
+	if len(parts) > sqlquery.MaxSelectorValues {
+		return nil, fmt.Errorf("%s: more than %d values", field, sqlquery.MaxSelectorValues)
 	}
 	out := make([]string, 0, len(parts))
 	seen := make(map[string]bool, len(parts))

@@ -113,7 +113,7 @@ func (d *Datasource) topicsHandler(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	client := d.mqttClient()
+	client := d.live.MQTTClient()
 	var mu sync.Mutex
 	seen := map[string]struct{}{}
 	var unsubscribes []func()

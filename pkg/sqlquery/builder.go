@@ -46,6 +46,9 @@ func ParseAggregation(s string) (Aggregation, error) {
 	return "", fmt.Errorf("aggregation %q: want avg, min, max, last, count, sum or none", s)
 }
 
+// MaxSelectorValues bounds a device or sensor list of a query (and of a live channel made from one).
+const MaxSelectorValues = 100
+
 // Request is one builder query.
 type Request struct {
 	Metric      string

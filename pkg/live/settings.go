@@ -1,4 +1,4 @@
-package plugin
+package live
 
 import (
 	"encoding/json"
@@ -12,14 +12,14 @@ import (
 
 // Live defaults.
 const (
-	DefaultLiveSeamDelay     = 5 * time.Second
-	DefaultLiveFrameInterval = 100 * time.Millisecond
-	DefaultLiveMaxRows       = 50_000
+	DefaultSeamDelay     = 5 * time.Second
+	DefaultFrameInterval = 100 * time.Millisecond
+	DefaultMaxRows       = 50_000
 )
 
-// LiveSettings tune live streaming (jsonData keys liveSeamDelay, liveFrameInterval, liveMaxBufferedRows and
+// Settings tune live streaming (jsonData keys liveSeamDelay, liveFrameInterval, liveMaxBufferedRows and
 // mqtt.qos).
-type LiveSettings struct {
+type Settings struct {
 	// SeamDelay (δ): a live raw query answers history up to S = min(to, now) − δ and the stream takes over
 	// from S. Rows committed later than δ after their time, between QueryData and the stream's start, are the
 	// only ones a panel misses (until its next refresh).
@@ -41,9 +41,9 @@ type liveJSON struct {
 	} `json:"mqtt"`
 }
 
-// loadLiveSettings reads the live keys of jsonData. Durations are "5s"-style strings or milliseconds.
-func loadLiveSettings(s backend.DataSourceInstanceSettings) (LiveSettings, error) {
-	out := LiveSettings{SeamDelay: DefaultLiveSeamDelay, FrameInterval: DefaultLiveFrameInterval, MaxBufferedRows: DefaultLiveMaxRows, QoS: 1}
+// LoadSettings reads the live keys of jsonData. Durations are "5s"-style strings or milliseconds.
+func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
+	out := Settings{SeamDelay: DefaultSeamDelay, FrameInterval: DefaultFrameInterval, MaxBufferedRows: DefaultMaxRows, QoS: 1}
 	if len(s.JSONData) == 0 {
 		return out, nil
 	}

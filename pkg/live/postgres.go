@@ -1,4 +1,4 @@
-package plugin
+package live
 
 import (
 	"context"
@@ -21,104 +21,6 @@ import (
 	"github.com/fieldline-iot/fieldline/pkg/live/pacer"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
-
-// The seam, for a live raw builder query:
-//
-//   - QueryData answers history for time < S, S = min(to, now) − δ (δ = liveSeamDelay, default 5 s), and puts
-//     S in every frame's channel;
-//   - the stream LISTENs first, then reads back time ≥ S for its selector, then forwards notified rows,
-//     dropping rows it already sent (exact device, metric, sensor, time, value);
-//   - a notified row with time < S was committed after QueryData read the history (otherwise its notification
-//     would have arrived before the stream subscribed and its row would have been in the history), so it is
-//     sent: it is late data.
-//
-// The one case a panel does not show (until its next refresh): a row committed between QueryData and the
-// stream's LISTEN whose time is < S, i.e. a row more than δ late that lands in that window — the history
-// query ran before its commit and the read-back starts at S. δ trades this against how old the newest
-// history row is.
-
-// liveHistoryEnd is the seam S of a live raw query.
-func (d *Datasource) liveHistoryEnd(to time.Time) time.Time {
-	s := time.Now()
-	if to.Before(s) {
-		s = to
-	}
-	return s.Add(-d.live.settings.SeamDelay).Truncate(time.Millisecond)
-}
-
-// liveBuilderSQL answers a live builder SQL query: history until the seam, and a channel per series frame.
-func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
-	if q.Format == FormatTable {
-		result, err := d.builderSQL(ctx, q, dq)
-		if err != nil {
-			return nil, err
-		}
-		result[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo,
-			Text: "Live tail is available for time-series queries; this table shows its history only"})
-		return result, nil
-	}
-	seam := d.liveHistoryEnd(dq.TimeRange.To)
-	var interval time.Duration
-	if q.Aggregation != sqlquery.None {
-		// Aggregated: the history ends at the last complete bucket before the seam; the stream emits each later
-		// bucket once it has closed (and δ has passed for late rows), aggregated from the same rows.
-		var err error
-		if interval, err = builderInterval(q, dq); err != nil {
-			return nil, err
-		}
-		seam = timebucket.Floor(seam, interval)
-	}
-	agg := ""
-	if q.Aggregation != sqlquery.None {
-		agg = string(q.Aggregation)
-	}
-	hq := dq
-	var result data.Frames
-	if seam.After(dq.TimeRange.From) {
-		hq.TimeRange.To = seam
-		var err error
-		if result, err = d.builderSQL(ctx, q, hq); err != nil {
-			return nil, err
-		}
-	} else {
-		result = frames.TimeSeries(q.RefID, q.Metric, nil, nil, "")
-	}
-	nonce := randomNonce()
-	if len(result) == 1 && len(result[0].Fields) == 0 {
-		// No series yet: one channel for the whole selector, in labels push mode (series appear as they come).
-		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors,
-			Agg: agg, Interval: interval}
-		f := frames.LabelsPush(q.RefID, q.Metric, nil, nil, nil)
-		f.Meta = result[0].Meta
-		d.setChannel(ctx, f, sel)
-		return data.Frames{f}, nil
-	}
-	var exDevices, exSensors []string
-	for _, f := range result {
-		if len(f.Fields) != 2 {
-			continue
-		}
-		l := f.Fields[1].Labels
-		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Series: true,
-			Devices: []string{l["device"]}, Sensors: []string{l["sensor"]}, Agg: agg, Interval: interval}
-		d.setChannel(ctx, f, sel)
-		exDevices, exSensors = append(exDevices, l["device"]), append(exSensors, l["sensor"])
-	}
-	// Series that are not in the history — a node that starts publishing after the query ran, or whose rows
-	// are all after the seam — stream on one more channel, in labels push mode, so they appear without a
-	// refresh. Not when the query names every series it can have (its devices × sensors are all here).
-	enumerated := q.Devices != nil && q.Sensors != nil && len(exDevices) >= len(q.Devices)*len(q.Sensors)
-	if !enumerated && len(exDevices) > 0 && len(exDevices) <= maxExcludedSeries {
-		sel := &liveSelector{Kind: kindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors,
-			Agg: agg, Interval: interval, ExcludeDevices: exDevices, ExcludeSensors: exSensors}
-		f := frames.LabelsPush(q.RefID, q.Metric, nil, nil, nil)
-		f.Name = q.Metric
-		f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
-		d.setChannel(ctx, f, sel)
-		result = append(result, f)
-	}
-	return result, nil
-}
 
 // pgItem is what the listener hands a postgres stream.
 type pgItem struct {
@@ -163,8 +65,8 @@ func keyOf(seed maphash.Seed, r *telemetry.Reading) rowKey {
 // pgStream is one postgres channel's stream. Its handler side (Connected, Notify) runs on the listener's
 // goroutine and only pushes into the pacer; everything else runs on RunStream's goroutine.
 type pgStream struct {
-	d        *Datasource
-	sel      *liveSelector
+	e        *Engine
+	sel      *Selector
 	devices  map[string]bool        // nil: all
 	sensors  map[string]bool        // nil: all
 	exclude  map[[2]string]struct{} // (device, sensor) carried by other channels of the query; nil: none
@@ -217,7 +119,7 @@ func (s *pgStream) aggregate(now time.Time) {
 		a.Add(r.Time, r.Value)
 	}
 	s.rows = s.rows[:0]
-	closed := now.Add(-s.d.live.settings.SeamDelay)
+	closed := now.Add(-s.e.settings.SeamDelay)
 	for k, a := range s.buckets {
 		start := time.UnixMicro(k.start).UTC()
 		if start.Add(iv).After(closed) {
@@ -231,8 +133,8 @@ func (s *pgStream) aggregate(now time.Time) {
 	}
 }
 
-func newPGStream(d *Datasource, sel *liveSelector) *pgStream {
-	s := &pgStream{d: d, sel: sel, pace: pacer.New[pgItem](d.live.settings.FrameInterval, d.live.settings.MaxBufferedRows),
+func newPGStream(e *Engine, sel *Selector) *pgStream {
+	s := &pgStream{e: e, sel: sel, pace: pacer.New[pgItem](e.settings.FrameInterval, e.settings.MaxBufferedRows),
 		seed: maphash.MakeSeed(), sent: map[rowKey]struct{}{}, valueFld: sel.Metric}
 	if sel.Agg != "" {
 		s.agg, _ = sqlquery.ParseAggregation(sel.Agg) // validated when the path was parsed
@@ -302,9 +204,9 @@ func (s *pgStream) Notify(ns []store.Notification) {
 	s.pace.Push(items...)
 }
 
-func (d *Datasource) runPostgresStream(ctx context.Context, sel *liveSelector, sender *backend.StreamSender) error {
-	s := newPGStream(d, sel)
-	unsubscribe := d.pgListener().Subscribe(s)
+func (e *Engine) runPostgresStream(ctx context.Context, sel *Selector, sender *backend.StreamSender) error {
+	s := newPGStream(e, sel)
+	unsubscribe := e.pgListener().Subscribe(s)
 	defer unsubscribe()
 	if sel.Agg != "" {
 		// Buckets close with time, not only when rows arrive: wake the stream a few times per bucket.
@@ -344,7 +246,7 @@ func (s *pgStream) flush(ctx context.Context, items []pgItem, dropped int, sende
 				// Notifications sent while the listener was down are lost: read back from the newest row
 				// sent, and from δ before the last event seen (rows that committed late during the outage).
 				from = s.lastSeen
-				if t := s.lastEvent.Add(-s.d.live.settings.SeamDelay); from.IsZero() || t.Before(from) {
+				if t := s.lastEvent.Add(-s.e.settings.SeamDelay); from.IsZero() || t.Before(from) {
 					from = t
 				}
 				if from.Before(s.sel.Seam) {
@@ -362,7 +264,7 @@ func (s *pgStream) flush(ctx context.Context, items []pgItem, dropped int, sende
 	}
 	s.lastEvent = now
 	if dropped > 0 {
-		s.d.live.dropped.Add(int64(dropped))
+		s.e.dropped.Add(int64(dropped))
 		s.notice = fmt.Sprintf("Live: %d rows were dropped because they arrived faster than the stream could send them", dropped)
 		backend.Logger.Warn("Live stream buffer full: rows dropped", "metric", s.sel.Metric, "dropped", dropped)
 	}
@@ -377,8 +279,8 @@ func (s *pgStream) flush(ctx context.Context, items []pgItem, dropped int, sende
 	if err := sender.SendFrame(s.frame(), data.IncludeAll); err != nil {
 		return err
 	}
-	s.d.live.frames.Add(1)
-	s.d.live.rows.Add(int64(len(s.rows)))
+	s.e.frames.Add(1)
+	s.e.rows.Add(int64(len(s.rows)))
 	s.notice = ""
 	return nil
 }
@@ -400,8 +302,8 @@ func (s *pgStream) add(r *telemetry.Reading) {
 // longer), so a frame's pruning costs what it removes, not the size of the set; beyond 4 × MaxBufferedRows
 // keys (a flood) the oldest go whatever their time: a duplicate is better than unbounded memory.
 func (s *pgStream) prune() {
-	limit := 4 * s.d.live.settings.MaxBufferedRows
-	keep := max(time.Minute, 2*s.d.live.settings.SeamDelay)
+	limit := 4 * s.e.settings.MaxBufferedRows
+	keep := max(time.Minute, 2*s.e.settings.SeamDelay)
 	cut := s.lastSeen.Add(-keep).UnixMicro()
 	for s.sentHead < len(s.sentOrder) && (s.sentOrder[s.sentHead].us < cut || len(s.sent) > limit) {
 		delete(s.sent, s.sentOrder[s.sentHead])
@@ -415,7 +317,7 @@ func (s *pgStream) prune() {
 
 // readBack reads the selector's rows with from ≤ time (≤ to when to is set), newest MaxBufferedRows.
 func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
-	limit := s.d.live.settings.MaxBufferedRows
+	limit := s.e.settings.MaxBufferedRows
 	sql, args, ok := sqlquery.ReadBackSQL(sqlquery.ReadBack{
 		Metric: s.sel.Metric, From: from, To: to, Devices: s.sel.Devices, Sensors: s.sel.Sensors,
 		ExcludeDevices: s.sel.ExcludeDevices, ExcludeSensors: s.sel.ExcludeSensors, Limit: limit,
@@ -426,7 +328,7 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 	var got []telemetry.Reading
 	query := func() error {
 		got = got[:0]
-		return s.d.pg.readOnly(ctx, func(tx pgx.Tx) error {
+		return s.e.cfg.Postgres.ReadOnly(ctx, func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, sql, args...)
 			if err != nil {
 				return err
@@ -454,7 +356,7 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 			return ctx.Err()
 		}
 		backoff := delay.Next()
-		backend.Logger.Warn("Live read-back failed; retrying", "metric", s.sel.Metric, "error", s.d.redact(err.Error()), "backoff", backoff)
+		backend.Logger.Warn("Live read-back failed; retrying", "metric", s.sel.Metric, "error", s.e.redact(err.Error()), "backoff", backoff)
 		if !retry.Wait(ctx, backoff) {
 			return ctx.Err()
 		}

@@ -1,4 +1,4 @@
-package plugin
+package live
 
 import (
 	"reflect"
@@ -10,11 +10,11 @@ import (
 // decodes encodes and decodes again to the same selector.
 func FuzzUnmarshalSelector(f *testing.F) {
 	seam := time.UnixMilli(1700000000123).UTC()
-	for _, s := range []*liveSelector{
-		{Kind: kindPostgres, Seam: seam, Nonce: 1, Metric: "temperature", Series: true, Devices: []string{"pico"}, Sensors: []string{""}},
-		{Kind: kindPostgres, Seam: seam, Metric: "t", Devices: []string{"a", "b"}, Agg: "avg", Interval: 2 * time.Second},
-		{Kind: kindPostgres, Seam: seam, Metric: "t", ExcludeDevices: []string{"a", "b"}, ExcludeSensors: []string{"x", ""}},
-		{Kind: kindMQTT, Seam: seam, Topic: "pico/+/+", Template: "{device}/{metric}/{sensor}", PayloadFormat: "value"},
+	for _, s := range []*Selector{
+		{Kind: KindPostgres, Seam: seam, Nonce: 1, Metric: "temperature", Series: true, Devices: []string{"pico"}, Sensors: []string{""}},
+		{Kind: KindPostgres, Seam: seam, Metric: "t", Devices: []string{"a", "b"}, Agg: "avg", Interval: 2 * time.Second},
+		{Kind: KindPostgres, Seam: seam, Metric: "t", ExcludeDevices: []string{"a", "b"}, ExcludeSensors: []string{"x", ""}},
+		{Kind: KindMQTT, Seam: seam, Topic: "pico/+/+", Template: "{device}/{metric}/{sensor}", PayloadFormat: "value"},
 	} {
 		f.Add(s.marshal())
 	}

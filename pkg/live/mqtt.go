@@ -1,4 +1,4 @@
-package plugin
+package live
 
 import (
 	"context"
@@ -69,43 +69,49 @@ func (d *mqttDecoders) decode(m *mqttlive.Message, dst []telemetry.Reading) ([]t
 	return dst, err
 }
 
-// liveMQTT answers a live source "mqtt" query: an empty labels-mode frame with the channel.
-func (d *Datasource) liveMQTT(ctx context.Context, q Query) (data.Frames, error) {
-	m := d.settings.MQTT
+// MQTTQuery is a live MQTT query: a topic filter, an optional topic template and the payload format.
+type MQTTQuery struct {
+	RefID, Topic, Template, PayloadFormat string
+}
+
+// MQTTFrames answers a live MQTT query: an empty labels push-mode frame with the channel. Its errors are the
+// user's (a filter the data source does not allow, a bad template or format).
+func (e *Engine) MQTTFrames(ctx context.Context, q MQTTQuery) (data.Frames, error) {
+	m := e.cfg.MQTT
 	if m == nil {
-		return nil, downstream(errors.New("source mqtt: MQTT is not configured for this data source"))
+		return nil, errors.New("source mqtt: MQTT is not configured for this data source")
 	}
 	if err := mqttlive.UserFilter(q.Topic, m.AllowSys, m.TopicPrefixes); err != nil {
-		return nil, downstream(err)
+		return nil, err
 	}
 	if _, err := newMQTTDecoders(q.Template, q.PayloadFormat); err != nil {
-		return nil, downstream(fmt.Errorf("mqtt query: %w", err))
+		return nil, fmt.Errorf("mqtt query: %w", err)
 	}
-	sel := &liveSelector{Kind: kindMQTT, Seam: time.Now(), Nonce: randomNonce(), Topic: q.Topic, Template: q.Template, PayloadFormat: q.PayloadFormat}
+	sel := &Selector{Kind: KindMQTT, Seam: time.Now(), Nonce: randomNonce(), Topic: q.Topic, Template: q.Template, PayloadFormat: q.PayloadFormat}
 	f := frames.LabelsPush(q.RefID, "value", nil, nil, nil)
 	f.Name = q.RefID
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
-	d.setChannel(ctx, f, sel)
+	e.setChannel(ctx, f, sel)
 	return data.Frames{f}, nil
 }
 
-func (d *Datasource) runMQTTStream(ctx context.Context, sel *liveSelector, sender *backend.StreamSender) error {
+func (e *Engine) runMQTTStream(ctx context.Context, sel *Selector, sender *backend.StreamSender) error {
 	dec, err := newMQTTDecoders(sel.Template, sel.PayloadFormat)
 	if err != nil {
 		return err
 	}
-	pace := pacer.New[mqttlive.Message](d.live.settings.FrameInterval, d.live.settings.MaxBufferedRows)
-	unsubscribe, err := d.mqttClient().Subscribe(sel.Topic, func(ms []mqttlive.Message) { pace.Push(ms...) })
+	pace := pacer.New[mqttlive.Message](e.settings.FrameInterval, e.settings.MaxBufferedRows)
+	unsubscribe, err := e.MQTTClient().Subscribe(sel.Topic, func(ms []mqttlive.Message) { pace.Push(ms...) })
 	if err != nil {
 		return err
 	}
 	defer unsubscribe()
-	s := &mqttStream{d: d, dec: dec}
+	s := &mqttStream{e: e, dec: dec}
 	return pace.Run(ctx, func(msgs []mqttlive.Message, dropped int) error { return s.flush(msgs, dropped, sender) })
 }
 
 type mqttStream struct {
-	d        *Datasource
+	e        *Engine
 	dec      *mqttDecoders
 	readings []telemetry.Reading
 	labels   map[labelKey]string // rendered label sets, cached per series
@@ -143,7 +149,7 @@ func (s *mqttStream) flush(msgs []mqttlive.Message, dropped int, sender *backend
 	}
 	f := frames.LabelsPush("", "value", labels, times, values)
 	if dropped > 0 {
-		s.d.live.dropped.Add(int64(dropped))
+		s.e.dropped.Add(int64(dropped))
 		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
 			Text: fmt.Sprintf("Live: %d messages were dropped because they arrived faster than the stream could send them", dropped)})
 		backend.Logger.Warn("Live MQTT stream buffer full: messages dropped", "dropped", dropped)
@@ -151,8 +157,8 @@ func (s *mqttStream) flush(msgs []mqttlive.Message, dropped int, sender *backend
 	if err := sender.SendFrame(f, data.IncludeAll); err != nil {
 		return err
 	}
-	s.d.live.frames.Add(1)
-	s.d.live.rows.Add(int64(len(s.readings)))
+	s.e.frames.Add(1)
+	s.e.rows.Add(int64(len(s.readings)))
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package plugin
+package live
 
 import (
 	"hash/maphash"
@@ -11,9 +11,9 @@ import (
 // The dedupe set forgets keys older than the keep window (oldest first), keeps recent ones, still catches a
 // duplicate of a recent row, and never grows past 4 × MaxBufferedRows.
 func TestPruneDedupeSet(t *testing.T) {
-	d := &Datasource{}
-	d.live.settings = LiveSettings{SeamDelay: 5 * time.Second, MaxBufferedRows: 100}
-	s := &pgStream{d: d, seed: maphash.MakeSeed(), sent: map[rowKey]struct{}{}}
+	e := New(Config{UID: "u"})
+	e.settings = Settings{SeamDelay: 5 * time.Second, MaxBufferedRows: 100}
+	s := &pgStream{e: e, seed: maphash.MakeSeed(), sent: map[rowKey]struct{}{}}
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	row := func(sec int) telemetry.Reading {
 		return telemetry.Reading{Time: t0.Add(time.Duration(sec) * time.Second), Device: "d", Metric: "m", Value: float64(sec)}

@@ -1,4 +1,4 @@
-package plugin
+package live
 
 import (
 	"container/list"
@@ -37,16 +37,16 @@ const (
 	liveSelVersion   = 1
 	liveMACLen       = 6
 	liveRegistryTTL  = time.Hour
-	kindPostgres     = 'p'
-	kindMQTT         = 'm'
+	KindPostgres     = 'p'
+	KindMQTT         = 'm'
 	kindRegistryPath = 'r'
 	// maxExcludedSeries bounds a "new series" selector: a query with more series gets no such channel.
 	maxExcludedSeries = 10_000
 )
 
-// liveSelector is what a stream needs to know, decoded from the channel path.
-type liveSelector struct {
-	Kind    byte      // kindPostgres | kindMQTT
+// Selector is what a stream needs to know, decoded from the channel path.
+type Selector struct {
+	Kind    byte      // KindPostgres | KindMQTT
 	Seam    time.Time // S: history < S, stream ≥ S (ms precision); postgres only
 	Nonce   uint32
 	Metric  string
@@ -65,7 +65,7 @@ type liveSelector struct {
 	Topic, Template, PayloadFormat string
 }
 
-func (s *liveSelector) marshal() []byte {
+func (s *Selector) marshal() []byte {
 	b := []byte{liveSelVersion, s.Kind}
 	b = binary.AppendVarint(b, s.Seam.UnixMilli())
 	b = binary.BigEndian.AppendUint32(b, s.Nonce)
@@ -91,7 +91,7 @@ func (s *liveSelector) marshal() []byte {
 		b = appendList(b, s.ExcludeDevices)
 		b = appendList(b, s.ExcludeSensors)
 	}
-	if s.Kind == kindMQTT {
+	if s.Kind == KindMQTT {
 		b = appendStr(b, s.Topic)
 		b = appendStr(b, s.Template)
 		b = appendStr(b, s.PayloadFormat)
@@ -153,8 +153,8 @@ func (r *selReader) str() string {
 	return s
 }
 
-// list reads a selector list (at most maxSelectorLen values, like the query's own lists).
-func (r *selReader) list() []string { return r.listMax(maxSelectorLen) }
+// list reads a selector list (at most sqlquery.MaxSelectorValues values, like the query's own lists).
+func (r *selReader) list() []string { return r.listMax(sqlquery.MaxSelectorValues) }
 
 // longList reads an exclusion list: one entry per series of a query, bounded by what a path can carry.
 func (r *selReader) longList() []string { return r.listMax(maxExcludedSeries) }
@@ -175,12 +175,12 @@ func (r *selReader) listMax(max uint64) []string {
 	return l
 }
 
-func unmarshalSelector(b []byte) (*liveSelector, error) {
+func unmarshalSelector(b []byte) (*Selector, error) {
 	r := &selReader{b: b}
 	if r.byte() != liveSelVersion {
 		return nil, errBadSelector
 	}
-	s := &liveSelector{Kind: r.byte()}
+	s := &Selector{Kind: r.byte()}
 	ms, n := binary.Varint(r.b)
 	if n <= 0 {
 		return nil, errBadSelector
@@ -223,11 +223,11 @@ func unmarshalSelector(b []byte) (*liveSelector, error) {
 		}
 	}
 	switch s.Kind {
-	case kindPostgres:
+	case KindPostgres:
 		if s.Metric == "" {
 			return nil, errBadSelector
 		}
-	case kindMQTT:
+	case KindMQTT:
 		s.Topic = r.str()
 		s.Template = r.str()
 		s.PayloadFormat = r.str()
@@ -243,10 +243,10 @@ func unmarshalSelector(b []byte) (*liveSelector, error) {
 	return s, nil
 }
 
-// liveKey is the instance's channel-signing key. From the decrypted secure settings (with the UID) when there
+// channelKey is the instance's channel-signing key. From the decrypted secure settings (with the UID) when there
 // are any: every Grafana server of an HA setup derives the same key, and no Viewer can read them; else random
 // for this process (channels then work only on the server that made them, until the plugin restarts).
-func liveKey(uid string, secure map[string]string) []byte {
+func channelKey(uid string, secure map[string]string) []byte {
 	keys := make([]string, 0, len(secure))
 	for k, v := range secure {
 		if v != "" {
@@ -270,13 +270,13 @@ func liveKey(uid string, secure map[string]string) []byte {
 	return m.Sum(nil)
 }
 
-func liveMAC(key []byte, payload []byte) []byte {
+func pathMAC(key []byte, payload []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write(payload)
 	return m.Sum(nil)[:liveMACLen]
 }
 
-// liveRegistry keeps selectors whose encoding does not fit in a channel (long labels, a "new series" channel
+// registry keeps selectors whose encoding does not fit in a channel (long labels, a "new series" channel
 // excluding thousands of series), bounded in bytes, with O(1) bookkeeping:
 //   - every user (Grafana login; anonymous viewers share one) may hold liveRegistryUserBytes, and a user over
 //     that quota evicts their own least recently used idle entries, never another user's;
@@ -284,7 +284,7 @@ func liveMAC(key []byte, payload []byte) []byte {
 //     channel is subscribed within seconds of its QueryData) are evicted, oldest first; when none is, the
 //     query gets no live channel (a notice says so) instead of taking another user's;
 //   - an entry in use by a running stream is never evicted; idle entries expire after liveRegistryTTL.
-type liveRegistry struct {
+type registry struct {
 	mu      sync.Mutex
 	entries map[string]*regEntry
 	idle    list.List // idle entries, least recently used first (*regEntry)
@@ -305,19 +305,19 @@ type regOwner struct {
 
 type regEntry struct {
 	id       string
-	sel      *liveSelector
+	sel      *Selector
 	owner    string
 	size     int64
 	created  time.Time
 	lastUsed time.Time
 	running  int
-	idleAll  *list.Element // in liveRegistry.idle while idle
+	idleAll  *list.Element // in registry.idle while idle
 	idleOwn  *list.Element // in regOwner.idle while idle
 }
 
 var errRegistryFull = errors.New("too many live channels are pending on this data source")
 
-func (r *liveRegistry) init() {
+func (r *registry) init() {
 	if r.entries == nil {
 		r.entries = map[string]*regEntry{}
 		r.owners = map[string]*regOwner{}
@@ -325,7 +325,7 @@ func (r *liveRegistry) init() {
 }
 
 // put stores sel for owner and returns its id.
-func (r *liveRegistry) put(sel *liveSelector, owner string, now time.Time) (string, error) {
+func (r *registry) put(sel *Selector, owner string, now time.Time) (string, error) {
 	size := int64(len(sel.marshal())) + 256 // the encoded form and the bookkeeping around it
 	if size > liveRegistryUserBytes {
 		return "", fmt.Errorf("live channel selector of %d bytes exceeds the per-user bound", size)
@@ -365,7 +365,7 @@ func (r *liveRegistry) put(sel *liveSelector, owner string, now time.Time) (stri
 }
 
 // expire drops idle entries unused for liveRegistryTTL (from the front of the LRU: amortised O(1)).
-func (r *liveRegistry) expire(now time.Time) {
+func (r *registry) expire(now time.Time) {
 	for front := r.idle.Front(); front != nil; front = r.idle.Front() {
 		e := front.Value.(*regEntry)
 		if now.Sub(e.lastUsed) <= liveRegistryTTL {
@@ -375,7 +375,7 @@ func (r *liveRegistry) expire(now time.Time) {
 	}
 }
 
-func (r *liveRegistry) remove(e *regEntry) {
+func (r *registry) remove(e *regEntry) {
 	o := r.owners[e.owner]
 	if e.idleAll != nil {
 		r.idle.Remove(e.idleAll)
@@ -390,7 +390,7 @@ func (r *liveRegistry) remove(e *regEntry) {
 	}
 }
 
-func (r *liveRegistry) get(id string) *liveSelector {
+func (r *registry) get(id string) *Selector {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.entries[id]
@@ -406,7 +406,7 @@ func (r *liveRegistry) get(id string) *liveSelector {
 }
 
 // hold marks an entry used by a running stream (never evicted meanwhile); the returned func releases it.
-func (r *liveRegistry) hold(id string) func() {
+func (r *registry) hold(id string) func() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.entries[id]
@@ -431,37 +431,37 @@ func (r *liveRegistry) hold(id string) func() {
 }
 
 // stats reports the registry's entries and bytes (tests).
-func (r *liveRegistry) stats() (entries int, bytes int64) {
+func (r *registry) stats() (entries int, bytes int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.entries), r.bytes
 }
 
-// channelPath encodes sel into a path of this data source's channel, falling back to the registry (under the
+// ChannelPath encodes sel into a path of this data source's channel, falling back to the registry (under the
 // requesting user's quota) when the channel would exceed 160 characters.
-func (d *Datasource) channelPath(sel *liveSelector, owner string) (string, error) {
+func (e *Engine) ChannelPath(sel *Selector, owner string) (string, error) {
 	payload := sel.marshal()
-	payload = append(payload, liveMAC(d.live.key, payload)...)
+	payload = append(payload, pathMAC(e.key, payload)...)
 	path := string(rune(sel.Kind)) + "/" + base64.RawURLEncoding.EncodeToString(payload)
-	if len(d.channel(path)) <= maxChannelLen {
+	if len(e.Channel(path)) <= maxChannelLen {
 		return path, nil
 	}
-	id, err := d.live.registry.put(sel, owner, time.Now())
+	id, err := e.registry.put(sel, owner, time.Now())
 	if err != nil {
 		return "", err
 	}
 	return string(rune(kindRegistryPath)) + "/" + id, nil
 }
 
-// channel is the full Grafana Live channel for a path.
-func (d *Datasource) channel(path string) string { return "ds/" + d.uid + "/" + path }
+// Channel is the full Grafana Live channel for a path.
+func (e *Engine) Channel(path string) string { return "ds/" + e.uid + "/" + path }
 
-// parsePath decodes and authenticates a channel path. uid is the data source the request came for.
-func (d *Datasource) parsePath(uid, path string) (*liveSelector, string, error) {
-	if uid != "" && uid != d.uid {
+// ParsePath decodes and authenticates a channel path. uid is the data source the request came for.
+func (e *Engine) ParsePath(uid, path string) (*Selector, string, error) {
+	if uid != "" && uid != e.uid {
 		return nil, "", errBadSelector
 	}
-	if len(d.channel(path)) > maxChannelLen || !validPathChars(path) {
+	if len(e.Channel(path)) > maxChannelLen || !validPathChars(path) {
 		return nil, "", errBadSelector
 	}
 	kind, rest, ok := strings.Cut(path, "/")
@@ -469,7 +469,7 @@ func (d *Datasource) parsePath(uid, path string) (*liveSelector, string, error) 
 		return nil, "", errBadSelector
 	}
 	if kind[0] == kindRegistryPath {
-		sel := d.live.registry.get(rest)
+		sel := e.registry.get(rest)
 		if sel == nil {
 			return nil, "", errors.New("unknown or expired live channel: refresh the panel")
 		}
@@ -480,14 +480,14 @@ func (d *Datasource) parsePath(uid, path string) (*liveSelector, string, error) 
 		return nil, "", errBadSelector
 	}
 	payload, mac := raw[:len(raw)-liveMACLen], raw[len(raw)-liveMACLen:]
-	if !hmac.Equal(mac, liveMAC(d.live.key, payload)) {
+	if !hmac.Equal(mac, pathMAC(e.key, payload)) {
 		return nil, "", errBadSelector
 	}
 	sel, err := unmarshalSelector(payload)
 	if err != nil || sel.Kind != kind[0] {
 		return nil, "", errBadSelector
 	}
-	if err := d.checkSelector(sel); err != nil {
+	if err := e.checkSelector(sel); err != nil {
 		return nil, "", err
 	}
 	return sel, "", nil
@@ -495,9 +495,9 @@ func (d *Datasource) parsePath(uid, path string) (*liveSelector, string, error) 
 
 // checkSelector applies the data source's rules to a decoded selector (as to the query it came from): an MQTT
 // filter must pass mqttlive.UserFilter with the data source's settings.
-func (d *Datasource) checkSelector(sel *liveSelector) error {
-	if sel.Kind == kindMQTT {
-		m := d.settings.MQTT
+func (e *Engine) checkSelector(sel *Selector) error {
+	if sel.Kind == KindMQTT {
+		m := e.cfg.MQTT
 		if m == nil {
 			return errBadSelector
 		}
