@@ -194,6 +194,35 @@ func FillGrid(metric string, s *Series, g *GridFill) (*data.Field, *data.Field) 
 	return tf, data.NewField(metric, nil, vals)
 }
 
+// FillFrames puts the two-field (time, value) frames of result on the grid of g, filling gaps per its mode
+// (code queries' $__timeGroup fill); other frames pass unchanged.
+func FillFrames(result data.Frames, g *GridFill) data.Frames {
+	out := make(data.Frames, 0, len(result))
+	for _, f := range result {
+		if len(f.Fields) != 2 {
+			out = append(out, f)
+			continue
+		}
+		s := &Series{}
+		for i := 0; i < f.Rows(); i++ {
+			t, _ := f.Fields[0].At(i).(time.Time)
+			v, err := f.Fields[1].NullableFloatAt(i)
+			if err != nil || v == nil {
+				continue
+			}
+			s.Times = append(s.Times, t)
+			s.Values = append(s.Values, *v)
+		}
+		tf, vf := FillGrid(f.Fields[1].Name, s, g)
+		vf.Labels = f.Fields[1].Labels
+		vf.Config = f.Fields[1].Config
+		nf := data.NewFrame(f.Name, tf, vf)
+		nf.RefID, nf.Meta = f.RefID, f.Meta
+		out = append(out, nf)
+	}
+	return out
+}
+
 // Table is the table format of a builder query: time, device, sensor, <metric> rows, ordered by device,
 // sensor, time.
 func Table(refID, metric string, all []*Series, executed string) *data.Frame {
