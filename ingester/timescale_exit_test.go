@@ -12,7 +12,7 @@ import (
 )
 
 // timescale: on against a server that cannot use TimescaleDB is a configuration error: exit status 2 with the
-// reason, not an ingester that spools forever (issue 12).
+// reason, not an ingester that spools forever.
 func TestTimescaleOnWithoutTimescaleExitsTwo(t *testing.T) {
 	dbURL := testsvc.NewPostgresDB(t)
 	ctx := context.Background()

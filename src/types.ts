@@ -13,7 +13,7 @@ export type ResultFormat = 'time_series' | 'table';
 export type VariableKind = 'devices' | 'metrics' | 'sensors';
 
 /**
- * The query model of DESIGN.md ("the JSON the frontend sends").
+ * The query model: the JSON the frontend sends (docs/plugin.md, "Queries").
  *
  * `device` and `sensor` may hold template variables; after interpolation a multi-value variable
  * becomes a comma separated list (`a,b`), which the backend splits on ','.

@@ -21,7 +21,7 @@ import (
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
-// The rollup invariant (issue 12): whoever writes (the ingester's COPY, another program's INSERT or COPY),
+// The rollup invariant: whoever writes (the ingester's COPY, another program's INSERT or COPY),
 // whenever (rows days behind rows already rolled up) and however concurrently, every rollup level equals the
 // aggregate of the raw rows once the writing transaction has committed.
 

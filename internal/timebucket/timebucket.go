@@ -37,7 +37,7 @@ func Ceil(t time.Time, d time.Duration) time.Time {
 }
 
 // Range widens [from, to) to whole buckets: every bucket that intersects the range is covered completely, so
-// an aggregate never mixes a partial first or last bucket, and the 1-minute rollup and the raw table give the
+// an aggregate never mixes a partial first or last bucket, and the rollups and the raw table give the
 // same numbers.
 func Range(from, to time.Time, d time.Duration) (time.Time, time.Time) {
 	return Floor(from, d), Ceil(to, d)

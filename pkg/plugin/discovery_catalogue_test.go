@@ -10,7 +10,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
-// Discovery lists every series ever written (issue 12): also a device whose raw rows are gone (dropped by
+// Discovery lists every series ever written: also a device whose raw rows are gone (dropped by
 // retention, or in TimescaleDB chunks older than the old 7-day window), and one another program INSERTed.
 func TestDiscoveryCoversEverySeriesEverWritten(t *testing.T) {
 	pgURL, pool := newPostgres(t, dataset())
@@ -40,7 +40,7 @@ func TestDiscoveryCoversEverySeriesEverWritten(t *testing.T) {
 	}
 }
 
-// The field report of issue 12: rows 1 and 2 days old, from the ingester's writer and from another program's
+// The field report behind the catalogue: rows 1 and 2 days old, from the ingester's writer and from another program's
 // INSERT, after recent rows were rolled up, are all counted by the aggregated builder queries at every level.
 func TestAggregatesCountLateRowsFromEveryWriter(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Minute)

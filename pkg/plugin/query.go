@@ -15,7 +15,7 @@ import (
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
-// Query sources, modes, formats, fill modes and variable kinds of the query model (DESIGN.md "Query model").
+// Query sources, modes, formats, fill modes and variable kinds of the query model (docs/plugin.md, "Queries").
 const (
 	SourceSQL  = "sql"
 	SourceFlux = "flux"
@@ -39,7 +39,7 @@ const (
 	maxBuckets   = 2_000_000 // buckets per series a builder query may ask for
 )
 
-// Query is a parsed, validated query (the JSON the frontend sends, DESIGN.md "Query model").
+// Query is a parsed, validated query (the JSON the frontend sends; docs/plugin.md, "Queries").
 type Query struct {
 	RefID         string
 	Source        string // sql | flux | mqtt

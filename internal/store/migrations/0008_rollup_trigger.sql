@@ -1,4 +1,4 @@
--- One rollup mechanism for every write (issue 12): a statement-level AFTER INSERT trigger on readings merges each
+-- One rollup mechanism for every write: a statement-level AFTER INSERT trigger on readings merges each
 -- statement's rows (COPY and INSERT alike, from the ingester or any other program) into readings_1m, readings_5m
 -- and readings_1h, and records each series in readings_series, in the writing transaction. The rollups therefore
 -- hold every committed reading, however late its timestamp; the ingester no longer merges them itself.
