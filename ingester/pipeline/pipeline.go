@@ -38,6 +38,9 @@ const reasonNoSubscription = "no_subscription"
 // ShutdownGrace bounds the final flush after the context ends (SIGTERM must exit within 10 s).
 const ShutdownGrace = 7 * time.Second
 
+// newClient builds the pipeline's paho clients. Tests substitute a fake mqtt.Client (see pipeline_test.go).
+var newClient = mqtt.NewClient
+
 type subscription struct {
 	cfg      config.Subscription
 	dec      *telemetry.Decoder
@@ -124,7 +127,7 @@ func New(cfg config.Config, sinks []*sink.Buffered, m *metrics.Metrics, log *slo
 	if err != nil {
 		return nil, err
 	}
-	p.client = mqtt.NewClient(opts)
+	p.client = newClient(opts)
 	// Routes are added before connecting: a persistent session's queued messages arrive right after CONNACK,
 	// before any SUBSCRIBE, and paho leaves unrouted messages unacknowledged. Routes are matched in this order,
 	// so with overlapping filters the first configured subscription wins.
@@ -415,7 +418,7 @@ func (p *Pipeline) endSession() error {
 		return err
 	}
 	opts.SetCleanSession(true).SetAutoReconnect(false).SetOnConnectHandler(nil).SetConnectionLostHandler(nil)
-	c := mqtt.NewClient(opts)
+	c := newClient(opts)
 	tok := c.Connect()
 	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
 		return fmt.Errorf("leave: end the persistent session: %w", tok.Error())
