@@ -105,6 +105,8 @@ type jsonSettings struct {
 		Username       string   `json:"username"`
 		TLSSkipVerify  bool     `json:"tlsSkipVerify"`
 		TLSServerName  string   `json:"tlsServerName"`
+		TLSWithCACert  *bool    `json:"tlsWithCACert"` // false: the saved CA is not used (absent: used when saved)
+		TLSAuth        *bool    `json:"tlsAuth"`       // false: the saved client certificate is not used
 		AllowSysTopics bool     `json:"allowSysTopics"`
 		TopicPrefixes  []string `json:"topicPrefixes"`
 	} `json:"mqtt"`
@@ -158,7 +160,8 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 		}
 	}
 	if j.MQTT != nil && j.MQTT.URL != "" {
-		m, err := loadMQTT(j.MQTT.URL, j.MQTT.ClientIDPrefix, j.MQTT.Username, j.MQTT.TLSSkipVerify, j.MQTT.TLSServerName, sec)
+		m, err := loadMQTT(j.MQTT.URL, j.MQTT.ClientIDPrefix, j.MQTT.Username, j.MQTT.TLSSkipVerify, j.MQTT.TLSServerName,
+			mqttTLSSecrets(sec, j.MQTT.TLSWithCACert, j.MQTT.TLSAuth))
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -288,6 +291,27 @@ func loadInflux(rawURL, org, bucket string) (*InfluxSettings, error) {
 		return nil, errors.New("influx.bucket is required")
 	}
 	return &InfluxSettings{URL: strings.TrimRight(rawURL, "/"), Org: org, Bucket: bucket}, nil
+}
+
+// mqttTLSSecrets drops the saved CA when the editor's "With CA cert" is off, and the client certificate and key
+// when "TLS client auth" is off: Grafana keeps secure values after a toggle is turned off, and a toggle that is
+// off must not leave them in use. Settings without the toggles (provisioned files) use what is saved.
+func mqttTLSSecrets(sec map[string]string, withCA, auth *bool) map[string]string {
+	if (withCA == nil || *withCA) && (auth == nil || *auth) {
+		return sec
+	}
+	out := make(map[string]string, len(sec))
+	for k, v := range sec {
+		out[k] = v
+	}
+	if withCA != nil && !*withCA {
+		delete(out, "tlsCACert")
+	}
+	if auth != nil && !*auth {
+		delete(out, "tlsClientCert")
+		delete(out, "tlsClientKey")
+	}
+	return out
 }
 
 func loadMQTT(rawURL, prefix, user string, skipVerify bool, serverName string, sec map[string]string) (*MQTTSettings, error) {
