@@ -53,7 +53,6 @@ const initialSettings = {
     postgres: { host: 'localhost:5432', database: 'fieldline', user: 'grafana', sslMode: 'disable' },
     influx: { url: 'http://localhost:8086', org: 'fieldline', bucket: 'telemetry' },
     mqtt: { url: 'http://localhost:1883', clientIdPrefix: 'grafana-fieldline' },
-    liveSource: 'postgres',
   },
   secureJsonFields: { postgresPassword: true },
 } as unknown as DataSourceSettings<FieldlineOptions, FieldlineSecureJsonData>;

@@ -84,15 +84,11 @@ export interface MqttSettings {
   topicPrefixes?: string[];
 }
 
-export type LiveSource = 'postgres' | 'mqtt';
-
 /** Data-source settings stored in jsonData. */
 export interface FieldlineOptions extends DataSourceJsonData {
   postgres?: PostgresSettings;
   influx?: InfluxSettings;
   mqtt?: MqttSettings;
-  /** Kept for settings written by earlier versions: the live source follows the query (SQL: PostgreSQL NOTIFY, MQTT: broker). */
-  liveSource?: LiveSource;
   /** How far behind now the history of a live query ends and its stream begins (default 5s). */
   liveSeamDelay?: string;
   /** At most one live frame per this interval per stream (default 100ms). */

@@ -57,7 +57,7 @@ func TestLoadSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Postgres.SSLMode != "require" || s.Postgres.Password != "pg-secret" || s.Influx.Token != "tok-secret" || s.MQTT.TLS == nil ||
-		s.StatementTimeout != 10*time.Second || s.RowLimit != 5000 || s.LiveSource != "mqtt" {
+		s.StatementTimeout != 10*time.Second || s.RowLimit != 5000 {
 		t.Fatalf("unexpected %+v", s)
 	}
 	bad := map[string]string{
@@ -68,9 +68,15 @@ func TestLoadSettings(t *testing.T) {
 		`{"influx":{"url":"http://u:p@influx:8086","bucket":"b"}}`:                    "credentials",
 		`{"influx":{"url":"influx:8086","bucket":"b"}}`:                               "influx.url",
 		`{"mqtt":{"url":"http://broker"}}`:                                            "scheme",
-		`{"mqtt":{"url":"tcp://broker:1883"},"liveSource":"postgres"}`:                "liveSource",
 		`{"mqtt":{"url":"tcp://broker:1883"},"statementTimeout":"forever"}`:           "statementTimeout",
 		`{"mqtt":{"url":"tcp://broker:1883"},"rowLimit":0}`:                           "rowLimit",
+	}
+	// liveSource had no meaning (the live source follows the query) and is gone: settings saved with it, any
+	// value, still load.
+	for _, saved := range []string{`"postgres"`, `"mqtt"`, `"kafka"`, `7`} {
+		if _, err := LoadSettings(backend.DataSourceInstanceSettings{JSONData: []byte(`{"mqtt":{"url":"tcp://broker:1883"},"liveSource":` + saved + `}`)}); err != nil {
+			t.Errorf("settings saved with liveSource %s: %v", saved, err)
+		}
 	}
 	for in, want := range bad {
 		_, err := LoadSettings(backend.DataSourceInstanceSettings{JSONData: []byte(in), DecryptedSecureJSONData: ok.DecryptedSecureJSONData})

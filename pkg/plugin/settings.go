@@ -37,7 +37,6 @@ type Settings struct {
 	Influx   *InfluxSettings   // nil when not configured
 	MQTT     *MQTTSettings     // nil when not configured
 
-	LiveSource       string // accepted for saved settings; not used
 	StatementTimeout time.Duration
 	RowLimit         int64
 	MaxResponseBytes int64 // per code query response (SQL and Flux)
@@ -110,7 +109,6 @@ type jsonSettings struct {
 		AllowSysTopics bool     `json:"allowSysTopics"`
 		TopicPrefixes  []string `json:"topicPrefixes"`
 	} `json:"mqtt"`
-	LiveSource       string          `json:"liveSource"`
 	StatementTimeout json.RawMessage `json:"statementTimeout"`
 	RowLimit         *int64          `json:"rowLimit"`
 	MaxResponseBytes *int64          `json:"maxResponseBytes"`
@@ -175,20 +173,6 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 			out.MQTT = m
 		}
 	}
-	switch j.LiveSource {
-	case "":
-	case "postgres":
-		if out.Postgres == nil {
-			errs = append(errs, errors.New("liveSource is postgres but postgres is not configured"))
-		}
-	case "mqtt":
-		if out.MQTT == nil {
-			errs = append(errs, errors.New("liveSource is mqtt but mqtt is not configured"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("liveSource %q: want postgres or mqtt", j.LiveSource))
-	}
-	out.LiveSource = j.LiveSource
 	if len(j.StatementTimeout) > 0 && string(j.StatementTimeout) != "null" {
 		d, err := parseTimeout(j.StatementTimeout)
 		if err != nil {
