@@ -77,7 +77,7 @@ export interface MqttSettings {
   tlsAuth?: boolean;
   tlsWithCACert?: boolean;
   /** QoS of the live client's subscriptions (default 1). */
-  qos?: 0 | 1;
+  qos?: 0 | 1 | 2;
   /** Let Viewers use $SYS/... filters (broker statistics) in live queries and /topics (default false). */
   allowSysTopics?: boolean;
   /** When set, the topic prefixes user filters must stay under (e.g. ["pico/", "iiot/"]). */

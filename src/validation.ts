@@ -3,7 +3,8 @@
  * value is acceptable (an empty value is acceptable: that section is simply not configured).
  */
 
-const MQTT_SCHEMES = ['tcp', 'ssl', 'ws', 'wss'];
+// The schemes internal/mqttconn accepts (a Go test compares the two lists).
+const MQTT_SCHEMES = ['tcp', 'mqtt', 'ssl', 'tls', 'mqtts', 'tcps', 'ws', 'wss'];
 
 /** host:port, e.g. localhost:5432, db.lan:5433, [::1]:5432. The port may be left out (5432). */
 export function validateHostPort(value?: string): string | undefined {
@@ -45,7 +46,7 @@ export function validateInfluxUrl(value?: string): string | undefined {
   return undefined;
 }
 
-/** MQTT broker URL: tcp://, ssl://, ws:// or wss:// with a host (port optional). */
+/** MQTT broker URL: tcp:// (mqtt://), ssl:// (tls://, mqtts://, tcps://), ws:// or wss:// with a host (port optional). */
 export function validateMqttUrl(value?: string): string | undefined {
   const v = (value ?? '').trim();
   if (v === '') {
@@ -57,7 +58,7 @@ export function validateMqttUrl(value?: string): string | undefined {
   }
   const scheme = m[1].toLowerCase();
   if (!MQTT_SCHEMES.includes(scheme)) {
-    return `Scheme must be tcp://, ssl://, ws:// or wss:// (got ${scheme}://)`;
+    return `Scheme must be one of ${MQTT_SCHEMES.join(', ')} (got ${scheme}://)`;
   }
   const hostPort = m[2].includes('@') ? m[2].slice(m[2].lastIndexOf('@') + 1) : m[2];
   if (validateHostPort(hostPort) !== undefined) {

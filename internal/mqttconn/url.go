@@ -41,14 +41,17 @@ func transportOf(scheme string) transport {
 	return unsupported
 }
 
-// Schemes lists every accepted scheme, for messages ("tcp, mqtt, ssl, …").
-func Schemes() string {
+// SchemeNames lists every accepted scheme (the config editor's list is checked against it by a test).
+func SchemeNames() []string {
 	var all []string
 	for _, l := range [][]string{plainSchemes, tlsSchemes, wsSchemes, wssSchemes} {
 		all = append(all, l...)
 	}
-	return strings.Join(all, ", ")
+	return all
 }
+
+// Schemes lists every accepted scheme, for messages ("tcp, mqtt, ssl, …").
+func Schemes() string { return strings.Join(SchemeNames(), ", ") }
 
 // ErrCredentialsInURL is returned by ParseURL(raw, false) for a URL that carries user information.
 var ErrCredentialsInURL = errors.New("the broker URL must not carry credentials")

@@ -142,7 +142,7 @@ describe('ConfigEditor', () => {
         onOptionsChange={jest.fn()}
       />
     );
-    expect(screen.getByText('Scheme must be tcp://, ssl://, ws:// or wss:// (got http://)')).toBeInTheDocument();
+    expect(screen.getByText('Scheme must be one of tcp, mqtt, ssl, tls, mqtts, tcps, ws, wss (got http://)')).toBeInTheDocument();
   });
 
   it('validates host:port and the InfluxDB URL inline', () => {

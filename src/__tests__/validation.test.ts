@@ -7,13 +7,20 @@ describe('validation', () => {
   it.each(['http://db:5432', 'db:99999', 'db:', 'a b:1'])('host %s is rejected', (v) => {
     expect(validateHostPort(v)).toBeDefined();
   });
-  it.each(['', 'tcp://localhost:1883', 'ssl://broker.lan:8883', 'ws://b:9001/mqtt', 'wss://user@b'])(
-    'mqtt %s is fine',
-    (v) => {
-      expect(validateMqttUrl(v)).toBeUndefined();
-    }
-  );
-  it.each(['http://b:1883', 'mqtt://b', 'localhost:1883', 'tcp://'])('mqtt %s is rejected', (v) => {
+  it.each([
+    '',
+    'tcp://localhost:1883',
+    'ssl://broker.lan:8883',
+    'ws://b:9001/mqtt',
+    'wss://user@b',
+    'mqtt://b',
+    'mqtts://b:8883',
+    'tls://b',
+    'tcps://b',
+  ])('mqtt %s is fine', (v) => {
+    expect(validateMqttUrl(v)).toBeUndefined();
+  });
+  it.each(['http://b:1883', 'gopher://b', 'localhost:1883', 'tcp://'])('mqtt %s is rejected', (v) => {
     expect(validateMqttUrl(v)).toBeDefined();
   });
   it.each(['', 'http://localhost:8086', 'https://eu.example.com'])('influx %s is fine', (v) => {

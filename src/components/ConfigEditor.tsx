@@ -36,9 +36,10 @@ const SSL_MODES: Array<SelectableValue<SslMode>> = [
   { label: 'verify-full', value: 'verify-full', description: 'TLS, CA and host name checked' },
 ];
 
-const QOS_OPTIONS: Array<SelectableValue<0 | 1>> = [
+const QOS_OPTIONS: Array<SelectableValue<0 | 1 | 2>> = [
   { label: 'QoS 0', value: 0, description: 'At most once: least work per message' },
   { label: 'QoS 1', value: 1, description: 'At least once' },
+  { label: 'QoS 2', value: 2, description: 'Exactly once: two more packets per message' },
 ];
 
 const WIDTH = 48;
@@ -194,7 +195,12 @@ export function ConfigEditor(props: Props) {
         isCollapsible
         isInitiallyOpen={true}
       >
-        <Field label="Broker URL" description="tcp://, ssl://, ws:// or wss://" invalid={!!mqttError} error={mqttError}>
+        <Field
+          label="Broker URL"
+          description="tcp:// or mqtt://; ssl://, tls://, mqtts:// or tcps:// (TLS); ws:// or wss://"
+          invalid={!!mqttError}
+          error={mqttError}
+        >
           <Input
             id="fl-mqtt-url"
             width={WIDTH}
@@ -330,7 +336,7 @@ export function ConfigEditor(props: Props) {
           />
         </Field>
         <Field label="MQTT QoS" description="QoS of the live MQTT subscriptions.">
-          <RadioButtonGroup<0 | 1>
+          <RadioButtonGroup<0 | 1 | 2>
             id="fl-live-qos"
             options={QOS_OPTIONS}
             value={mqtt.qos ?? 1}

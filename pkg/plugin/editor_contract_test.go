@@ -1,0 +1,67 @@
+package plugin
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
+	"github.com/fieldline-iot/fieldline/pkg/live"
+)
+
+// readFrontend reads a file of the frontend (src/ at the repository root).
+func readFrontend(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestEditorSchemesMatchBackend: the config editor accepts exactly the broker URL schemes the backend
+// (internal/mqttconn, shared with the ingester) accepts; a scheme on one side only fails here.
+func TestEditorSchemesMatchBackend(t *testing.T) {
+	m := regexp.MustCompile(`const MQTT_SCHEMES = \[([^\]]*)\]`).FindStringSubmatch(readFrontend(t, "src/validation.ts"))
+	if m == nil {
+		t.Fatal("src/validation.ts: MQTT_SCHEMES not found")
+	}
+	var editor []string
+	for _, q := range regexp.MustCompile(`'([a-z]+)'`).FindAllStringSubmatch(m[1], -1) {
+		editor = append(editor, q[1])
+	}
+	goSide := mqttconn.SchemeNames()
+	slices.Sort(editor)
+	slices.Sort(goSide)
+	if !slices.Equal(editor, goSide) {
+		t.Errorf("editor schemes %v, backend schemes %v", editor, goSide)
+	}
+}
+
+// TestEditorQoSMatchesBackend: the editor offers every live QoS the backend takes (0, 1, 2) and no other.
+func TestEditorQoSMatchesBackend(t *testing.T) {
+	src := readFrontend(t, "src/components/ConfigEditor.tsx")
+	block := regexp.MustCompile(`(?s)const QOS_OPTIONS[^=]*= \[(.*?)\];`).FindStringSubmatch(src)
+	if block == nil {
+		t.Fatal("src/components/ConfigEditor.tsx: QOS_OPTIONS not found")
+	}
+	var offered []int
+	for _, v := range regexp.MustCompile(`value: (\d+)`).FindAllStringSubmatch(block[1], -1) {
+		n, _ := strconv.Atoi(v[1])
+		offered = append(offered, n)
+	}
+	var accepted []int
+	for q := -1; q <= 3; q++ {
+		j := []byte(`{"mqtt":{"url":"tcp://b:1883","qos":` + strconv.Itoa(q) + `}}`)
+		if _, err := live.LoadSettings(backend.DataSourceInstanceSettings{JSONData: j}); err == nil {
+			accepted = append(accepted, q)
+		}
+	}
+	if !slices.Equal(offered, accepted) {
+		t.Errorf("editor offers QoS %v, backend accepts %v", offered, accepted)
+	}
+}
