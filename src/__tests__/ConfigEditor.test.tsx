@@ -128,6 +128,18 @@ describe('ConfigEditor', () => {
     expect(screen.getByText('CA certificate')).toBeInTheDocument();
   });
 
+  it('does not claim an sslMode the backend would not use', () => {
+    // Unset, the backend uses require (disable only on loopback): the editor must not show "disable".
+    render(
+      <ConfigEditor
+        options={settings({ jsonData: { postgres: { host: 'db.example:5432', database: 'f', user: 'g' } } })}
+        onOptionsChange={jest.fn()}
+      />
+    );
+    expect(screen.getByText('Default: require (disable on localhost / 127.0.0.1)')).toBeInTheDocument();
+    expect(screen.queryByText('disable')).not.toBeInTheDocument();
+  });
+
   it('validates the MQTT URL scheme inline', () => {
     const { rerender } = render(
       <ConfigEditor
@@ -142,7 +154,9 @@ describe('ConfigEditor', () => {
         onOptionsChange={jest.fn()}
       />
     );
-    expect(screen.getByText('Scheme must be one of tcp, mqtt, ssl, tls, mqtts, tcps, ws, wss (got http://)')).toBeInTheDocument();
+    expect(
+      screen.getByText('Scheme must be one of tcp, mqtt, ssl, tls, mqtts, tcps, ws, wss (got http://)')
+    ).toBeInTheDocument();
   });
 
   it('validates host:port and the InfluxDB URL inline', () => {

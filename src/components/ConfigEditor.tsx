@@ -135,7 +135,8 @@ export function ConfigEditor(props: Props) {
             inputId="fl-pg-sslmode"
             width={WIDTH}
             options={SSL_MODES}
-            value={pg.sslMode ?? 'disable'}
+            value={pg.sslMode ?? null}
+            placeholder="Default: require (disable on localhost / 127.0.0.1)"
             onChange={(v) => setPg({ sslMode: v.value })}
           />
         </Field>
