@@ -54,11 +54,19 @@ export const DEFAULT_QUERY: Partial<FieldlineQuery> = {
 
 export type SslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
 
+export type TimescaleMode = 'auto' | 'on' | 'off';
+
 export interface PostgresSettings {
   host?: string;
   database?: string;
   user?: string;
   sslMode?: SslMode;
+  /** auto (default) detects TimescaleDB; on/off force the variant. */
+  timescale?: TimescaleMode;
+  /** Aggregated builder queries read the rollups (default true). */
+  useRollup?: boolean;
+  /** Connection pool size (default 10). */
+  maxConns?: number;
 }
 
 export interface InfluxSettings {
@@ -74,6 +82,8 @@ export interface MqttSettings {
   clientIdPrefix?: string;
   username?: string;
   tlsSkipVerify?: boolean;
+  /** Name the broker certificate is checked against instead of the URL's host. */
+  tlsServerName?: string;
   tlsAuth?: boolean;
   tlsWithCACert?: boolean;
   /** QoS of the live client's subscriptions (default 1). */
@@ -93,6 +103,12 @@ export interface FieldlineOptions extends DataSourceJsonData {
   liveSeamDelay?: string;
   /** At most one live frame per this interval per stream (default 100ms). */
   liveFrameInterval?: string;
+  /** Rows one stream may hold between two frames (default 50 000). */
+  liveMaxBufferedRows?: number;
+  /** How long one query may run, e.g. "30s" (default). */
+  statementTimeout?: string;
+  /** Rows one query may return (default 1 000 000). */
+  rowLimit?: number;
   /** Bytes one code query (SQL or Flux) may read from its database (default 16 MiB). */
   maxResponseBytes?: number;
   /** Bytes all code queries of the data source may hold at once (default 64 MiB). */

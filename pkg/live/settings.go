@@ -32,7 +32,8 @@ type Settings struct {
 	QoS             byte
 }
 
-type liveJSON struct {
+// JSONSettings are the jsonData keys of the live settings (pkg/plugin lists them with its own in JSONDataKeys).
+type JSONSettings struct {
 	SeamDelay     json.RawMessage `json:"liveSeamDelay"`
 	FrameInterval json.RawMessage `json:"liveFrameInterval"`
 	MaxRows       *int            `json:"liveMaxBufferedRows"`
@@ -47,7 +48,7 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 	if len(s.JSONData) == 0 {
 		return out, nil
 	}
-	var j liveJSON
+	var j JSONSettings
 	if err := json.Unmarshal(s.JSONData, &j); err != nil {
 		return out, fmt.Errorf("settings: jsonData is not valid: %w", err)
 	}

@@ -65,3 +65,31 @@ func TestEditorQoSMatchesBackend(t *testing.T) {
 		t.Errorf("editor offers QoS %v, backend accepts %v", offered, accepted)
 	}
 }
+
+// TestEditorSettingsMatchBackend: the config editor sets exactly the jsonData keys the backend reads, and
+// exactly its secureJsonData keys; a setting on one side only (a backend key nobody can set, an editor field the
+// backend ignores) fails here.
+func TestEditorSettingsMatchBackend(t *testing.T) {
+	src := readFrontend(t, "src/components/ConfigEditor.tsx")
+	prefix := map[string]string{"Pg": "postgres.", "Influx": "influx.", "Mqtt": "mqtt.", "Json": ""}
+	var editor []string
+	for _, m := range regexp.MustCompile(`set(Pg|Influx|Mqtt|Json)\(\{ *([A-Za-z]+)`).FindAllStringSubmatch(src, -1) {
+		if m[1] == "Json" && (m[2] == "postgres" || m[2] == "influx" || m[2] == "mqtt") {
+			continue // the helpers setPg, setInflux, setMqtt themselves
+		}
+		editor = append(editor, prefix[m[1]]+m[2])
+	}
+	slices.Sort(editor)
+	editor = slices.Compact(editor)
+	if want := JSONDataKeys(); !slices.Equal(editor, want) {
+		t.Errorf("jsonData keys differ:\n editor %v\nbackend %v", editor, want)
+	}
+	var secrets []string
+	for _, m := range regexp.MustCompile(`resetSecret\('([A-Za-z]+)'\)`).FindAllStringSubmatch(src, -1) {
+		secrets = append(secrets, m[1])
+	}
+	slices.Sort(secrets)
+	if want := slices.Sorted(slices.Values(SecureJSONDataKeys)); !slices.Equal(secrets, want) {
+		t.Errorf("secureJsonData keys differ: editor %v, backend %v", secrets, want)
+	}
+}

@@ -2,15 +2,18 @@ package plugin
 
 import (
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/fieldline-iot/fieldline/pkg/live"
 )
 
 // SecureJSONDataKeys are the secureJsonData keys LoadSettings reads.
 var SecureJSONDataKeys = []string{"postgresPassword", "influxToken", "mqttPassword", "tlsCACert", "tlsClientCert", "tlsClientKey"}
 
-// JSONDataKeys lists the jsonData leaf paths LoadSettings reads ("postgres.host"), derived from the struct it
-// decodes into, so the list cannot drift from the loader. Provisioning checks use it to refuse keys the plugin
+// JSONDataKeys lists the jsonData leaf paths LoadSettings and live.LoadSettings read ("postgres.host",
+// "liveSeamDelay"), derived from the structs they decode into, so the list cannot drift from the loaders. Provisioning checks use it to refuse keys the plugin
 // would silently ignore.
 func JSONDataKeys() []string {
 	var out []string
@@ -37,6 +40,7 @@ func JSONDataKeys() []string {
 		}
 	}
 	walk("", reflect.TypeFor[jsonSettings]())
+	walk("", reflect.TypeFor[live.JSONSettings]())
 	sort.Strings(out)
-	return out
+	return slices.Compact(out)
 }

@@ -24,6 +24,7 @@ import {
   PostgresSettings,
   SecureKey,
   SslMode,
+  TimescaleMode,
 } from '../types';
 import { validateDuration, validateHostPort, validateInfluxUrl, validateMqttUrl } from '../validation';
 
@@ -40,6 +41,12 @@ const QOS_OPTIONS: Array<SelectableValue<0 | 1 | 2>> = [
   { label: 'QoS 0', value: 0, description: 'At most once: least work per message' },
   { label: 'QoS 1', value: 1, description: 'At least once' },
   { label: 'QoS 2', value: 2, description: 'Exactly once: two more packets per message' },
+];
+
+const TIMESCALE_OPTIONS: Array<SelectableValue<TimescaleMode>> = [
+  { label: 'auto', value: 'auto', description: 'Use TimescaleDB when the extension is installed' },
+  { label: 'on', value: 'on' },
+  { label: 'off', value: 'off', description: 'Plain PostgreSQL SQL even where TimescaleDB is installed' },
 ];
 
 const WIDTH = 48;
@@ -78,6 +85,7 @@ export function ConfigEditor(props: Props) {
   const mqttError = validateMqttUrl(mqtt.url);
   const seamError = validateDuration(jsonData.liveSeamDelay);
   const frameError = validateDuration(jsonData.liveFrameInterval);
+  const timeoutError = validateDuration(jsonData.statementTimeout);
 
   return (
     <div className={styles.root}>
@@ -138,6 +146,34 @@ export function ConfigEditor(props: Props) {
             value={pg.sslMode ?? null}
             placeholder="Default: require (disable on localhost / 127.0.0.1)"
             onChange={(v) => setPg({ sslMode: v.value })}
+          />
+        </Field>
+        <Field label="TimescaleDB" description="auto detects the extension; on or off forces the variant.">
+          <RadioButtonGroup<TimescaleMode>
+            id="fl-pg-timescale"
+            options={TIMESCALE_OPTIONS}
+            value={pg.timescale ?? 'auto'}
+            onChange={(timescale) => setPg({ timescale })}
+          />
+        </Field>
+        <Field
+          label="Read rollups"
+          description="Aggregated builder queries read the rollup tables (kept for every writer since schema 9). Off: always the raw table."
+        >
+          <Switch
+            id="fl-pg-userollup"
+            value={pg.useRollup ?? true}
+            onChange={(e) => setPg({ useRollup: e.currentTarget.checked })}
+          />
+        </Field>
+        <Field label="Max connections" description="Size of the connection pool. Default 10.">
+          <Input
+            id="fl-pg-maxconns"
+            type="number"
+            width={WIDTH / 3}
+            placeholder="10"
+            value={pg.maxConns ?? ''}
+            onChange={text((v) => setPg({ maxConns: v === '' ? undefined : Math.round(Number(v)) }))}
           />
         </Field>
       </ConfigSection>
@@ -262,6 +298,18 @@ export function ConfigEditor(props: Props) {
             />
           </Field>
         </div>
+        <Field
+          label="TLS server name"
+          description="Check the broker certificate against this name instead of the URL's host."
+        >
+          <Input
+            id="fl-mqtt-servername"
+            width={WIDTH}
+            placeholder="broker.example.com"
+            value={mqtt.tlsServerName ?? ''}
+            onChange={text((tlsServerName) => setMqtt({ tlsServerName: tlsServerName || undefined }))}
+          />
+        </Field>
         {mqtt.tlsWithCACert && (
           <Field label="CA certificate">
             <SecretTextArea
@@ -336,6 +384,19 @@ export function ConfigEditor(props: Props) {
             onChange={text((liveFrameInterval) => setJson({ liveFrameInterval }))}
           />
         </Field>
+        <Field
+          label="Max buffered rows"
+          description="Rows one stream may hold between two frames; beyond, the oldest are dropped and the panel says so. Default 50 000."
+        >
+          <Input
+            id="fl-live-maxrows"
+            type="number"
+            width={WIDTH / 3}
+            placeholder="50000"
+            value={jsonData.liveMaxBufferedRows ?? ''}
+            onChange={text((v) => setJson({ liveMaxBufferedRows: v === '' ? undefined : Math.round(Number(v)) }))}
+          />
+        </Field>
         <Field label="MQTT QoS" description="QoS of the live MQTT subscriptions.">
           <RadioButtonGroup<0 | 1 | 2>
             id="fl-live-qos"
@@ -356,6 +417,33 @@ export function ConfigEditor(props: Props) {
         title="What Viewers may do"
         description="Anyone who may query this data source can write code SQL and Flux and choose MQTT topics. These bounds keep one Viewer from hurting others, the ingester or the hosts."
       >
+        <Field
+          label="Statement timeout"
+          description="How long one query may run on its database, e.g. 30s (default) or 2m."
+          invalid={!!timeoutError}
+          error={timeoutError}
+        >
+          <Input
+            id="fl-statement-timeout"
+            width={WIDTH / 3}
+            placeholder="30s"
+            value={jsonData.statementTimeout ?? ''}
+            onChange={text((v) => setJson({ statementTimeout: v || undefined }))}
+          />
+        </Field>
+        <Field
+          label="Row limit"
+          description="Rows one query may return; the panel says when it was cut. Default 1 000 000."
+        >
+          <Input
+            id="fl-row-limit"
+            type="number"
+            width={WIDTH / 3}
+            placeholder="1000000"
+            value={jsonData.rowLimit ?? ''}
+            onChange={text((v) => setJson({ rowLimit: v === '' ? undefined : Math.round(Number(v)) }))}
+          />
+        </Field>
         <Field
           label="Max response size (MiB)"
           description="What one code query (SQL or Flux) may read from its database; larger answers fail with an error that says so. Default 16."
