@@ -131,7 +131,7 @@ async function main() {
       await visible(page.getByRole('button', { name: 'Reset' }));
     });
     await check('inline validation flags the http:// broker URL', async () => {
-      await visible(page.getByText(/Scheme must be tcp:\/\/, ssl:\/\/, ws:\/\/ or wss:\/\//));
+      await visible(page.getByText(/Scheme must be one of tcp, mqtt, ssl, tls, mqtts, tcps, ws, wss \(got http:\/\/\)/));
     });
     await check('query editor builder shows pickers and the SQL preview', async () => {
       const qe = page.getByTestId('qe-builder');
