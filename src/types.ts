@@ -9,6 +9,8 @@ export type QueryMode = 'builder' | 'code';
 export type Aggregation = 'none' | 'avg' | 'min' | 'max' | 'last' | 'count' | 'sum';
 export type PayloadFormat = 'value' | 'json' | 'influx';
 export type ResultFormat = 'time_series' | 'table';
+/** What empty buckets of an aggregated builder query become (default none: only buckets with readings). */
+export type FillMode = 'none' | 'null' | 'previous' | 'zero';
 /** Query variables the backend answers through QueryData (one string field per value). */
 export type VariableKind = 'devices' | 'metrics' | 'sensors';
 
@@ -37,6 +39,7 @@ export interface FieldlineQuery extends DataQuery {
   /** Topic template giving labels, e.g. {device}/{metric}/{sensor}. */
   template?: string;
   format?: ResultFormat;
+  fill?: FillMode;
   /** Only for variable queries: which list to return. */
   variable?: VariableKind;
 }

@@ -1,10 +1,13 @@
 package plugin
 
 import (
+	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
@@ -91,5 +94,66 @@ func TestEditorSettingsMatchBackend(t *testing.T) {
 	slices.Sort(secrets)
 	if want := slices.Sorted(slices.Values(SecureJSONDataKeys)); !slices.Equal(secrets, want) {
 		t.Errorf("secureJsonData keys differ: editor %v, backend %v", secrets, want)
+	}
+}
+
+// tsUnion returns the string literals of `export type name = 'a' | 'b';` in src/types.ts.
+func tsUnion(t *testing.T, src, name string) []string {
+	t.Helper()
+	m := regexp.MustCompile(`export type ` + name + ` = ([^;]*);`).FindStringSubmatch(src)
+	if m == nil {
+		t.Fatalf("src/types.ts: type %s not found", name)
+	}
+	var out []string
+	for _, q := range regexp.MustCompile(`'([a-z_]+)'`).FindAllStringSubmatch(m[1], -1) {
+		out = append(out, q[1])
+	}
+	return out
+}
+
+// TestQueryModelMatchesBackend: the frontend's query model has exactly the fields the backend decodes, and its
+// enumerations hold exactly the values the backend accepts (each TS value parses; a value the backend takes that
+// TS lacks is caught by the per-field lists of accepted values below).
+func TestQueryModelMatchesBackend(t *testing.T) {
+	src := readFrontend(t, "src/types.ts")
+	block := regexp.MustCompile(`(?s)export interface FieldlineQuery extends DataQuery \{(.*?)\n\}`).FindStringSubmatch(src)
+	if block == nil {
+		t.Fatal("src/types.ts: FieldlineQuery not found")
+	}
+	ts := []string{"refId"} // from DataQuery
+	for _, m := range regexp.MustCompile(`(?m)^  ([a-zA-Z]+)\??:`).FindAllStringSubmatch(block[1], -1) {
+		ts = append(ts, m[1])
+	}
+	var goFields []string
+	rt := reflect.TypeFor[queryJSON]()
+	for i := range rt.NumField() {
+		goFields = append(goFields, strings.Split(rt.Field(i).Tag.Get("json"), ",")[0])
+	}
+	slices.Sort(ts)
+	slices.Sort(goFields)
+	if !slices.Equal(ts, goFields) {
+		t.Errorf("query fields differ:\n     TS %v\nbackend %v", ts, goFields)
+	}
+
+	for _, c := range []struct {
+		tsType, field string
+		accepted      []string // the values the backend's parser documents
+	}{
+		{"QuerySource", "source", []string{SourceSQL, SourceFlux, SourceMQTT}},
+		{"QueryMode", "mode", []string{ModeBuilder, ModeCode}},
+		{"FillMode", "fill", []string{FillNone, FillNull, FillPrevious, FillZero}},
+		{"ResultFormat", "format", []string{FormatTimeSeries, FormatTable}},
+		{"PayloadFormat", "payloadFormat", []string{"value", "json", "influx"}},
+	} {
+		values := tsUnion(t, src, c.tsType)
+		if a, b := slices.Sorted(slices.Values(values)), slices.Sorted(slices.Values(c.accepted)); !slices.Equal(a, b) {
+			t.Errorf("%s: TS %v, backend %v", c.tsType, a, b)
+		}
+		for _, v := range values {
+			raw := fmt.Sprintf(`{"refId":"A","metric":"m","aggregation":"avg","interval":"1m","rawSql":"SELECT 1","flux":"x","topic":"a/#",%q:%q}`, c.field, v)
+			if _, err := ParseQuery([]byte(raw)); err != nil {
+				t.Errorf("%s %q: the backend refuses it: %v", c.tsType, v, err)
+			}
+		}
 	}
 }

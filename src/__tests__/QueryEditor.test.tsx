@@ -99,6 +99,25 @@ describe('QueryEditor', () => {
     await waitFor(() => expect(screen.getByTestId('fieldline-preview').textContent).toContain('max(value)'));
   });
 
+  it('sets fill for aggregated builder queries', async () => {
+    const { ds } = makeDatasource();
+    const changes: FieldlineQuery[] = [];
+    const { container } = render(
+      <Harness ds={ds} initial={{ ...base, metric: 'temperature', aggregation: 'avg' }} changes={changes} />
+    );
+    await openSelect(container, 'fl-fill');
+    fireEvent.click(await screen.findByText('previous'));
+    expect(changes[changes.length - 1].fill).toBe('previous');
+  });
+
+  it('has no fill for raw queries', () => {
+    const { ds } = makeDatasource();
+    const { container } = render(
+      <Harness ds={ds} initial={{ ...base, metric: 'temperature', aggregation: 'none' }} changes={[]} />
+    );
+    expect(container.querySelector('#fl-fill')).toBeNull();
+  });
+
   it('shows a Flux preview for the flux source', () => {
     const { ds } = makeDatasource();
     render(<Harness ds={ds} initial={{ ...base, source: 'flux', metric: 'temperature' }} changes={[]} />);

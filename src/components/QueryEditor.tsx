@@ -26,6 +26,7 @@ import {
 } from '../preview';
 import {
   Aggregation,
+  FillMode,
   DEFAULT_QUERY,
   FieldlineOptions,
   FieldlineQuery,
@@ -57,6 +58,13 @@ const AGGREGATIONS: Array<SelectableValue<Aggregation>> = [
   { label: 'last', value: 'last' },
   { label: 'count', value: 'count' },
   { label: 'sum', value: 'sum' },
+];
+
+const FILLS: Array<SelectableValue<FillMode>> = [
+  { label: 'none', value: 'none', description: 'Only buckets that have readings' },
+  { label: 'null', value: 'null', description: 'Every bucket; empty ones null (gaps in the line)' },
+  { label: 'previous', value: 'previous', description: 'Every bucket; empty ones repeat the last value' },
+  { label: 'zero', value: 'zero', description: 'Every bucket; empty ones 0' },
 ];
 
 const FORMATS: Array<SelectableValue<ResultFormat>> = [
@@ -204,6 +212,17 @@ export function QueryEditor(props: Props) {
                 }}
               />
             </InlineField>
+            {aggregationOf(query) !== 'none' && (
+              <InlineField label="Fill" labelWidth={6} tooltip="What empty buckets become">
+                <Select<FillMode>
+                  inputId="fl-fill"
+                  width={12}
+                  options={FILLS}
+                  value={query.fill ?? 'none'}
+                  onChange={(v) => update({ fill: v.value })}
+                />
+              </InlineField>
+            )}
             <InlineField
               label="Live"
               labelWidth={LIVE_LABEL}
