@@ -16,6 +16,20 @@ const SQL_AGG: Record<Aggregation, string> = {
   sum: 'sum(value)',
 };
 
+/**
+ * The aggregates "switch to code" writes: they run on plain PostgreSQL and on TimescaleDB alike (last() is
+ * TimescaleDB's own). A Go test (pkg/plugin, TestSwitchToCodeSQL) runs each of them and compares with the builder.
+ */
+const CODE_AGG: Record<Aggregation, string> = {
+  none: 'value',
+  avg: 'avg(value)',
+  min: 'min(value)',
+  max: 'max(value)',
+  last: '(array_agg(value ORDER BY time DESC))[1]',
+  count: 'count(value)',
+  sum: 'sum(value)',
+};
+
 const FLUX_AGG: Record<Aggregation, string> = {
   none: '',
   avg: 'mean',
@@ -157,7 +171,7 @@ export function buildPreview(q: Partial<FieldlineQuery>): string {
  */
 export function builderToRawSql(q: Partial<FieldlineQuery>): string {
   const bucket = q.interval && q.interval.trim() !== '' ? q.interval.trim() : '$__interval';
-  const agg = SQL_AGG[aggregationOf(q)];
+  const agg = CODE_AGG[aggregationOf(q)];
   const where = [`metric = ${sqlLiteral(q.metric || '')}`];
   const devices = splitList(q.device);
   if (devices.length > 0) {
