@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldline-iot/fieldline/internal/golden"
 )
 
 // The test range starts and ends off every bucket grid, so the goldens show raw reads keeping it and
@@ -60,7 +62,7 @@ func TestBuildGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := fmt.Sprintf("-- flux --\n%s-- range --\n%s .. %s\n", q.Flux, Time(q.From), Time(q.To))
-			checkGolden(t, "build_"+c.name, got)
+			golden.Check(t, "build_"+c.name, got)
 			checkLiterals(t, q.Flux)
 		})
 	}
@@ -118,7 +120,7 @@ func TestExpandGolden(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := Expand(c.flux, c.vars)
-			checkGolden(t, "expand_"+c.name, fmt.Sprintf("-- flux --\n%s\n-- expanded --\n%s\n", c.flux, out))
+			golden.Check(t, "expand_"+c.name, fmt.Sprintf("-- flux --\n%s\n-- expanded --\n%s\n", c.flux, out))
 			checkLiterals(t, out)
 		})
 	}

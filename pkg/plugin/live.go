@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fieldline-iot/fieldline/pkg/live"
-	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
 // Live streaming is pkg/live's engine; the Datasource makes one per instance (newLiveEngine), hands it the
@@ -81,15 +80,12 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 			Text: "Live tail is available for time-series queries; this table shows its history only"})
 		return result, nil
 	}
-	lq := live.SQLQuery{RefID: q.RefID, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors,
-		From: dq.TimeRange.From, To: dq.TimeRange.To}
-	if q.Aggregation != sqlquery.None {
-		var err error
-		if lq.Interval, err = builderInterval(q, dq); err != nil {
-			return nil, err
-		}
-		lq.Agg = string(q.Aggregation)
+	iv, err := bucketWidth(q, dq)
+	if err != nil {
+		return nil, err
 	}
+	lq := live.SQLQuery{RefID: q.RefID, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors,
+		Agg: string(q.Aggregation), Interval: iv, From: dq.TimeRange.From, To: dq.TimeRange.To}
 	return d.live.SQLFrames(ctx, lq, func(to time.Time) (data.Frames, error) {
 		hq := dq
 		hq.TimeRange.To = to

@@ -139,8 +139,12 @@ func effectiveInterval(q Query, dq backend.DataQuery) time.Duration {
 	return iv.Truncate(time.Millisecond)
 }
 
-// builderInterval validates the bucket count of an aggregated builder query.
-func builderInterval(q Query, dq backend.DataQuery) (time.Duration, error) {
+// bucketWidth is the bucket width of a builder query: 0 for raw rows; for an aggregation the effective
+// interval, refused when it gives more than maxBuckets buckets over the range.
+func bucketWidth(q Query, dq backend.DataQuery) (time.Duration, error) {
+	if q.Aggregation == sqlquery.None {
+		return 0, nil
+	}
 	iv := effectiveInterval(q, dq)
 	if n := timebucket.Count(dq.TimeRange.From, dq.TimeRange.To, iv); n > maxBuckets {
 		return 0, downstream(fmt.Errorf("interval %v gives %d buckets for this time range (at most %d): choose a wider interval", iv, n, maxBuckets))
@@ -149,16 +153,13 @@ func builderInterval(q Query, dq backend.DataQuery) (time.Duration, error) {
 }
 
 func (d *Datasource) builderSQL(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
-	req := sqlquery.Request{
+	iv, err := bucketWidth(q, dq)
+	if err != nil {
+		return nil, err
+	}
+	req := sqlquery.Request{Interval: iv,
 		Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors, Aggregation: q.Aggregation,
 		From: dq.TimeRange.From, To: dq.TimeRange.To, Limit: d.settings.RowLimit,
-	}
-	if q.Aggregation != sqlquery.None {
-		iv, err := builderInterval(q, dq)
-		if err != nil {
-			return nil, err
-		}
-		req.Interval = iv
 	}
 	c, st, err := d.pg.builder(ctx, req)
 	if err != nil {
@@ -168,16 +169,13 @@ func (d *Datasource) builderSQL(ctx context.Context, q Query, dq backend.DataQue
 }
 
 func (d *Datasource) builderFlux(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
-	req := fluxquery.Request{
+	iv, err := bucketWidth(q, dq)
+	if err != nil {
+		return nil, err
+	}
+	req := fluxquery.Request{Interval: iv,
 		Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors, Aggregation: fluxquery.Aggregation(q.Aggregation),
 		From: dq.TimeRange.From, To: dq.TimeRange.To, Limit: d.settings.RowLimit,
-	}
-	if q.Aggregation != sqlquery.None {
-		iv, err := builderInterval(q, dq)
-		if err != nil {
-			return nil, err
-		}
-		req.Interval = iv
 	}
 	c, fq, err := d.influx.builder(ctx, req)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldline-iot/fieldline/internal/golden"
 )
 
 // The test range starts and ends off every bucket grid, so the goldens show raw reads keeping it and
@@ -114,7 +116,7 @@ func TestBuildGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, "build_"+c.name, renderStatement(st))
+			golden.Check(t, "build_"+c.name, renderStatement(st))
 			if st.Rollup {
 				// Rollup statements use no bucket function: the same on both databases.
 				other := c.opt

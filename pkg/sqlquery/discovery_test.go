@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/fieldline-iot/fieldline/internal/golden"
 )
 
 // Catalogue discovery binds every filter value and bound; the label picks the column from a fixed set.
@@ -57,7 +59,7 @@ func TestDiscoverySQLGolden(t *testing.T) {
 			b.WriteString(q)
 			b.WriteString("\n")
 			renderArgs(&b, args)
-			checkGolden(t, "discovery_"+c.name, b.String())
+			golden.Check(t, "discovery_"+c.name, b.String())
 		})
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/data/sqlutil"
+
+	"github.com/fieldline-iot/fieldline/internal/golden"
 )
 
 // codeQuery is a code query over the test range (unix 1772446051.25 .. 1772470330) with a 5-minute interval.
@@ -70,7 +72,7 @@ ORDER BY 1`, true},
 			if strings.Contains(out, "$__") {
 				t.Errorf("macro left unexpanded: %s", out)
 			}
-			checkGolden(t, "interpolate_"+c.name, renderInterpolation(c.sql, out, fill))
+			golden.Check(t, "interpolate_"+c.name, renderInterpolation(c.sql, out, fill))
 		})
 	}
 }

@@ -1,4 +1,7 @@
-package fluxquery
+// Package golden compares test output with text files under testdata/ (the SQL and Flux builders' goldens).
+// `go test <pkg> -run <Test> -update` rewrites the files; review the diff before committing it. Frames are
+// compared with the plugin SDK's experimental.CheckGoldenJSONResponse instead (pkg/plugin).
+package golden
 
 import (
 	"flag"
@@ -8,12 +11,11 @@ import (
 	"testing"
 )
 
-// update rewrites the golden files: go test ./pkg/fluxquery -run <Test> -update, then review the diff (git diff
-// pkg/fluxquery/testdata) before committing it. Without it, the tests compare with the files.
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
 
-// checkGolden compares got with testdata/<name>.golden, byte for byte.
-func checkGolden(t *testing.T, name, got string) {
+// Check compares got with testdata/<name>.golden byte for byte, naming the first line that differs; with
+// -update it writes the file instead.
+func Check(t testing.TB, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name+".golden")
 	if *update {
