@@ -30,6 +30,14 @@ const fakeDatasource = {
   getDevices: async () => lists.devices,
   getSensors: async () => lists.sensors,
   getTopics: async () => lists.topics,
+  // The stand-in backend's /preview: a statement of the shape the SQL builder writes (the real text is pinned by
+  // the Go builder's golden files), with its bound values.
+  preview: async (q: FieldlineQuery) => ({
+    language: 'sql',
+    text: `SELECT bucket AS time, device, sensor, avg AS value\nFROM readings_1m\nWHERE metric = $1 AND bucket >= $2 AND bucket < $3`,
+    params: [`$1 = '${q.metric}'`, "$2 = '2026-12-04T00:00:00Z'", "$3 = '2026-12-04T06:00:00Z'"],
+    code: `SELECT $__timeGroupAlias(time, 1m), device, sensor, avg(value) AS value\nFROM readings\nWHERE metric = '${q.metric}' AND $__timeFilter(time)\nGROUP BY 1, 2, 3\nORDER BY 1`,
+  }),
 } as unknown as DataSource;
 
 const initialSettings = {

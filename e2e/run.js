@@ -138,7 +138,9 @@ async function main() {
       for (const text of ['Metric', 'Device', 'Sensor', 'Aggregation', 'Interval', 'Live']) {
         await visible(qe.getByText(text, { exact: true }));
       }
-      await visible(qe.getByText(/SELECT time_bucket\('1m', time\) AS time, device, sensor, avg\(value\)/));
+      // what the (stand-in) backend's /preview answers, with its bound values
+      await visible(qe.getByText(/FROM readings_1m/));
+      await visible(qe.getByText(/\$1 = 'temperature'/));
     });
     await check('metric picker is fed by the resource', async () => {
       const qe = page.getByTestId('qe-builder');

@@ -1,5 +1,6 @@
 import {
   CoreApp,
+  TimeRange,
   CustomVariableSupport,
   DataQueryRequest,
   DataQueryResponse,
@@ -50,6 +51,24 @@ export function formatSqlValue(value: string | string[], variable?: { multi?: bo
     return quote(value);
   }
   return value;
+}
+
+/** What the backend runs for a query: the /preview resource's answer. */
+export interface QueryPreview {
+  language: 'sql' | 'flux';
+  /** The statement exactly as it runs (code queries: macros and v.* variables expanded). */
+  text: string;
+  /** Builder SQL: the values bound to $1, $2 … */
+  params?: string[];
+  /** Builder queries: what "switch to code" seeds, with macros or v.* variables for the range. */
+  code?: string;
+  notes?: string[];
+}
+
+/** The message of a failed resource call (Grafana's backendSrv puts the body in data). */
+export function resourceError(err: unknown): string {
+  const e = err as { data?: { error?: string; message?: string }; message?: string; statusText?: string };
+  return e?.data?.error ?? e?.data?.message ?? e?.message ?? e?.statusText ?? String(err);
 }
 
 export class DataSource extends DataSourceWithBackend<FieldlineQuery, FieldlineOptions> {
@@ -147,6 +166,18 @@ export class DataSource extends DataSourceWithBackend<FieldlineQuery, FieldlineO
 
   getSensors(filter: { device?: string; metric?: string } = {}): Promise<string[]> {
     return this.names('sensors', filter);
+  }
+
+  /**
+   * Asks the backend what the query runs for the panel's range: the same builders as QueryData, so the preview
+   * is never a copy. Dashboard variables are interpolated first, as for a query.
+   */
+  preview(query: FieldlineQuery, range?: TimeRange): Promise<QueryPreview> {
+    return this.postResource<QueryPreview>('preview', {
+      query: this.applyTemplateVariables(query, {}),
+      from: range?.from.valueOf(),
+      to: range?.to.valueOf(),
+    });
   }
 
   getTopics(): Promise<string[]> {

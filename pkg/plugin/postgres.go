@@ -170,13 +170,22 @@ func (p *postgresBackend) schemaInfo(ctx context.Context) (store.SchemaInfo, err
 	return info, nil
 }
 
-// builder runs a builder query and returns its series.
-func (p *postgresBackend) builder(ctx context.Context, req sqlquery.Request) (*frames.Collector, sqlquery.Statement, error) {
+// statement is the builder statement for a request on this database (its variant and rollups).
+func (p *postgresBackend) statement(ctx context.Context, req sqlquery.Request) (sqlquery.Statement, error) {
 	info, err := p.schemaInfo(ctx)
 	if err != nil {
-		return nil, sqlquery.Statement{}, err
+		return sqlquery.Statement{}, err
 	}
 	st, err := sqlquery.Build(req, sqlquery.Options{Timescale: info.Timescale(), NoRollup: p.cfg.NoRollup})
+	if err != nil {
+		return st, downstream(err)
+	}
+	return st, nil
+}
+
+// builder runs a builder query and returns its series.
+func (p *postgresBackend) builder(ctx context.Context, req sqlquery.Request) (*frames.Collector, sqlquery.Statement, error) {
+	st, err := p.statement(ctx, req)
 	if err != nil {
 		return nil, st, err
 	}

@@ -114,14 +114,19 @@ func (d *Datasource) run(ctx context.Context, q Query, dq backend.DataQuery) (da
 			return nil, downstream(errors.New("source flux: InfluxDB is not configured for this data source"))
 		}
 		if q.Mode == ModeCode {
-			return d.influx.code(ctx, q.RefID, fluxquery.Expand(q.Flux, fluxquery.Vars{
-				From: dq.TimeRange.From, To: dq.TimeRange.To, Window: effectiveInterval(q, dq),
-				Bucket: d.influx.cfg.Bucket, Org: d.influx.cfg.Org, MaxDataPts: dq.MaxDataPoints,
-			}), d.settings.RowLimit)
+			return d.influx.code(ctx, q.RefID, d.expandFlux(q, dq), d.settings.RowLimit)
 		}
 		return withLiveNotice(q, "Live tail comes from PostgreSQL or MQTT; this Flux query shows its history only")(d.builderFlux(ctx, q, dq))
 	}
 	return nil, backend.PluginError(fmt.Errorf("unhandled source %q", q.Source))
+}
+
+// expandFlux expands Grafana's v.* variables of a code Flux query (QueryData and the /preview resource).
+func (d *Datasource) expandFlux(q Query, dq backend.DataQuery) string {
+	return fluxquery.Expand(q.Flux, fluxquery.Vars{
+		From: dq.TimeRange.From, To: dq.TimeRange.To, Window: effectiveInterval(q, dq),
+		Bucket: d.influx.cfg.Bucket, Org: d.influx.cfg.Org, MaxDataPts: dq.MaxDataPoints,
+	})
 }
 
 // effectiveInterval is the query's interval, else Grafana's interval for the panel, else range/maxDataPoints.
@@ -153,13 +158,9 @@ func bucketWidth(q Query, dq backend.DataQuery) (time.Duration, error) {
 }
 
 func (d *Datasource) builderSQL(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
-	iv, err := bucketWidth(q, dq)
+	req, err := d.sqlRequest(q, dq)
 	if err != nil {
 		return nil, err
-	}
-	req := sqlquery.Request{Interval: iv,
-		Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors, Aggregation: q.Aggregation,
-		From: dq.TimeRange.From, To: dq.TimeRange.To, Limit: d.settings.RowLimit,
 	}
 	c, st, err := d.pg.builder(ctx, req)
 	if err != nil {
@@ -168,20 +169,40 @@ func (d *Datasource) builderSQL(ctx context.Context, q Query, dq backend.DataQue
 	return d.builderFrames(q, c, req.Interval, st.From, st.To, st.SQL), nil
 }
 
-func (d *Datasource) builderFlux(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
+// sqlRequest is the SQL builder's request for a query (QueryData and the /preview resource).
+func (d *Datasource) sqlRequest(q Query, dq backend.DataQuery) (sqlquery.Request, error) {
 	iv, err := bucketWidth(q, dq)
 	if err != nil {
-		return nil, err
+		return sqlquery.Request{}, err
 	}
-	req := fluxquery.Request{Interval: iv,
-		Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors, Aggregation: fluxquery.Aggregation(q.Aggregation),
+	return sqlquery.Request{Interval: iv,
+		Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors, Aggregation: q.Aggregation,
 		From: dq.TimeRange.From, To: dq.TimeRange.To, Limit: d.settings.RowLimit,
+	}, nil
+}
+
+func (d *Datasource) builderFlux(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
+	req, err := d.fluxRequest(q, dq)
+	if err != nil {
+		return nil, err
 	}
 	c, fq, err := d.influx.builder(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	return d.builderFrames(q, c, req.Interval, fq.From, fq.To, fq.Flux), nil
+}
+
+// fluxRequest is the Flux builder's request for a query (QueryData and the /preview resource).
+func (d *Datasource) fluxRequest(q Query, dq backend.DataQuery) (fluxquery.Request, error) {
+	iv, err := bucketWidth(q, dq)
+	if err != nil {
+		return fluxquery.Request{}, err
+	}
+	return fluxquery.Request{Interval: iv, Bucket: d.influx.cfg.Bucket,
+		Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors, Aggregation: fluxquery.Aggregation(q.Aggregation),
+		From: dq.TimeRange.From, To: dq.TimeRange.To, Limit: d.settings.RowLimit,
+	}, nil
 }
 
 // builderFrames shapes builder rows: time series (one frame per series, fill applied) or a table.
@@ -205,13 +226,11 @@ func (d *Datasource) builderFrames(q Query, c *frames.Collector, interval time.D
 	return result
 }
 
-// codeSQL runs a code SQL query: macros through the SDK's sqlutil, rows through sqlutil.FrameFromRows, then
-// the time-series format converts long to wide (data.LongToWide, as Grafana's SQL data sources do) and splits
-// into dataplane multi frames.
-func (d *Datasource) codeSQL(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
+// expandSQL expands the macros of a code SQL query (QueryData and the /preview resource).
+func (d *Datasource) expandSQL(ctx context.Context, q Query, dq backend.DataQuery) (string, *sqlquery.Fill, error) {
 	info, err := d.pg.schemaInfo(ctx)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	sq := &sqlutil.Query{RawSQL: q.RawSQL, RefID: q.RefID, Interval: effectiveInterval(q, dq), TimeRange: dq.TimeRange, MaxDataPoints: dq.MaxDataPoints}
 	if q.Format == FormatTable {
@@ -219,7 +238,18 @@ func (d *Datasource) codeSQL(ctx context.Context, q Query, dq backend.DataQuery)
 	}
 	expanded, fill, err := sqlquery.Interpolate(sq, info.Timescale())
 	if err != nil {
-		return nil, downstream(err)
+		return "", nil, downstream(err)
+	}
+	return expanded, fill, nil
+}
+
+// codeSQL runs a code SQL query: macros through the SDK's sqlutil, rows through sqlutil.FrameFromRows, then
+// the time-series format converts long to wide (data.LongToWide, as Grafana's SQL data sources do) and splits
+// into dataplane multi frames.
+func (d *Datasource) codeSQL(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
+	expanded, fill, err := d.expandSQL(ctx, q, dq)
+	if err != nil {
+		return nil, err
 	}
 	frame, err := d.pg.code(ctx, expanded, d.settings.RowLimit)
 	if err != nil {

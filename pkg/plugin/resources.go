@@ -22,6 +22,7 @@ import (
 //	/devices?metric=&sensor=   /metrics?device=&sensor=   /sensors?device=&metric=
 //	/topics?filter=            recently seen MQTT topics matching filter (default #): the live client's cache plus
 //	                           one second of listening (404 when MQTT is not configured)
+//	POST /preview              the statement a query runs and its "switch to code" seed (preview.go)
 //
 // Filters take the query model's selector syntax (comma-separated lists; "" or "*" = all); source=flux asks
 // InfluxDB when both databases are configured.
@@ -35,6 +36,7 @@ func (d *Datasource) newResourceHandler() backend.CallResourceHandler {
 	mux.HandleFunc("/metrics", d.labelHandler(sqlquery.Metric))
 	mux.HandleFunc("/sensors", d.labelHandler(sqlquery.Sensor))
 	mux.HandleFunc("/topics", d.topicsHandler)
+	mux.HandleFunc("/preview", d.previewHandler)
 	return httpadapter.New(mux)
 }
 

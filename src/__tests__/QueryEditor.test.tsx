@@ -55,16 +55,20 @@ describe('QueryEditor', () => {
     expect(getResource).toHaveBeenCalledWith('devices', { metric: 'temperature' });
   });
 
-  it('keeps the metric when switching builder → code → builder', async () => {
-    const { ds } = makeDatasource({ metrics: ['temperature'] });
+  it('keeps the metric when switching builder → code → builder, seeding the code from the backend', async () => {
+    const { ds, postResource } = makeDatasource({ metrics: ['temperature'] });
     const changes: FieldlineQuery[] = [];
     render(<Harness ds={ds} initial={{ ...base, metric: 'temperature', device: 'pico' }} changes={changes} />);
 
     fireEvent.click(screen.getByLabelText('Code'));
+    await waitFor(() => expect(changes[changes.length - 1]?.mode).toBe('code'));
     let last = changes[changes.length - 1];
-    expect(last.mode).toBe('code');
     expect(last.metric).toBe('temperature');
-    expect(last.rawSql).toContain("metric = 'temperature'");
+    expect(last.rawSql).toBe("seed sql metric = 'temperature'"); // the backend's code, not a copy
+    expect(postResource).toHaveBeenCalledWith(
+      'preview',
+      expect.objectContaining({ query: expect.objectContaining({ mode: 'builder', device: 'pico' }) })
+    );
     expect(screen.getByLabelText('SQL query')).toHaveValue(last.rawSql);
 
     fireEvent.click(screen.getByLabelText('Builder'));
@@ -73,6 +77,17 @@ describe('QueryEditor', () => {
     expect(last.metric).toBe('temperature');
     expect(last.rawSql).toContain('temperature'); // the code is kept as well
     expect(screen.getByText('temperature')).toBeInTheDocument();
+  });
+
+  it('switches to code with an empty text and says why when the backend cannot seed it', async () => {
+    const { ds } = makeDatasource({}, () => {
+      throw { data: { error: 'PostgreSQL: table readings does not exist' } };
+    });
+    const changes: FieldlineQuery[] = [];
+    render(<Harness ds={ds} initial={{ ...base, metric: 'temperature' }} changes={changes} />);
+    fireEvent.click(screen.getByLabelText('Code'));
+    await waitFor(() => expect(changes[changes.length - 1]?.mode).toBe('code'));
+    expect(changes[changes.length - 1].rawSql ?? '').toBe('');
   });
 
   it('keeps the selector when switching to MQTT (topic from the template)', () => {
@@ -87,16 +102,31 @@ describe('QueryEditor', () => {
     expect(screen.getByText('Payload')).toBeInTheDocument();
   });
 
-  it('updates the preview when the aggregation changes', async () => {
-    const { ds } = makeDatasource();
+  it('shows what the backend runs, asked again when the aggregation changes', async () => {
+    const { ds, postResource } = makeDatasource();
     const { container } = render(<Harness ds={ds} initial={{ ...base, metric: 'temperature' }} changes={[]} />);
-    const preview = screen.getByTestId('fieldline-preview');
-    expect(preview.textContent).toContain('avg(value)');
-    expect(preview.textContent).toContain('FROM readings');
+    await waitFor(() =>
+      expect(screen.getByTestId('fieldline-preview').textContent).toContain('backend sql avg temperature')
+    );
+    expect(screen.getByTestId('fieldline-preview').textContent).toContain("-- $1 = 'temperature'");
 
     await openSelect(container, 'fl-aggregation');
     fireEvent.click(await screen.findByText('max'));
-    await waitFor(() => expect(screen.getByTestId('fieldline-preview').textContent).toContain('max(value)'));
+    await waitFor(() =>
+      expect(screen.getByTestId('fieldline-preview').textContent).toContain('backend sql max temperature')
+    );
+    expect(postResource).toHaveBeenLastCalledWith(
+      'preview',
+      expect.objectContaining({ query: expect.objectContaining({ aggregation: 'max' }) })
+    );
+  });
+
+  it('says why there is no preview when the backend refuses the query', async () => {
+    const { ds } = makeDatasource({}, () => {
+      throw { data: { error: 'interval 1s gives 2592001 buckets for this time range' } };
+    });
+    render(<Harness ds={ds} initial={{ ...base, metric: 'temperature', interval: '1s' }} changes={[]} />);
+    expect(await screen.findByText(/gives 2592001 buckets/)).toBeInTheDocument();
   });
 
   it('sets fill for aggregated builder queries', async () => {
@@ -118,10 +148,12 @@ describe('QueryEditor', () => {
     expect(container.querySelector('#fl-fill')).toBeNull();
   });
 
-  it('shows a Flux preview for the flux source', () => {
+  it('asks the backend for the Flux of the flux source', async () => {
     const { ds } = makeDatasource();
     render(<Harness ds={ds} initial={{ ...base, source: 'flux', metric: 'temperature' }} changes={[]} />);
-    expect(screen.getByTestId('fieldline-preview').textContent).toContain('v.timeRangeStart');
+    await waitFor(() =>
+      expect(screen.getByTestId('fieldline-preview').textContent).toContain('backend flux avg temperature')
+    );
   });
 
   it('shows the macro reference and the live note in code SQL', () => {
@@ -135,25 +167,29 @@ describe('QueryEditor', () => {
 });
 
 describe('live notices', () => {
-  it('says when a live query shows history only (Flux, table format), not for aggregated SQL', () => {
+  it('says when a live query shows history only (Flux, table format), not for aggregated SQL', async () => {
     const { ds } = makeDatasource();
     const { unmount } = render(
       <Harness ds={ds} initial={{ ...base, metric: 'temperature', aggregation: 'avg', live: true }} changes={[]} />
     );
     expect(screen.queryByText(/History only/)).not.toBeInTheDocument();
-    expect(screen.getByTestId('fieldline-preview').textContent).toContain('each bucket once it has closed');
+    await waitFor(() =>
+      expect(screen.getByTestId('fieldline-preview').textContent).toContain('-- Live: from the backend')
+    );
     unmount();
     render(<Harness ds={ds} initial={{ ...base, source: 'flux', metric: 'temperature', live: true }} changes={[]} />);
     expect(screen.getByText(/a Flux query shows the history/)).toBeInTheDocument();
   });
 
-  it('streams raw builder queries: no notice, preview says live', () => {
+  it('streams raw builder queries: no notice, preview shows the backend notes', async () => {
     const { ds } = makeDatasource();
     render(
       <Harness ds={ds} initial={{ ...base, metric: 'temperature', aggregation: 'none', live: true }} changes={[]} />
     );
     expect(screen.queryByText(/History only/)).not.toBeInTheDocument();
-    expect(screen.getByTestId('fieldline-preview').textContent).toContain('then live');
-    expect(screen.getByTestId('fieldline-preview').textContent).toContain('SELECT time, device, sensor, value');
+    await waitFor(() =>
+      expect(screen.getByTestId('fieldline-preview').textContent).toContain('backend sql none temperature')
+    );
+    expect(screen.getByTestId('fieldline-preview').textContent).toContain('-- Live: from the backend');
   });
 });

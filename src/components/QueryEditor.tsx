@@ -1,5 +1,5 @@
 import { css } from '@emotion/css';
-import React, { ChangeEvent, useMemo, useState } from 'react';
+import React, { ChangeEvent, useEffect, useMemo, useState } from 'react';
 
 import { GrafanaTheme2, QueryEditorProps, SelectableValue } from '@grafana/data';
 import {
@@ -15,15 +15,8 @@ import {
   useStyles2,
 } from '@grafana/ui';
 
-import { DataSource } from '../datasource';
-import {
-  aggregationOf,
-  buildFluxPreview,
-  buildPreview,
-  builderToRawSql,
-  liveStreams,
-  topicFromSelector,
-} from '../preview';
+import { DataSource, QueryPreview, resourceError } from '../datasource';
+import { aggregationOf, liveStreams, topicFromSelector } from '../preview';
 import {
   Aggregation,
   FillMode,
@@ -86,11 +79,14 @@ export const SQL_MACROS: Array<{ name: string; help: string }> = [
   { name: '$__unixEpochFilter(column)', help: 'the range as unix epoch seconds, for integer time columns' },
 ];
 
+/** How long the editor waits after the last change before asking the backend for the preview. */
+export const PREVIEW_DEBOUNCE_MS = 250;
+
 const LABEL = 12;
 const LIVE_LABEL = 8;
 
 export function QueryEditor(props: Props) {
-  const { datasource, onChange, onRunQuery } = props;
+  const { datasource, onChange, onRunQuery, range } = props;
   const query: FieldlineQuery = { ...DEFAULT_QUERY, ...props.query } as FieldlineQuery;
   const styles = useStyles2(getStyles);
   const [macrosOpen, setMacrosOpen] = useState(false);
@@ -112,21 +108,61 @@ export function QueryEditor(props: Props) {
     update(patch);
   };
 
-  const onMode = (mode: QueryMode) => {
+  const onMode = async (mode: QueryMode) => {
     const patch: Partial<FieldlineQuery> = { mode };
-    // keep what we can: seed the code with the builder's query; metric/device/sensor stay in the model
-    if (mode === 'code' && query.metric) {
-      if (query.source === 'sql' && !query.rawSql?.trim()) {
-        patch.rawSql = builderToRawSql(query);
-      }
-      if (query.source === 'flux' && !query.flux?.trim()) {
-        patch.flux = buildFluxPreview(query);
+    // keep what we can: seed the code with what the builder ran, written by the backend (the /preview resource's
+    // code); metric/device/sensor stay in the model
+    const empty = query.source === 'flux' ? !query.flux?.trim() : !query.rawSql?.trim();
+    if (mode === 'code' && query.metric && query.source !== 'mqtt' && empty) {
+      try {
+        const p = await datasource.preview({ ...query, mode: 'builder' }, range);
+        if (p.code) {
+          patch[query.source === 'flux' ? 'flux' : 'rawSql'] = p.code;
+        }
+      } catch (err) {
+        setPreview({ error: `Could not seed the code from the builder: ${resourceError(err)}` });
       }
     }
     update(patch);
   };
 
-  const preview = query.mode === 'builder' ? buildPreview(query) : '';
+  // The preview is what the backend will run, built by the backend: asked again (debounced) when the query or
+  // the panel's range changes.
+  const [preview, setPreview] = useState<Partial<QueryPreview> & { error?: string }>({});
+  const previewKey =
+    query.mode === 'builder' && query.source !== 'mqtt' && query.metric
+      ? JSON.stringify([
+          query.source,
+          query.metric,
+          query.device,
+          query.sensor,
+          query.aggregation,
+          query.interval,
+          query.live,
+          query.format,
+          range?.from.valueOf(),
+          range?.to.valueOf(),
+        ])
+      : '';
+  useEffect(() => {
+    if (previewKey === '') {
+      setPreview({});
+      return;
+    }
+    let cancelled = false;
+    const timer = setTimeout(() => {
+      datasource
+        .preview(query, range)
+        .then((p) => !cancelled && setPreview(p))
+        .catch((err) => !cancelled && setPreview({ error: resourceError(err) }));
+    }, PREVIEW_DEBOUNCE_MS);
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
+    // previewKey holds every input of the preview
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [previewKey, datasource]);
 
   return (
     <div className={styles.root} data-testid="fieldline-query-editor">
@@ -244,11 +280,22 @@ export function QueryEditor(props: Props) {
           )}
           <div className={styles.preview}>
             <div className={styles.previewTitle}>
-              {query.source === 'flux' ? 'Flux' : 'SQL'} preview (values are bound as parameters)
+              {query.source === 'flux' ? 'Flux' : 'SQL'} the backend runs for this panel
+              {preview.params?.length ? ' (values are bound as parameters)' : ''}
             </div>
-            <pre data-testid="fieldline-preview" className={styles.pre}>
-              {preview}
-            </pre>
+            {preview.error ? (
+              <Alert severity="warning" title="No preview" data-testid="fieldline-preview-error">
+                {preview.error}
+              </Alert>
+            ) : (
+              <pre data-testid="fieldline-preview" className={styles.pre}>
+                {[
+                  preview.text ?? (query.metric ? '' : 'Choose a metric'),
+                  ...(preview.params?.length ? ['-- ' + preview.params.join(', ')] : []),
+                  ...(preview.notes ?? []).map((n) => '-- ' + n),
+                ].join('\n')}
+              </pre>
+            )}
           </div>
         </>
       )}

@@ -1,8 +1,8 @@
 import { DataSourceInstanceSettings, PluginType, TypedVariableModel } from '@grafana/data';
 import { setTemplateSrv, TemplateSrv } from '@grafana/runtime';
 
-import { DataSource } from '../datasource';
-import { FieldlineOptions } from '../types';
+import { DataSource, QueryPreview } from '../datasource';
+import { FieldlineOptions, FieldlineQuery } from '../types';
 
 export const instanceSettings: DataSourceInstanceSettings<FieldlineOptions> = {
   id: 1,
@@ -63,11 +63,35 @@ export function setupTemplateSrv(vars: Vars): TemplateSrv {
   return srv;
 }
 
-/** A DataSource whose getResource answers from a table; returns the mock for assertions. */
-export function makeDatasource(resources: Record<string, string[]> = {}) {
+/** A stand-in for the backend's /preview: says which query it was asked about (the real text is tested in Go). */
+export function fakePreview(body: { query: FieldlineQuery; from?: number; to?: number }): QueryPreview {
+  const q = body.query;
+  return {
+    language: q.source === 'flux' ? 'flux' : 'sql',
+    text: `backend ${q.source} ${q.aggregation ?? 'avg'} ${q.metric}`,
+    params: q.source === 'flux' ? undefined : [`$1 = '${q.metric}'`],
+    code: `seed ${q.source} metric = '${q.metric}'`,
+    notes: q.live ? ['Live: from the backend'] : undefined,
+  };
+}
+
+/**
+ * A DataSource whose getResource answers from a table and whose postResource answers /preview (fakePreview, or
+ * the given function, which may throw); returns the mocks for assertions.
+ */
+export function makeDatasource(
+  resources: Record<string, string[]> = {},
+  preview: (body: { query: FieldlineQuery; from?: number; to?: number }) => QueryPreview = fakePreview
+) {
   const ds = new DataSource(instanceSettings);
   const getResource = jest
     .spyOn(ds, 'getResource')
     .mockImplementation(async (path: string) => resources[path] ?? []) as jest.SpyInstance;
-  return { ds, getResource };
+  const postResource = jest.spyOn(ds, 'postResource').mockImplementation(async (path: string, body?: unknown) => {
+    if (path !== 'preview') {
+      throw new Error(`unexpected POST ${path}`);
+    }
+    return preview(body as { query: FieldlineQuery });
+  }) as jest.SpyInstance;
+  return { ds, getResource, postResource };
 }

@@ -1,0 +1,32 @@
+package fluxquery
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Code is the code Flux a builder request becomes when the user switches the editor to code: Grafana's v.*
+// variables stand in for the bucket, the time range and, without a fixed interval, the window, so the text
+// follows the dashboard's range from then on. Aggregates use aggregateWindow stamped with the window start
+// (the builder's stamping); From, To and Limit are not used.
+func Code(req Request) string {
+	var b strings.Builder
+	b.WriteString("from(bucket: v.bucket)\n")
+	b.WriteString("  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n")
+	fmt.Fprintf(&b, "  |> filter(fn: (r) => r._measurement == %s and r._field == \"value\")\n", String(req.Metric))
+	// InfluxDB 1.8 reads the stop bound inclusively; the filter makes the range half-open everywhere.
+	b.WriteString("  |> filter(fn: (r) => r._time < v.timeRangeStop)\n")
+	writeSelector(&b, "device", req.Devices)
+	writeSelector(&b, "sensor", req.Sensors)
+	b.WriteString("  |> group(columns: [\"device\", \"sensor\"])\n")
+	b.WriteString("  |> sort(columns: [\"_time\"])\n")
+	if fn, ok := aggFunc[req.Aggregation]; ok {
+		every := "v.windowPeriod"
+		if req.Interval > 0 {
+			every = Duration(req.Interval)
+		}
+		fmt.Fprintf(&b, "  |> aggregateWindow(every: %s, fn: %s, timeSrc: \"_start\", createEmpty: false)\n", every, fn)
+	}
+	b.WriteString("  |> keep(columns: [\"_time\", \"_value\", \"device\", \"sensor\"])")
+	return b.String()
+}

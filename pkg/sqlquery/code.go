@@ -1,0 +1,73 @@
+package sqlquery
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// codeAgg are the aggregates "switch to code" writes: they run on plain PostgreSQL and on TimescaleDB alike
+// (TimescaleDB's last() does not exist on plain PostgreSQL).
+var codeAgg = map[Aggregation]string{
+	None:  "value",
+	Avg:   "avg(value)",
+	Min:   "min(value)",
+	Max:   "max(value)",
+	Last:  "(array_agg(value ORDER BY time DESC))[1]",
+	Count: "count(value)",
+	Sum:   "sum(value)",
+}
+
+// CodeSQL is the code SQL a builder request becomes when the user switches the editor to code: the user's own
+// text from then on, so values are written as quoted literals and Grafana's macros stand in for the time range
+// and, without a fixed interval, for the bucket width. It reads the readings table (the rollups are the
+// builder's business) and runs on plain PostgreSQL and TimescaleDB. From, To and Limit are not used.
+func CodeSQL(req Request) string {
+	where := []string{"metric = " + Literal(req.Metric)}
+	if in := literalList(req.Devices); in != "" {
+		where = append(where, "device IN ("+in+")")
+	}
+	if in := literalList(req.Sensors); in != "" {
+		where = append(where, "sensor IN ("+in+")")
+	}
+	where = append(where, "$__timeFilter(time)")
+	cond := strings.Join(where, " AND ")
+	if req.Aggregation == None {
+		return "SELECT time, device, sensor, value\nFROM readings\nWHERE " + cond + "\nORDER BY time"
+	}
+	interval := "$__interval"
+	if req.Interval > 0 {
+		interval = grafanaInterval(req.Interval)
+	}
+	agg, ok := codeAgg[req.Aggregation]
+	if !ok {
+		agg = codeAgg[Avg]
+	}
+	return fmt.Sprintf("SELECT $__timeGroupAlias(time, %s), device, sensor, %s AS value\nFROM readings\nWHERE %s\nGROUP BY 1, 2, 3\nORDER BY 1",
+		interval, agg, cond)
+}
+
+// Literal quotes s as a PostgreSQL string literal (standard_conforming_strings, the default since 9.1: only the
+// quote is doubled). NUL cannot be in a label (telemetry.CheckLabel), so it needs no escape.
+func Literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func literalList(values []string) string {
+	q := make([]string, len(values))
+	for i, v := range values {
+		q[i] = Literal(v)
+	}
+	return strings.Join(q, ", ")
+}
+
+// grafanaInterval writes d the way Grafana's interval macros read it (5m, 90s, 250ms).
+func grafanaInterval(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return fmt.Sprintf("%dms", d/time.Millisecond)
+}
