@@ -1,3 +1,4 @@
+import { QUERY_DEFAULTS } from './contract.gen';
 import { Aggregation, FieldlineQuery } from './types';
 
 /**
@@ -6,12 +7,15 @@ import { Aggregation, FieldlineQuery } from './types';
  * (see DataSource.preview), so the two cannot drift.
  */
 
-/** The query's aggregation: '' (provisioning, older queries) means none; missing means the default, avg. */
+/**
+ * The query's aggregation: absent means the backend's default (QUERY_DEFAULTS: none, raw rows); '' (provisioning,
+ * older queries) means none too.
+ */
 export function aggregationOf(q: Partial<FieldlineQuery>): Aggregation {
-  if (q.aggregation === undefined) {
-    return 'avg';
+  if (q.aggregation === undefined || (q.aggregation as string) === '') {
+    return QUERY_DEFAULTS.aggregation;
   }
-  return (q.aggregation as string) === '' ? 'none' : q.aggregation;
+  return q.aggregation;
 }
 
 /**

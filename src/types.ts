@@ -1,18 +1,22 @@
 import { DataQuery, DataSourceJsonData } from '@grafana/schema';
 
+import { QUERY_FIELDS, QUERY_VALUES, SECURE_JSON_DATA_KEYS, SETTINGS_VALUES } from './contract.gen';
+
+// The enumerations come from src/contract.gen.ts, which Go writes from the backend's parsers (a Go test fails when
+// it is stale): a value added on one side is a tsc error on the other.
+
 /** Where a query reads from: TimescaleDB/PostgreSQL (SQL), InfluxDB (Flux) or the MQTT broker (live only). */
-export type QuerySource = 'sql' | 'flux' | 'mqtt';
+export type QuerySource = (typeof QUERY_VALUES.source)[number];
 /** Builder: the backend builds a parameterised query from device/metric/sensor. Code: the user's own text. */
-export type QueryMode = 'builder' | 'code';
-/** 'none' (or '', as older queries and provisioning write it): every reading, no buckets — the only builder
- * aggregation the live tail streams. */
-export type Aggregation = 'none' | 'avg' | 'min' | 'max' | 'last' | 'count' | 'sum';
-export type PayloadFormat = 'value' | 'json' | 'influx';
-export type ResultFormat = 'time_series' | 'table';
+export type QueryMode = (typeof QUERY_VALUES.mode)[number];
+/** 'none' (or '', as older queries and provisioning write it, or absent): every reading, no buckets. */
+export type Aggregation = (typeof QUERY_VALUES.aggregation)[number];
+export type PayloadFormat = (typeof QUERY_VALUES.payloadFormat)[number];
+export type ResultFormat = (typeof QUERY_VALUES.format)[number];
 /** What empty buckets of an aggregated builder query become (default none: only buckets with readings). */
-export type FillMode = 'none' | 'null' | 'previous' | 'zero';
+export type FillMode = (typeof QUERY_VALUES.fill)[number];
 /** Query variables the backend answers through QueryData (one string field per value). */
-export type VariableKind = 'devices' | 'metrics' | 'sensors';
+export type VariableKind = (typeof QUERY_VALUES.variable)[number];
 
 /**
  * The query model: the JSON the frontend sends (docs/plugin.md, "Queries").
@@ -44,6 +48,19 @@ export interface FieldlineQuery extends DataQuery {
   variable?: VariableKind;
 }
 
+/** True when A and B are the same set of keys. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+/** Compile-time check: FieldlineQuery has exactly the backend's query fields (DataQuery's own besides refId aside). */
+export const QUERY_FIELDS_AGREE: Same<
+  Exclude<keyof FieldlineQuery, 'hide' | 'key' | 'queryType' | 'datasource'>,
+  (typeof QUERY_FIELDS)[number]
+> = true;
+
+/**
+ * What a new query starts with (Grafana's getDefaultQuery). Not the backend's defaults for absent fields: those
+ * are QUERY_DEFAULTS in src/contract.gen.ts, which the editors merge under a saved query.
+ */
 export const DEFAULT_QUERY: Partial<FieldlineQuery> = {
   source: 'sql',
   mode: 'builder',
@@ -55,9 +72,11 @@ export const DEFAULT_QUERY: Partial<FieldlineQuery> = {
   format: 'time_series',
 };
 
-export type SslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
+export type SslMode = (typeof SETTINGS_VALUES)['postgres.sslMode'][number];
 
-export type TimescaleMode = 'auto' | 'on' | 'off';
+export type TimescaleMode = (typeof SETTINGS_VALUES)['postgres.timescale'][number];
+
+export type MqttQoS = (typeof SETTINGS_VALUES)['mqtt.qos'][number];
 
 export interface PostgresSettings {
   host?: string;
@@ -90,7 +109,7 @@ export interface MqttSettings {
   tlsAuth?: boolean;
   tlsWithCACert?: boolean;
   /** QoS of the live client's subscriptions (default 1). */
-  qos?: 0 | 1 | 2;
+  qos?: MqttQoS;
   /** Let Viewers use $SYS/... filters (broker statistics) in live queries and /topics (default false). */
   allowSysTopics?: boolean;
   /** When set, the topic prefixes user filters must stay under (e.g. ["pico/", "iiot/"]). */
@@ -129,3 +148,6 @@ export interface FieldlineSecureJsonData {
 }
 
 export type SecureKey = keyof FieldlineSecureJsonData;
+
+/** Compile-time check: the secure keys are exactly the backend's. */
+export const SECURE_KEYS_AGREE: Same<SecureKey, (typeof SECURE_JSON_DATA_KEYS)[number]> = true;

@@ -1,10 +1,11 @@
+import { SETTINGS_VALUES } from './contract.gen';
 /**
  * Inline validation for the config editor. Each function returns an error message, or undefined when the
  * value is acceptable (an empty value is acceptable: that section is simply not configured).
  */
 
-// The schemes internal/mqttconn accepts (a Go test compares the two lists).
-const MQTT_SCHEMES = ['tcp', 'mqtt', 'ssl', 'tls', 'mqtts', 'tcps', 'ws', 'wss'];
+// The schemes internal/mqttconn accepts (src/contract.gen.ts, written by Go).
+const MQTT_SCHEMES: readonly string[] = SETTINGS_VALUES['mqtt.url.scheme'];
 
 /** host:port, e.g. localhost:5432, db.lan:5433, [::1]:5432. The port may be left out (5432). */
 export function validateHostPort(value?: string): string | undefined {

@@ -42,6 +42,10 @@ const (
 )
 
 // ParseTimescaleMode accepts auto, on, off ("" = auto).
+// TimescaleModes are the modes ParseTimescaleMode accepts (besides the aliases true/yes, false/no), in the order
+// the editors offer them.
+var TimescaleModes = []TimescaleMode{TimescaleAuto, TimescaleOn, TimescaleOff}
+
 func ParseTimescaleMode(s string) (TimescaleMode, error) {
 	switch TimescaleMode(strings.ToLower(strings.TrimSpace(s))) {
 	case "", TimescaleAuto:

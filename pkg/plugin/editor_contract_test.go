@@ -3,17 +3,10 @@ package plugin
 import (
 	"fmt"
 	"os"
-	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
-
-	"github.com/fieldline-iot/fieldline/internal/mqttconn"
-	"github.com/fieldline-iot/fieldline/pkg/live"
 )
 
 // readFrontend reads a file of the frontend (src/ at the repository root).
@@ -24,49 +17,6 @@ func readFrontend(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// TestEditorSchemesMatchBackend: the config editor accepts exactly the broker URL schemes the backend
-// (internal/mqttconn, shared with the ingester) accepts; a scheme on one side only fails here.
-func TestEditorSchemesMatchBackend(t *testing.T) {
-	m := regexp.MustCompile(`const MQTT_SCHEMES = \[([^\]]*)\]`).FindStringSubmatch(readFrontend(t, "src/validation.ts"))
-	if m == nil {
-		t.Fatal("src/validation.ts: MQTT_SCHEMES not found")
-	}
-	var editor []string
-	for _, q := range regexp.MustCompile(`'([a-z]+)'`).FindAllStringSubmatch(m[1], -1) {
-		editor = append(editor, q[1])
-	}
-	goSide := mqttconn.SchemeNames()
-	slices.Sort(editor)
-	slices.Sort(goSide)
-	if !slices.Equal(editor, goSide) {
-		t.Errorf("editor schemes %v, backend schemes %v", editor, goSide)
-	}
-}
-
-// TestEditorQoSMatchesBackend: the editor offers every live QoS the backend takes (0, 1, 2) and no other.
-func TestEditorQoSMatchesBackend(t *testing.T) {
-	src := readFrontend(t, "src/components/ConfigEditor.tsx")
-	block := regexp.MustCompile(`(?s)const QOS_OPTIONS[^=]*= \[(.*?)\];`).FindStringSubmatch(src)
-	if block == nil {
-		t.Fatal("src/components/ConfigEditor.tsx: QOS_OPTIONS not found")
-	}
-	var offered []int
-	for _, v := range regexp.MustCompile(`value: (\d+)`).FindAllStringSubmatch(block[1], -1) {
-		n, _ := strconv.Atoi(v[1])
-		offered = append(offered, n)
-	}
-	var accepted []int
-	for q := -1; q <= 3; q++ {
-		j := []byte(`{"mqtt":{"url":"tcp://b:1883","qos":` + strconv.Itoa(q) + `}}`)
-		if _, err := live.LoadSettings(backend.DataSourceInstanceSettings{JSONData: j}); err == nil {
-			accepted = append(accepted, q)
-		}
-	}
-	if !slices.Equal(offered, accepted) {
-		t.Errorf("editor offers QoS %v, backend accepts %v", offered, accepted)
-	}
 }
 
 // TestEditorSettingsMatchBackend: the config editor sets exactly the jsonData keys the backend reads, and
@@ -97,23 +47,52 @@ func TestEditorSettingsMatchBackend(t *testing.T) {
 	}
 }
 
-// tsUnion returns the string literals of `export type name = 'a' | 'b';` in src/types.ts.
-func tsUnion(t *testing.T, src, name string) []string {
-	t.Helper()
-	m := regexp.MustCompile(`export type ` + name + ` = ([^;]*);`).FindStringSubmatch(src)
-	if m == nil {
-		t.Fatalf("src/types.ts: type %s not found", name)
+// TestContractFile: the frontend's copy of the contract (src/contract.gen.ts: fields, allowed values and defaults
+// of the query model and the settings, read off the backend's parsers and loaders) is what the backend says now.
+// A field, value or default changed on the Go side fails here until the file is regenerated (-update); the
+// frontend derives its unions, options and placeholders from the file, so tsc then fails where it disagrees.
+func TestContractFile(t *testing.T) {
+	c, err := EditorContract()
+	if err != nil {
+		t.Fatal(err)
 	}
-	var out []string
-	for _, q := range regexp.MustCompile(`'([a-z_]+)'`).FindAllStringSubmatch(m[1], -1) {
-		out = append(out, q[1])
+	want, err := c.TypeScript()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	path := "../../" + ContractFile
+	if *update {
+		if err := os.WriteFile(path, append(want, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := strings.TrimRight(readFrontend(t, ContractFile), "\n")
+	if got != string(want) {
+		t.Errorf("%s is stale: regenerate it with go test ./pkg/plugin -run TestContractFile -update, then fix what tsc reports", ContractFile)
+	}
+	// Every allowed value parses, and the parser's defaults are among the allowed values.
+	for field, values := range c.QueryValues {
+		for _, v := range values {
+			raw := fmt.Sprintf(`{"refId":"A","metric":"m","aggregation":"avg","interval":"1m","rawSql":"SELECT 1","flux":"x","topic":"a/#",%q:%q}`, field, v)
+			if field == "variable" {
+				raw = fmt.Sprintf(`{"refId":"A","variable":%q}`, v)
+			}
+			if _, err := ParseQuery([]byte(raw)); err != nil {
+				t.Errorf("%s %q: the backend refuses it: %v", field, v, err)
+			}
+		}
+		if d, ok := c.QueryDefaults[field]; ok && !slices.Contains(values, d.(string)) {
+			t.Errorf("default %s %q is not an allowed value %v", field, d, values)
+		}
+		raw := fmt.Sprintf(`{"refId":"A","metric":"m","topic":"a/#",%q:"not-a-value"}`, field)
+		if _, err := ParseQuery([]byte(raw)); err == nil {
+			t.Errorf("%s: the backend takes a value outside %v", field, values)
+		}
+	}
 }
 
-// TestQueryModelMatchesBackend: the frontend's query model has exactly the fields the backend decodes, and its
-// enumerations hold exactly the values the backend accepts (each TS value parses; a value the backend takes that
-// TS lacks is caught by the per-field lists of accepted values below).
+// TestQueryModelMatchesBackend: the frontend's query model (the FieldlineQuery interface) has exactly the fields
+// the backend decodes; a field on one side only fails here.
 func TestQueryModelMatchesBackend(t *testing.T) {
 	src := readFrontend(t, "src/types.ts")
 	block := regexp.MustCompile(`(?s)export interface FieldlineQuery extends DataQuery \{(.*?)\n\}`).FindStringSubmatch(src)
@@ -124,36 +103,12 @@ func TestQueryModelMatchesBackend(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^  ([a-zA-Z]+)\??:`).FindAllStringSubmatch(block[1], -1) {
 		ts = append(ts, m[1])
 	}
-	var goFields []string
-	rt := reflect.TypeFor[queryJSON]()
-	for i := range rt.NumField() {
-		goFields = append(goFields, strings.Split(rt.Field(i).Tag.Get("json"), ",")[0])
+	c, err := EditorContract()
+	if err != nil {
+		t.Fatal(err)
 	}
 	slices.Sort(ts)
-	slices.Sort(goFields)
-	if !slices.Equal(ts, goFields) {
-		t.Errorf("query fields differ:\n     TS %v\nbackend %v", ts, goFields)
-	}
-
-	for _, c := range []struct {
-		tsType, field string
-		accepted      []string // the values the backend's parser documents
-	}{
-		{"QuerySource", "source", []string{SourceSQL, SourceFlux, SourceMQTT}},
-		{"QueryMode", "mode", []string{ModeBuilder, ModeCode}},
-		{"FillMode", "fill", []string{FillNone, FillNull, FillPrevious, FillZero}},
-		{"ResultFormat", "format", []string{FormatTimeSeries, FormatTable}},
-		{"PayloadFormat", "payloadFormat", []string{"value", "json", "influx"}},
-	} {
-		values := tsUnion(t, src, c.tsType)
-		if a, b := slices.Sorted(slices.Values(values)), slices.Sorted(slices.Values(c.accepted)); !slices.Equal(a, b) {
-			t.Errorf("%s: TS %v, backend %v", c.tsType, a, b)
-		}
-		for _, v := range values {
-			raw := fmt.Sprintf(`{"refId":"A","metric":"m","aggregation":"avg","interval":"1m","rawSql":"SELECT 1","flux":"x","topic":"a/#",%q:%q}`, c.field, v)
-			if _, err := ParseQuery([]byte(raw)); err != nil {
-				t.Errorf("%s %q: the backend refuses it: %v", c.tsType, v, err)
-			}
-		}
+	if !slices.Equal(ts, c.QueryFields) {
+		t.Errorf("query fields differ:\n     TS %v\nbackend %v", ts, c.QueryFields)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -103,9 +104,10 @@ func ParseQuery(raw []byte) (Query, error) {
 		}
 	case "influx", "influxdb":
 		q.Source = SourceFlux
-	case SourceSQL, SourceFlux, SourceMQTT:
 	default:
-		return Query{}, fmt.Errorf("source %q: want sql, flux or mqtt", j.Source)
+		if !slices.Contains(QuerySources, q.Source) {
+			return Query{}, fmt.Errorf("source %q: want one of %s", quoteTrunc(j.Source), strings.Join(QuerySources, ", "))
+		}
 	}
 
 	q.Mode = strings.ToLower(strings.TrimSpace(j.Mode))
@@ -115,33 +117,39 @@ func ParseQuery(raw []byte) (Query, error) {
 		if j.Metric == "" && ((q.Source == SourceSQL && j.RawSQL != "") || (q.Source == SourceFlux && j.Flux != "")) {
 			q.Mode = ModeCode
 		}
-	case ModeBuilder, ModeCode:
 	case "raw", "editor":
 		q.Mode = ModeCode
 	default:
-		return Query{}, fmt.Errorf("mode %q: want builder or code", j.Mode)
+		if !slices.Contains(QueryModes, q.Mode) {
+			return Query{}, fmt.Errorf("mode %q: want one of %s", quoteTrunc(j.Mode), strings.Join(QueryModes, ", "))
+		}
 	}
 
 	switch f := strings.ToLower(strings.TrimSpace(j.Format)); f {
 	case "", "time_series", "timeseries", "time series":
 		q.Format = FormatTimeSeries
-	case FormatTable:
-		q.Format = FormatTable
 	default:
-		return Query{}, fmt.Errorf("format %q: want time_series or table", j.Format)
+		if !slices.Contains(ResultFormats, f) {
+			return Query{}, fmt.Errorf("format %q: want one of %s", quoteTrunc(j.Format), strings.Join(ResultFormats, ", "))
+		}
+		q.Format = f
 	}
 
 	switch f := strings.ToLower(strings.TrimSpace(j.Fill)); f {
-	case "", FillNone:
+	case "":
 		q.Fill = FillNone
-	case FillNull, FillPrevious, FillZero:
-		q.Fill = f
 	case "0":
 		q.Fill = FillZero
 	default:
-		return Query{}, fmt.Errorf("fill %q: want none, null, previous or zero", j.Fill)
+		if !slices.Contains(FillModes, f) {
+			return Query{}, fmt.Errorf("fill %q: want one of %s", quoteTrunc(j.Fill), strings.Join(FillModes, ", "))
+		}
+		q.Fill = f
 	}
 
+	if q.PayloadFormat != "" && !slices.Contains(PayloadFormats, q.PayloadFormat) {
+		return Query{}, fmt.Errorf("payloadFormat %q: want one of %s", quoteTrunc(j.PayloadFmt), strings.Join(PayloadFormats, ", "))
+	}
 	if q.Aggregation, err = sqlquery.ParseAggregation(j.Aggregation); err != nil {
 		return Query{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,9 @@ const (
 	// maxResponseBytes while it runs; more wait).
 	DefaultMaxBytesInFlight = 64 << 20
 )
+
+// SSLModes are the libpq sslmode values postgres.sslMode accepts, in the order the config editor offers them.
+var SSLModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 
 // Settings is the validated configuration of one data source (jsonData + secureJsonData).
 type Settings struct {
@@ -252,9 +256,10 @@ func loadPostgres(host, database, user, sslMode, timescale string) (*PostgresSet
 		if ip := net.ParseIP(h); (ip != nil && ip.IsLoopback()) || h == "localhost" {
 			sslMode = "disable"
 		}
-	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
 	default:
-		return nil, fmt.Errorf("postgres.sslMode %q: want disable, require, verify-ca or verify-full", sslMode)
+		if !slices.Contains(SSLModes, sslMode) {
+			return nil, fmt.Errorf("postgres.sslMode %q: want one of %s", quoteTrunc(sslMode), strings.Join(SSLModes, ", "))
+		}
 	}
 	ts, err := store.ParseTimescaleMode(timescale)
 	if err != nil {

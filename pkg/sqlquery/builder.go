@@ -33,6 +33,9 @@ const (
 	Sum   Aggregation = "sum"
 )
 
+// Aggregations are the builder aggregations, None (raw rows) first.
+var Aggregations = []Aggregation{None, Avg, Min, Max, Last, Count, Sum}
+
 // ParseAggregation accepts avg, min, max, last, count, sum, and "" or "none" (raw rows).
 func ParseAggregation(s string) (Aggregation, error) {
 	switch a := Aggregation(strings.ToLower(strings.TrimSpace(s))); a {

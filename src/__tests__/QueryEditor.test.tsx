@@ -104,7 +104,9 @@ describe('QueryEditor', () => {
 
   it('shows what the backend runs, asked again when the aggregation changes', async () => {
     const { ds, postResource } = makeDatasource();
-    const { container } = render(<Harness ds={ds} initial={{ ...base, metric: 'temperature' }} changes={[]} />);
+    const { container } = render(
+      <Harness ds={ds} initial={{ ...base, metric: 'temperature', aggregation: 'avg' }} changes={[]} />
+    );
     await waitFor(() =>
       expect(screen.getByTestId('fieldline-preview').textContent).toContain('backend sql avg temperature')
     );
@@ -152,7 +154,7 @@ describe('QueryEditor', () => {
     const { ds } = makeDatasource();
     render(<Harness ds={ds} initial={{ ...base, source: 'flux', metric: 'temperature' }} changes={[]} />);
     await waitFor(() =>
-      expect(screen.getByTestId('fieldline-preview').textContent).toContain('backend flux avg temperature')
+      expect(screen.getByTestId('fieldline-preview').textContent).toContain('backend flux none temperature')
     );
   });
 

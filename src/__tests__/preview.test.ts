@@ -29,6 +29,6 @@ describe('raw (none) aggregation and live', () => {
     expect(liveStreams({ ...q, mode: 'code' })).toBe(false);
     expect(liveStreams({ ...q, source: 'flux' })).toBe(false);
     expect(liveStreams({ source: 'mqtt', topic: 'pico/#' })).toBe(true);
-    expect(aggregationOf({})).toBe('avg');
+    expect(aggregationOf({})).toBe('none'); // the backend's default (src/contract.gen.ts)
   });
 });

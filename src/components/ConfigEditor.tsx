@@ -23,31 +23,45 @@ import {
   MqttSettings,
   PostgresSettings,
   SecureKey,
+  MqttQoS,
   SslMode,
   TimescaleMode,
 } from '../types';
+import { SETTINGS_DEFAULTS, SETTINGS_VALUES } from '../contract.gen';
 import { validateDuration, validateHostPort, validateInfluxUrl, validateMqttUrl } from '../validation';
 
 export type Props = DataSourcePluginOptionsEditorProps<FieldlineOptions, FieldlineSecureJsonData>;
 
-const SSL_MODES: Array<SelectableValue<SslMode>> = [
-  { label: 'disable', value: 'disable', description: 'No TLS' },
-  { label: 'require', value: 'require', description: 'TLS, no certificate check' },
-  { label: 'verify-ca', value: 'verify-ca', description: 'TLS, server certificate signed by a trusted CA' },
-  { label: 'verify-full', value: 'verify-full', description: 'TLS, CA and host name checked' },
-];
+type Text = { label: string; description?: string };
 
-const QOS_OPTIONS: Array<SelectableValue<0 | 1 | 2>> = [
-  { label: 'QoS 0', value: 0, description: 'At most once: least work per message' },
-  { label: 'QoS 1', value: 1, description: 'At least once' },
-  { label: 'QoS 2', value: 2, description: 'Exactly once: two more packets per message' },
-];
+/** Options in the backend's order (src/contract.gen.ts); each Record must name every value, or tsc fails. */
+function optionsOf<T extends string | number>(values: readonly T[], text: Record<T, Text>): Array<SelectableValue<T>> {
+  return values.map((value) => ({ value, ...text[value] }));
+}
 
-const TIMESCALE_OPTIONS: Array<SelectableValue<TimescaleMode>> = [
-  { label: 'auto', value: 'auto', description: 'Use TimescaleDB when the extension is installed' },
-  { label: 'on', value: 'on' },
-  { label: 'off', value: 'off', description: 'Plain PostgreSQL SQL even where TimescaleDB is installed' },
-];
+const SSL_MODES = optionsOf<SslMode>(SETTINGS_VALUES['postgres.sslMode'], {
+  disable: { label: 'disable', description: 'No TLS' },
+  allow: { label: 'allow', description: 'Plain first, TLS if the server insists; no certificate check' },
+  prefer: { label: 'prefer', description: 'TLS when the server offers it; no certificate check' },
+  require: { label: 'require', description: 'TLS, no certificate check' },
+  'verify-ca': { label: 'verify-ca', description: 'TLS, server certificate signed by a trusted CA' },
+  'verify-full': { label: 'verify-full', description: 'TLS, CA and host name checked' },
+});
+
+const QOS_OPTIONS = optionsOf<MqttQoS>(SETTINGS_VALUES['mqtt.qos'], {
+  0: { label: 'QoS 0', description: 'At most once: least work per message' },
+  1: { label: 'QoS 1', description: 'At least once' },
+  2: { label: 'QoS 2', description: 'Exactly once: two more packets per message' },
+});
+
+const TIMESCALE_OPTIONS = optionsOf<TimescaleMode>(SETTINGS_VALUES['postgres.timescale'], {
+  auto: { label: 'auto', description: 'Use TimescaleDB when the extension is installed' },
+  on: { label: 'on' },
+  off: { label: 'off', description: 'Plain PostgreSQL SQL even where TimescaleDB is installed' },
+});
+
+/** The backend's default for an absent setting, as a placeholder. */
+const DEFAULT = SETTINGS_DEFAULTS;
 
 const WIDTH = 48;
 const MIB = 1 << 20;
@@ -144,7 +158,7 @@ export function ConfigEditor(props: Props) {
             width={WIDTH}
             options={SSL_MODES}
             value={pg.sslMode ?? null}
-            placeholder="Default: require (disable on localhost / 127.0.0.1)"
+            placeholder={`Default: ${DEFAULT['postgres.sslMode']} (${DEFAULT['postgres.sslModeLoopback']} on localhost / 127.0.0.1)`}
             onChange={(v) => setPg({ sslMode: v.value })}
           />
         </Field>
@@ -152,7 +166,7 @@ export function ConfigEditor(props: Props) {
           <RadioButtonGroup<TimescaleMode>
             id="fl-pg-timescale"
             options={TIMESCALE_OPTIONS}
-            value={pg.timescale ?? 'auto'}
+            value={pg.timescale ?? DEFAULT['postgres.timescale']}
             onChange={(timescale) => setPg({ timescale })}
           />
         </Field>
@@ -162,16 +176,16 @@ export function ConfigEditor(props: Props) {
         >
           <Switch
             id="fl-pg-userollup"
-            value={pg.useRollup ?? true}
+            value={pg.useRollup ?? DEFAULT['postgres.useRollup']}
             onChange={(e) => setPg({ useRollup: e.currentTarget.checked })}
           />
         </Field>
-        <Field label="Max connections" description="Size of the connection pool. Default 10.">
+        <Field label="Max connections" description="Size of the connection pool.">
           <Input
             id="fl-pg-maxconns"
             type="number"
             width={WIDTH / 3}
-            placeholder="10"
+            placeholder={String(DEFAULT['postgres.maxConns'])}
             value={pg.maxConns ?? ''}
             onChange={text((v) => setPg({ maxConns: v === '' ? undefined : Math.round(Number(v)) }))}
           />
@@ -251,7 +265,7 @@ export function ConfigEditor(props: Props) {
             id="fl-mqtt-clientid"
             width={WIDTH}
             value={mqtt.clientIdPrefix ?? ''}
-            placeholder="grafana-fieldline"
+            placeholder={DEFAULT['mqtt.clientIdPrefix']}
             onChange={text((clientIdPrefix) => setMqtt({ clientIdPrefix }))}
           />
         </Field>
@@ -365,7 +379,7 @@ export function ConfigEditor(props: Props) {
           <Input
             id="fl-live-seam"
             width={WIDTH / 2}
-            placeholder="5s"
+            placeholder={DEFAULT.liveSeamDelay}
             value={jsonData.liveSeamDelay ?? ''}
             onChange={text((liveSeamDelay) => setJson({ liveSeamDelay }))}
           />
@@ -379,20 +393,20 @@ export function ConfigEditor(props: Props) {
           <Input
             id="fl-live-frame"
             width={WIDTH / 2}
-            placeholder="100ms"
+            placeholder={DEFAULT.liveFrameInterval}
             value={jsonData.liveFrameInterval ?? ''}
             onChange={text((liveFrameInterval) => setJson({ liveFrameInterval }))}
           />
         </Field>
         <Field
           label="Max buffered rows"
-          description="Rows one stream may hold between two frames; beyond, the oldest are dropped and the panel says so. Default 50 000."
+          description="Rows one stream may hold between two frames; beyond, the oldest are dropped and the panel says so."
         >
           <Input
             id="fl-live-maxrows"
             type="number"
             width={WIDTH / 3}
-            placeholder="50000"
+            placeholder={String(DEFAULT.liveMaxBufferedRows)}
             value={jsonData.liveMaxBufferedRows ?? ''}
             onChange={text((v) => setJson({ liveMaxBufferedRows: v === '' ? undefined : Math.round(Number(v)) }))}
           />
@@ -401,7 +415,7 @@ export function ConfigEditor(props: Props) {
           <RadioButtonGroup<0 | 1 | 2>
             id="fl-live-qos"
             options={QOS_OPTIONS}
-            value={mqtt.qos ?? 1}
+            value={mqtt.qos ?? DEFAULT['mqtt.qos']}
             onChange={(qos) => setMqtt({ qos })}
           />
         </Field>
@@ -419,53 +433,50 @@ export function ConfigEditor(props: Props) {
       >
         <Field
           label="Statement timeout"
-          description="How long one query may run on its database, e.g. 30s (default) or 2m."
+          description="How long one query may run on its database, e.g. 30s or 2m."
           invalid={!!timeoutError}
           error={timeoutError}
         >
           <Input
             id="fl-statement-timeout"
             width={WIDTH / 3}
-            placeholder="30s"
+            placeholder={DEFAULT.statementTimeout}
             value={jsonData.statementTimeout ?? ''}
             onChange={text((v) => setJson({ statementTimeout: v || undefined }))}
           />
         </Field>
-        <Field
-          label="Row limit"
-          description="Rows one query may return; the panel says when it was cut. Default 1 000 000."
-        >
+        <Field label="Row limit" description="Rows one query may return; the panel says when it was cut.">
           <Input
             id="fl-row-limit"
             type="number"
             width={WIDTH / 3}
-            placeholder="1000000"
+            placeholder={String(DEFAULT.rowLimit)}
             value={jsonData.rowLimit ?? ''}
             onChange={text((v) => setJson({ rowLimit: v === '' ? undefined : Math.round(Number(v)) }))}
           />
         </Field>
         <Field
           label="Max response size (MiB)"
-          description="What one code query (SQL or Flux) may read from its database; larger answers fail with an error that says so. Default 16."
+          description="What one code query (SQL or Flux) may read from its database; larger answers fail with an error that says so."
         >
           <Input
             id="fl-max-response"
             type="number"
             width={WIDTH / 3}
-            placeholder="16"
+            placeholder={String(DEFAULT.maxResponseBytes / MIB)}
             value={jsonData.maxResponseBytes ? jsonData.maxResponseBytes / MIB : ''}
             onChange={text((v) => setJson({ maxResponseBytes: v === '' ? undefined : Math.round(Number(v) * MIB) }))}
           />
         </Field>
         <Field
           label="Max in flight (MiB)"
-          description="What all code queries of this data source may hold at once; more wait their turn. Default 64."
+          description="What all code queries of this data source may hold at once; more wait their turn."
         >
           <Input
             id="fl-max-inflight"
             type="number"
             width={WIDTH / 3}
-            placeholder="64"
+            placeholder={String(DEFAULT.maxBytesInFlight / MIB)}
             value={jsonData.maxBytesInFlight ? jsonData.maxBytesInFlight / MIB : ''}
             onChange={text((v) => setJson({ maxBytesInFlight: v === '' ? undefined : Math.round(Number(v) * MIB) }))}
           />
@@ -476,14 +487,14 @@ export function ConfigEditor(props: Props) {
         >
           <Switch
             id="fl-restrict-flux"
-            value={influx.restrictFlux ?? true}
+            value={influx.restrictFlux ?? DEFAULT['influx.restrictFlux']}
             onChange={(e) => setInflux({ restrictFlux: e.currentTarget.checked })}
           />
         </Field>
         <Field label="Allow $SYS topics" description="Let Viewers subscribe to the broker's statistics topics.">
           <Switch
             id="fl-allow-sys"
-            value={mqtt.allowSysTopics ?? false}
+            value={mqtt.allowSysTopics ?? DEFAULT['mqtt.allowSysTopics']}
             onChange={(e) => setMqtt({ allowSysTopics: e.currentTarget.checked })}
           />
         </Field>

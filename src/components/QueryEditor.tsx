@@ -15,12 +15,12 @@ import {
   useStyles2,
 } from '@grafana/ui';
 
+import { QUERY_DEFAULTS, QUERY_VALUES } from '../contract.gen';
 import { DataSource, QueryPreview, resourceError } from '../datasource';
 import { aggregationOf, liveStreams, topicFromSelector } from '../preview';
 import {
   Aggregation,
   FillMode,
-  DEFAULT_QUERY,
   FieldlineOptions,
   FieldlineQuery,
   PayloadFormat,
@@ -32,44 +32,51 @@ import { NamePicker } from './NamePicker';
 
 export type Props = QueryEditorProps<DataSource, FieldlineQuery, FieldlineOptions>;
 
-const SOURCES: Array<SelectableValue<QuerySource>> = [
-  { label: 'SQL', value: 'sql', description: 'PostgreSQL / TimescaleDB' },
-  { label: 'Flux', value: 'flux', description: 'InfluxDB' },
-  { label: 'MQTT', value: 'mqtt', description: 'Broker, live only' },
-];
+type Text = { label: string; description?: string };
 
-const MODES: Array<SelectableValue<QueryMode>> = [
-  { label: 'Builder', value: 'builder' },
-  { label: 'Code', value: 'code' },
-];
+/** Options in the backend's order (src/contract.gen.ts); each Record must name every value, or tsc fails. */
+function optionsOf<T extends string>(values: readonly T[], text: Record<T, Text>): Array<SelectableValue<T>> {
+  return values.map((value) => ({ value, ...text[value] }));
+}
 
-const AGGREGATIONS: Array<SelectableValue<Aggregation>> = [
-  { label: 'none (raw)', value: 'none', description: 'Every reading (live: each reading as it arrives)' },
-  { label: 'avg', value: 'avg' },
-  { label: 'min', value: 'min' },
-  { label: 'max', value: 'max' },
-  { label: 'last', value: 'last' },
-  { label: 'count', value: 'count' },
-  { label: 'sum', value: 'sum' },
-];
+const SOURCES = optionsOf<QuerySource>(QUERY_VALUES.source, {
+  sql: { label: 'SQL', description: 'PostgreSQL / TimescaleDB' },
+  flux: { label: 'Flux', description: 'InfluxDB' },
+  mqtt: { label: 'MQTT', description: 'Broker, live only' },
+});
 
-const FILLS: Array<SelectableValue<FillMode>> = [
-  { label: 'none', value: 'none', description: 'Only buckets that have readings' },
-  { label: 'null', value: 'null', description: 'Every bucket; empty ones null (gaps in the line)' },
-  { label: 'previous', value: 'previous', description: 'Every bucket; empty ones repeat the last value' },
-  { label: 'zero', value: 'zero', description: 'Every bucket; empty ones 0' },
-];
+const MODES = optionsOf<QueryMode>(QUERY_VALUES.mode, {
+  builder: { label: 'Builder' },
+  code: { label: 'Code' },
+});
 
-const FORMATS: Array<SelectableValue<ResultFormat>> = [
-  { label: 'Time series', value: 'time_series' },
-  { label: 'Table', value: 'table' },
-];
+const AGGREGATIONS = optionsOf<Aggregation>(QUERY_VALUES.aggregation, {
+  none: { label: 'none (raw)', description: 'Every reading (live: each reading as it arrives)' },
+  avg: { label: 'avg' },
+  min: { label: 'min' },
+  max: { label: 'max' },
+  last: { label: 'last' },
+  count: { label: 'count' },
+  sum: { label: 'sum' },
+});
 
-const PAYLOADS: Array<SelectableValue<PayloadFormat>> = [
-  { label: 'Value', value: 'value', description: 'ASCII number, e.g. "22.4"' },
-  { label: 'JSON', value: 'json', description: 'Numeric fields, each a metric' },
-  { label: 'Influx', value: 'influx', description: 'Line protocol' },
-];
+const FILLS = optionsOf<FillMode>(QUERY_VALUES.fill, {
+  none: { label: 'none', description: 'Only buckets that have readings' },
+  null: { label: 'null', description: 'Every bucket; empty ones null (gaps in the line)' },
+  previous: { label: 'previous', description: 'Every bucket; empty ones repeat the last value' },
+  zero: { label: 'zero', description: 'Every bucket; empty ones 0' },
+});
+
+const FORMATS = optionsOf<ResultFormat>(QUERY_VALUES.format, {
+  time_series: { label: 'Time series' },
+  table: { label: 'Table' },
+});
+
+const PAYLOADS = optionsOf<PayloadFormat>(QUERY_VALUES.payloadFormat, {
+  value: { label: 'Value', description: 'ASCII number, e.g. "22.4"' },
+  json: { label: 'JSON', description: 'Numeric fields, each a metric' },
+  influx: { label: 'Influx', description: 'Line protocol' },
+});
 
 export const SQL_MACROS: Array<{ name: string; help: string }> = [
   { name: '$__timeFilter(time)', help: "time >= the dashboard's from and < its to" },
@@ -87,7 +94,8 @@ const LIVE_LABEL = 8;
 
 export function QueryEditor(props: Props) {
   const { datasource, onChange, onRunQuery, range } = props;
-  const query: FieldlineQuery = { ...DEFAULT_QUERY, ...props.query } as FieldlineQuery;
+  // a saved query's absent fields are what the backend makes of them (src/contract.gen.ts), not a new query's
+  const query: FieldlineQuery = { ...QUERY_DEFAULTS, ...props.query } as FieldlineQuery;
   const styles = useStyles2(getStyles);
   const [macrosOpen, setMacrosOpen] = useState(false);
   const variables = useMemo(() => datasource.getVariableOptions(), [datasource]);

@@ -68,7 +68,7 @@ export function fakePreview(body: { query: FieldlineQuery; from?: number; to?: n
   const q = body.query;
   return {
     language: q.source === 'flux' ? 'flux' : 'sql',
-    text: `backend ${q.source} ${q.aggregation ?? 'avg'} ${q.metric}`,
+    text: `backend ${q.source} ${q.aggregation ?? 'none'} ${q.metric}`,
     params: q.source === 'flux' ? undefined : [`$1 = '${q.metric}'`],
     code: `seed ${q.source} metric = '${q.metric}'`,
     notes: q.live ? ['Live: from the backend'] : undefined,

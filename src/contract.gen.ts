@@ -1,0 +1,172 @@
+// Code generated from the backend's parsers and loaders (pkg/plugin/contract.go). DO NOT EDIT.
+// Regenerate: go test ./pkg/plugin -run TestContractFile -update
+
+/** The query model's fields (refId included). */
+export const QUERY_FIELDS = [
+  "aggregation",
+  "device",
+  "fill",
+  "flux",
+  "format",
+  "interval",
+  "live",
+  "metric",
+  "mode",
+  "payloadFormat",
+  "rawSql",
+  "refId",
+  "sensor",
+  "source",
+  "template",
+  "topic",
+  "variable"
+] as const;
+
+/** The values each enumerated query field accepts, in the order the editor offers them. */
+export const QUERY_VALUES = {
+  "aggregation": [
+    "none",
+    "avg",
+    "min",
+    "max",
+    "last",
+    "count",
+    "sum"
+  ],
+  "fill": [
+    "none",
+    "null",
+    "previous",
+    "zero"
+  ],
+  "format": [
+    "time_series",
+    "table"
+  ],
+  "mode": [
+    "builder",
+    "code"
+  ],
+  "payloadFormat": [
+    "value",
+    "json",
+    "influx"
+  ],
+  "source": [
+    "sql",
+    "flux",
+    "mqtt"
+  ],
+  "variable": [
+    "devices",
+    "metrics",
+    "sensors"
+  ]
+} as const;
+
+/** What the backend uses for a query field that is absent. */
+export const QUERY_DEFAULTS = {
+  "aggregation": "none",
+  "fill": "none",
+  "format": "time_series",
+  "interval": "",
+  "live": false,
+  "mode": "builder",
+  "payloadFormat": "value",
+  "source": "sql",
+  "template": ""
+} as const;
+
+/** The jsonData keys the backend reads. */
+export const JSON_DATA_KEYS = [
+  "influx.bucket",
+  "influx.org",
+  "influx.restrictFlux",
+  "influx.url",
+  "liveFrameInterval",
+  "liveMaxBufferedRows",
+  "liveSeamDelay",
+  "maxBytesInFlight",
+  "maxResponseBytes",
+  "mqtt.allowSysTopics",
+  "mqtt.clientIdPrefix",
+  "mqtt.qos",
+  "mqtt.tlsAuth",
+  "mqtt.tlsServerName",
+  "mqtt.tlsSkipVerify",
+  "mqtt.tlsWithCACert",
+  "mqtt.topicPrefixes",
+  "mqtt.url",
+  "mqtt.username",
+  "postgres.database",
+  "postgres.host",
+  "postgres.maxConns",
+  "postgres.sslMode",
+  "postgres.timescale",
+  "postgres.useRollup",
+  "postgres.user",
+  "rowLimit",
+  "statementTimeout"
+] as const;
+
+/** The secureJsonData keys the backend reads. */
+export const SECURE_JSON_DATA_KEYS = [
+  "influxToken",
+  "mqttPassword",
+  "postgresPassword",
+  "tlsCACert",
+  "tlsClientCert",
+  "tlsClientKey"
+] as const;
+
+/** The values enumerated settings accept. */
+export const SETTINGS_VALUES = {
+  "mqtt.qos": [
+    0,
+    1,
+    2
+  ],
+  "mqtt.url.scheme": [
+    "tcp",
+    "mqtt",
+    "ssl",
+    "tls",
+    "mqtts",
+    "tcps",
+    "ws",
+    "wss"
+  ],
+  "postgres.sslMode": [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full"
+  ],
+  "postgres.timescale": [
+    "auto",
+    "on",
+    "off"
+  ]
+} as const;
+
+/** What the backend uses for an absent setting (postgres.sslModeLoopback: for localhost). */
+export const SETTINGS_DEFAULTS = {
+  "influx.restrictFlux": true,
+  "liveFrameInterval": "100ms",
+  "liveMaxBufferedRows": 50000,
+  "liveSeamDelay": "5s",
+  "maxBytesInFlight": 67108864,
+  "maxResponseBytes": 16777216,
+  "mqtt.allowSysTopics": false,
+  "mqtt.clientIdPrefix": "fieldline-grafana",
+  "mqtt.qos": 1,
+  "postgres.maxConns": 10,
+  "postgres.sslMode": "require",
+  "postgres.sslModeLoopback": "disable",
+  "postgres.timescale": "auto",
+  "postgres.useRollup": true,
+  "rowLimit": 1000000,
+  "statementTimeout": "30s"
+} as const;
