@@ -79,6 +79,7 @@ export const QUERY_DEFAULTS = {
 
 /** The jsonData keys the backend reads. */
 export const JSON_DATA_KEYS = [
+  "enableSecureSocksProxy",
   "influx.bucket",
   "influx.org",
   "influx.restrictFlux",

@@ -135,6 +135,8 @@ export interface FieldlineOptions extends DataSourceJsonData {
   maxResponseBytes?: number;
   /** Bytes all code queries of the data source may hold at once (default 64 MiB). */
   maxBytesInFlight?: number;
+  /** Private Data source Connect: every connection through Grafana's secure SOCKS proxy (@grafana/ui's switch). */
+  enableSecureSocksProxy?: boolean;
 }
 
 /** Values stored encrypted in secureJsonData; the frontend only ever sees secureJsonFields flags. */

@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
 	"github.com/fieldline-iot/fieldline/pkg/live/pglisten"
@@ -44,7 +45,9 @@ type Postgres interface {
 type MQTT struct {
 	// Options returns the connection options for a new client of the given role ("live"), with a fresh
 	// client id.
-	Options       func(role string) *mqtt.ClientOptions
+	Options func(role string) *mqtt.ClientOptions
+	// Dial, when set, opens the broker connections (Grafana's secure SOCKS proxy); nil: direct.
+	Dial          mqttconn.ContextDialer
 	AllowSys      bool     // admit $SYS/... filters
 	TopicPrefixes []string // when set, filters must be under one of them
 }
@@ -279,6 +282,7 @@ func (e *Engine) MQTTClient() *mqttlive.Client {
 	}
 	c := mqttlive.New(mqttlive.Config{
 		Options: e.cfg.MQTT.Options("live"),
+		Dial:    e.cfg.MQTT.Dial,
 		QoS:     e.settings.QoS,
 		Logger:  Logger(),
 		// Under load, read the socket once per frame interval: a stream sends at most one frame per interval

@@ -46,6 +46,7 @@ type Datasource struct {
 	resources   backend.CallResourceHandler
 	uid         string       // the data source's UID: live channels are ds/<uid>/<path>
 	live        *live.Engine // live streams (pkg/live); nil when the settings are invalid
+	socks       secureSocks  // Private Data source Connect; zero: direct connections
 
 	disposed  atomic.Bool
 	disposeMu sync.Once
@@ -75,19 +76,27 @@ func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (i
 		return d, nil
 	}
 	d.settings = settings
+	if d.socks, err = newSecureSocks(ctx, s); err != nil {
+		d.settingsErr = errors.New(d.redact(err.Error()))
+		return d, nil
+	}
 	b := newBudgets(settings.MaxResponseBytes, settings.MaxBytesInFlight)
 	if settings.Postgres != nil {
-		if d.pg, err = newPostgresBackend(settings.Postgres, settings.StatementTimeout, b); err != nil {
+		if d.pg, err = newPostgresBackend(settings.Postgres, settings.StatementTimeout, b, d.socks); err != nil {
 			d.settingsErr = errors.New(d.redact(err.Error()))
 			return d, nil
 		}
 	}
 	if settings.Influx != nil {
-		d.influx = newInfluxBackend(settings.Influx, settings.StatementTimeout, b)
+		if d.influx, err = newInfluxBackend(settings.Influx, settings.StatementTimeout, b, d.socks); err != nil {
+			d.settingsErr = errors.New(d.redact(err.Error()))
+			return d, nil
+		}
 	}
 	d.live = d.newLiveEngine(s, liveSettings)
 	backend.Logger.FromContext(ctx).Debug("Data source instance created", "uid", s.UID,
-		"postgres", settings.Postgres != nil, "influx", settings.Influx != nil, "mqtt", settings.MQTT != nil)
+		"postgres", settings.Postgres != nil, "influx", settings.Influx != nil, "mqtt", settings.MQTT != nil,
+		"secureSocksProxy", d.socks.enabled())
 	return d, nil
 }
 

@@ -23,21 +23,30 @@ type influxBackend struct {
 	client  influxdb2.Client
 	query   api.QueryAPI
 	budgets *budgets
+	// transport is the client's HTTP transport (direct or through the secure socks proxy).
+	transport *http.Transport
 }
 
-func newInfluxBackend(cfg *InfluxSettings, timeout time.Duration, b *budgets) *influxBackend {
+func newInfluxBackend(cfg *InfluxSettings, timeout time.Duration, b *budgets, socks secureSocks) (*influxBackend, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if err := socks.http(t); err != nil {
+		return nil, err
+	}
 	// Response bodies of code Flux queries are counted against their byte budget (budget.go) as they arrive,
 	// decompressed: what the client parses and the plugin holds.
-	hc := &http.Client{Timeout: timeout + time.Second, Transport: budgetTransport{next: http.DefaultTransport}}
+	hc := &http.Client{Timeout: timeout + time.Second, Transport: budgetTransport{next: t}}
 	opts := influxdb2.DefaultOptions().
 		SetHTTPClient(hc).
 		SetApplicationName("fieldline-grafana").
 		SetUseGZip(true)
 	c := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
-	return &influxBackend{cfg: cfg, client: c, query: c.QueryAPI(cfg.Org), budgets: b}
+	return &influxBackend{cfg: cfg, client: c, query: c.QueryAPI(cfg.Org), budgets: b, transport: t}, nil
 }
 
-func (b *influxBackend) close() { b.client.Close() }
+func (b *influxBackend) close() {
+	b.client.Close()
+	b.transport.CloseIdleConnections() // the client's Close leaves a custom HTTP client's connections open
+}
 
 // run executes Flux and hands every record to fn (with the table's metadata when a new table starts).
 func (b *influxBackend) run(ctx context.Context, flux string, fn func(rec *fluxRecord) error) error {

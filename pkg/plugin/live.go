@@ -26,6 +26,7 @@ func (d *Datasource) newLiveEngine(s backend.DataSourceInstanceSettings, setting
 	if m := d.settings.MQTT; m != nil {
 		cfg.MQTT = &live.MQTT{
 			Options:  func(role string) *mqtt.ClientOptions { return mqttOptions(m, mqttClientID(m.ClientIDPrefix, role)) },
+			Dial:     d.socks.mqtt(),
 			AllowSys: m.AllowSys, TopicPrefixes: m.TopicPrefixes,
 		}
 	}

@@ -33,8 +33,8 @@ func mqttOptions(cfg *MQTTSettings, clientID string) *mqtt.ClientOptions {
 }
 
 // mqttHealth connects to the broker with the live client's own code path and disconnects.
-func mqttHealth(ctx context.Context, cfg *MQTTSettings) (string, error) {
-	err := mqttlive.Check(ctx, mqttlive.Config{Options: mqttOptions(cfg, mqttClientID(cfg.ClientIDPrefix, "health")), Logger: live.Logger()})
+func mqttHealth(ctx context.Context, cfg *MQTTSettings, dial mqttconn.ContextDialer) (string, error) {
+	err := mqttlive.Check(ctx, mqttlive.Config{Options: mqttOptions(cfg, mqttClientID(cfg.ClientIDPrefix, "health")), Dial: dial, Logger: live.Logger()})
 	if err != nil {
 		return "", err
 	}

@@ -48,7 +48,7 @@ type postgresBackend struct {
 	schema *store.SchemaInfo // detected once per instance
 }
 
-func newPostgresBackend(cfg *PostgresSettings, statementTimeout time.Duration, b *budgets) (*postgresBackend, error) {
+func newPostgresBackend(cfg *PostgresSettings, statementTimeout time.Duration, b *budgets, socks secureSocks) (*postgresBackend, error) {
 	host, port, _ := net.SplitHostPort(cfg.Host)
 	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, port), Path: "/" + cfg.Database, User: url.User(cfg.User)}
 	u.RawQuery = url.Values{"sslmode": {cfg.SSLMode}}.Encode()
@@ -57,6 +57,7 @@ func newPostgresBackend(cfg *PostgresSettings, statementTimeout time.Duration, b
 		return nil, fmt.Errorf("postgres settings: %w", err)
 	}
 	pc.ConnConfig.Password = cfg.Password // never part of a string that could end up in an error
+	socks.postgres(&pc.ConnConfig.Config)
 	pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
 	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt((statementTimeout + time.Minute).Milliseconds(), 10)

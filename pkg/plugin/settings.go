@@ -113,10 +113,13 @@ type jsonSettings struct {
 		AllowSysTopics bool     `json:"allowSysTopics"`
 		TopicPrefixes  []string `json:"topicPrefixes"`
 	} `json:"mqtt"`
-	StatementTimeout json.RawMessage `json:"statementTimeout"`
-	RowLimit         *int64          `json:"rowLimit"`
-	MaxResponseBytes *int64          `json:"maxResponseBytes"`
-	MaxBytesInFlight *int64          `json:"maxBytesInFlight"`
+	// EnableSecureSocksProxy routes all three connections through Grafana's secure SOCKS proxy (Private Data
+	// source Connect) when the server has one; the SDK reads it (proxy.go).
+	EnableSecureSocksProxy bool            `json:"enableSecureSocksProxy"`
+	StatementTimeout       json.RawMessage `json:"statementTimeout"`
+	RowLimit               *int64          `json:"rowLimit"`
+	MaxResponseBytes       *int64          `json:"maxResponseBytes"`
+	MaxBytesInFlight       *int64          `json:"maxBytesInFlight"`
 }
 
 // LoadSettings parses and validates a data source's settings. Errors name the offending field and never

@@ -2,6 +2,7 @@ import { fireEvent, render, screen } from '@testing-library/react';
 import React from 'react';
 
 import { DataSourceSettings } from '@grafana/data';
+import { config } from '@grafana/runtime';
 
 import { ConfigEditor } from '../components/ConfigEditor';
 import { FieldlineOptions, FieldlineSecureJsonData } from '../types';
@@ -180,5 +181,29 @@ describe('ConfigEditor', () => {
       />
     );
     expect(screen.queryByText(/Live queries need PostgreSQL/)).not.toBeInTheDocument();
+  });
+});
+
+describe('Private Data source Connect', () => {
+  afterEach(() => {
+    config.secureSocksDSProxyEnabled = false;
+  });
+
+  it('is hidden when the Grafana server has no secure socks proxy', () => {
+    config.secureSocksDSProxyEnabled = false;
+    render(<ConfigEditor options={settings()} onOptionsChange={() => {}} />);
+    expect(screen.queryByText('Private Data source Connect')).not.toBeInTheDocument();
+  });
+
+  it("sets enableSecureSocksProxy with @grafana/ui's switch when the server has one", () => {
+    config.secureSocksDSProxyEnabled = true;
+    const onChange = jest.fn();
+    render(<ConfigEditor options={settings()} onOptionsChange={onChange} />);
+    expect(screen.getByText('Private Data source Connect')).toBeInTheDocument();
+    const section = screen.getByText('Secure Socks Proxy').parentElement as HTMLElement;
+    fireEvent.click(section.querySelector('input[type="checkbox"]') as HTMLInputElement);
+    expect(onChange).toHaveBeenCalledWith(
+      expect.objectContaining({ jsonData: expect.objectContaining({ enableSecureSocksProxy: true }) })
+    );
   });
 });

@@ -3,6 +3,7 @@ import React, { ChangeEvent, FormEvent } from 'react';
 
 import { DataSourcePluginOptionsEditorProps, GrafanaTheme2, SelectableValue } from '@grafana/data';
 import { ConfigSection, DataSourceDescription } from '@grafana/plugin-ui';
+import { config } from '@grafana/runtime';
 import {
   Alert,
   Divider,
@@ -10,6 +11,7 @@ import {
   Input,
   RadioButtonGroup,
   SecretInput,
+  SecureSocksProxySettings,
   SecretTextArea,
   Select,
   Switch,
@@ -518,6 +520,18 @@ export function ConfigEditor(props: Props) {
         </Field>
       </ConfigSection>
       <Divider />
+
+      {config.secureSocksDSProxyEnabled && (
+        <>
+          <ConfigSection
+            title="Private Data source Connect"
+            description="PostgreSQL, InfluxDB and the broker (tcp:// or ssl://) are reached through Grafana's secure SOCKS proxy, which resolves their names in the private network."
+          >
+            <SecureSocksProxySettings options={options} onOptionsChange={onOptionsChange} />
+          </ConfigSection>
+          <Divider />
+        </>
+      )}
 
       <Alert severity="info" title="Check the connections">
         Click <strong>Save &amp; test</strong> below: it saves these settings and checks each configured connection

@@ -56,8 +56,10 @@ type Config struct {
 	// ping, connect and write timeouts. The session is always clean; handlers and reconnect settings of
 	// Options are not used.
 	Options *mqtt.ClientOptions
-	QoS     byte
-	Logger  *slog.Logger
+	// Dial, when set, opens the connections (Grafana's secure SOCKS proxy); nil: direct.
+	Dial   mqttconn.ContextDialer
+	QoS    byte
+	Logger *slog.Logger
 	// MaxCachedTopics bounds the last-message cache (default 10 000 topics).
 	MaxCachedTopics int
 	// ReadInterval spaces socket reads under load (default 10 ms; negative: no spacing). A message waits at
@@ -312,7 +314,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 func (c *Client) dial() (net.Conn, error) {
 	var errs []error
 	for _, u := range c.opts.Servers() {
-		conn, err := mqttconn.Dial(u, *c.cfg.Options)
+		conn, err := mqttconn.DialVia(c.cfg.Dial, u, *c.cfg.Options)
 		if err == nil {
 			return conn, nil
 		}
