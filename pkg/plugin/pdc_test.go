@@ -12,6 +12,7 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	sdkproxy "github.com/grafana/grafana-plugin-sdk-go/backend/proxy"
+	"github.com/grafana/grafana-plugin-sdk-go/config"
 
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
 )
@@ -48,8 +49,8 @@ func TestSecureSocksProxy(t *testing.T) {
 		return backend.DataSourceInstanceSettings{UID: "fieldline-test", Name: "Fieldline", Type: "fieldline-telemetry-datasource", JSONData: raw,
 			DecryptedSecureJSONData: map[string]string{"postgresPassword": pw, "influxToken": influx.Token, "secureSocksProxyPassword": "pdc-secret"}}
 	}
-	grafana := func(password string) context.Context {
-		return backend.WithGrafanaConfig(context.Background(), backend.NewGrafanaCfg(map[string]string{
+	grafana := func() context.Context {
+		return config.WithGrafanaConfig(context.Background(), config.NewGrafanaCfg(map[string]string{
 			sdkproxy.PluginSecureSocksProxyEnabled:       "true",
 			sdkproxy.PluginSecureSocksProxyProxyAddress:  proxy.Addr,
 			sdkproxy.PluginSecureSocksProxyAllowInsecure: "true", // the test proxy speaks SOCKS5 without TLS
@@ -75,7 +76,7 @@ func TestSecureSocksProxy(t *testing.T) {
 	}
 
 	t.Run("through the proxy", func(t *testing.T) {
-		d := open(grafana("pdc-secret"), settings(true, "tcp://mqtt.private.test:1883"))
+		d := open(grafana(), settings(true, "tcp://mqtt.private.test:1883"))
 		if !d.socks.enabled() {
 			t.Fatal("the proxy is configured on both sides but not used")
 		}
@@ -110,7 +111,7 @@ func TestSecureSocksProxy(t *testing.T) {
 
 	t.Run("without the proxy the private names are unreachable", func(t *testing.T) {
 		before := len(proxy.Targets())
-		d := open(grafana("pdc-secret"), settings(false, "tcp://mqtt.private.test:1883"))
+		d := open(grafana(), settings(false, "tcp://mqtt.private.test:1883"))
 		if res := health(d); res.Status != backend.HealthStatusError {
 			t.Fatalf("private names reached without the proxy: %v %s", res.Status, res.Message)
 		}
@@ -130,7 +131,7 @@ func TestSecureSocksProxy(t *testing.T) {
 		s := settings(true, "tcp://mqtt.private.test:1883")
 		s.DecryptedSecureJSONData["secureSocksProxyPassword"] = "wrong"
 		refused := proxy.Refused()
-		d := open(grafana("wrong"), s)
+		d := open(grafana(), s)
 		res := health(d)
 		if res.Status != backend.HealthStatusError {
 			t.Fatalf("connected with a wrong proxy password: %s", res.Message)
@@ -144,7 +145,7 @@ func TestSecureSocksProxy(t *testing.T) {
 	})
 
 	t.Run("WebSocket brokers are refused with a reason", func(t *testing.T) {
-		d := open(grafana("pdc-secret"), settings(true, "ws://mqtt.private.test:9001"))
+		d := open(grafana(), settings(true, "ws://mqtt.private.test:9001"))
 		res := health(d)
 		if res.Status != backend.HealthStatusError || !strings.Contains(res.Message, "secure SOCKS proxy") {
 			t.Fatalf("ws:// through the proxy: %v %s", res.Status, res.Message)
