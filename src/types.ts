@@ -89,6 +89,22 @@ export interface PostgresSettings {
   useRollup?: boolean;
   /** Connection pool size (default 10). */
   maxConns?: number;
+  /** The user's own table instead of Fieldline's readings (docs/plugin.md, "Your own table"). */
+  table?: TableSettings;
+}
+
+/** jsonData.postgres.table: a table the user already has, mapped onto time, value and the labels. */
+export interface TableSettings {
+  name?: string;
+  timeColumn?: string;
+  valueColumn?: string;
+  deviceColumn?: string;
+  metricColumn?: string;
+  sensorColumn?: string;
+  topicColumn?: string;
+  topicTemplate?: string;
+  metricName?: string;
+  notifyChannel?: string;
 }
 
 export interface InfluxSettings {

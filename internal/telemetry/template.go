@@ -214,3 +214,26 @@ func (t *Template) Match(topic string) (Labels, bool) {
 	}
 	return l, true
 }
+
+// Segment is one level of a template, for code that translates templates (the SQL of a topic column).
+type Segment struct {
+	Label   string // "device", "metric", "sensor" or "unit" for a placeholder; "" otherwise
+	Literal string // the level's text for a literal level
+	Any     bool   // '+': any one level
+}
+
+// Segments returns the template's levels in order, and whether it ends with '#' (any number of further levels).
+func (t *Template) Segments() (segs []Segment, hash bool) {
+	names := map[segKind]string{segDevice: "device", segMetric: "metric", segSensor: "sensor", segUnit: "unit"}
+	for _, sg := range t.segs {
+		switch sg.kind {
+		case segLiteral:
+			segs = append(segs, Segment{Literal: sg.lit})
+		case segPlus:
+			segs = append(segs, Segment{Any: true})
+		default:
+			segs = append(segs, Segment{Label: names[sg.kind]})
+		}
+	}
+	return segs, t.hash
+}

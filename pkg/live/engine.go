@@ -31,6 +31,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
 	"github.com/fieldline-iot/fieldline/pkg/live/pglisten"
+	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
 // Postgres is what the engine needs of the data source's PostgreSQL connection.
@@ -60,7 +61,11 @@ type Config struct {
 	// them (see channelKey).
 	Secure   map[string]string
 	Postgres Postgres // nil: PostgreSQL not configured
-	MQTT     *MQTT    // nil: MQTT not configured
+	// Table, when set, is the user's own table (sqlquery.Table): live SQL reads it back and listens on
+	// NotifyChannel, whose payloads are its rows as JSON; no NotifyChannel: live SQL is refused.
+	Table         *sqlquery.Table
+	NotifyChannel string
+	MQTT          *MQTT // nil: MQTT not configured
 	// Redact removes secrets from messages that quote connection errors.
 	Redact func(string) string
 }
@@ -219,6 +224,8 @@ func (e *Engine) available(sel *Selector) error {
 	switch {
 	case sel.Kind == KindPostgres && e.cfg.Postgres == nil:
 		return errors.New("live: PostgreSQL is not configured for this data source")
+	case sel.Kind == KindPostgres && e.cfg.Table != nil && e.cfg.NotifyChannel == "":
+		return errors.New("live: the data source reads your own table; set postgres.table.notifyChannel to the channel its trigger notifies on")
 	case sel.Kind == KindMQTT && e.cfg.MQTT == nil:
 		return errors.New("live: MQTT is not configured for this data source")
 	}
@@ -247,8 +254,12 @@ func (e *Engine) pgListener() *pglisten.Listener[store.Notification] {
 		return e.listener
 	}
 	base := e.cfg.Postgres.ConnConfig()
+	channel, decode := store.Channel, store.DecodeNotification
+	if e.cfg.Table != nil {
+		channel, decode = e.cfg.NotifyChannel, newRowDecoder(e.cfg.Table)
+	}
 	l := pglisten.New(pglisten.Config[store.Notification]{
-		Channel: store.Channel,
+		Channel: channel,
 		Connect: func(ctx context.Context, onNotification pgconn.NotificationHandler) (*pgx.Conn, error) {
 			cc := base.Copy()
 			cc.RuntimeParams["application_name"] = "fieldline-grafana-live"
@@ -259,7 +270,7 @@ func (e *Engine) pgListener() *pglisten.Listener[store.Notification] {
 			}
 			return conn, nil
 		},
-		Decode: store.DecodeNotification,
+		Decode: decode,
 		Logger: Logger(),
 		// As for MQTT (MQTTClient): under load, one read per frame interval.
 		ReadInterval: e.settings.FrameInterval,

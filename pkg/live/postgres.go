@@ -320,7 +320,7 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 	limit := s.e.settings.MaxBufferedRows
 	sql, args, ok := sqlquery.ReadBackSQL(sqlquery.ReadBack{
 		Metric: s.sel.Metric, From: from, To: to, Devices: s.sel.Devices, Sensors: s.sel.Sensors,
-		ExcludeDevices: s.sel.ExcludeDevices, ExcludeSensors: s.sel.ExcludeSensors, Limit: limit,
+		ExcludeDevices: s.sel.ExcludeDevices, ExcludeSensors: s.sel.ExcludeSensors, Limit: limit, Table: s.e.cfg.Table,
 	})
 	if !ok {
 		return nil // an empty list selects nothing

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
@@ -50,6 +51,9 @@ func (e *Engine) HistoryEnd(to time.Time) time.Time {
 // SQLFrames answers a live builder SQL query: its history until the seam (from history), and a channel per
 // series frame, plus one channel in labels push mode for series that are not in the history yet.
 func (e *Engine) SQLFrames(ctx context.Context, q SQLQuery, history History) (data.Frames, error) {
+	if err := e.available(&Selector{Kind: KindPostgres}); err != nil {
+		return nil, backend.DownstreamError(err)
+	}
 	seam := e.HistoryEnd(q.To)
 	if q.Agg != "" {
 		// Aggregated: the history ends at the last complete bucket before the seam; the stream emits each later

@@ -24,13 +24,19 @@ func readFrontend(t *testing.T, path string) string {
 // backend ignores) fails here.
 func TestEditorSettingsMatchBackend(t *testing.T) {
 	src := readFrontend(t, "src/components/ConfigEditor.tsx")
-	prefix := map[string]string{"Pg": "postgres.", "Influx": "influx.", "Mqtt": "mqtt.", "Json": ""}
+	prefix := map[string]string{"Pg": "postgres.", "Influx": "influx.", "Mqtt": "mqtt.", "Json": "", "Table": "postgres.table."}
 	var editor []string
-	for _, m := range regexp.MustCompile(`set(Pg|Influx|Mqtt|Json)\(\{ *([A-Za-z]+)`).FindAllStringSubmatch(src, -1) {
-		if m[1] == "Json" && (m[2] == "postgres" || m[2] == "influx" || m[2] == "mqtt") {
-			continue // the helpers setPg, setInflux, setMqtt themselves
+	for _, m := range regexp.MustCompile(`set(Pg|Influx|Mqtt|Json|Table)\(\{ *([A-Za-z]+)`).FindAllStringSubmatch(src, -1) {
+		if (m[1] == "Json" && (m[2] == "postgres" || m[2] == "influx" || m[2] == "mqtt")) || (m[1] == "Pg" && m[2] == "table") {
+			continue // the helpers setPg, setInflux, setMqtt, setTable themselves
 		}
 		editor = append(editor, prefix[m[1]]+m[2])
+	}
+	// the own-table fields are one list: [key, label, placeholder]
+	if block := regexp.MustCompile(`(?s)as Array<\[keyof TableSettings`).FindStringIndex(src); block != nil {
+		for _, m := range regexp.MustCompile(`\['([A-Za-z]+)', '[^']*', '[^']*'\]`).FindAllStringSubmatch(src[:block[0]], -1) {
+			editor = append(editor, "postgres.table."+m[1])
+		}
 	}
 	if strings.Contains(src, "<SecureSocksProxySettings") {
 		editor = append(editor, "enableSecureSocksProxy") // @grafana/ui's component sets it

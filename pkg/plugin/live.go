@@ -22,6 +22,7 @@ func (d *Datasource) newLiveEngine(s backend.DataSourceInstanceSettings, setting
 	cfg := live.Config{UID: s.UID, Settings: settings, Secure: s.DecryptedSecureJSONData, Redact: d.redact}
 	if d.pg != nil {
 		cfg.Postgres = livePostgres{d.pg}
+		cfg.Table, cfg.NotifyChannel = d.pg.cfg.Table, d.pg.cfg.NotifyChannel
 	}
 	if m := d.settings.MQTT; m != nil {
 		cfg.MQTT = &live.MQTT{

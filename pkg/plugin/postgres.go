@@ -148,6 +148,15 @@ func (p *postgresBackend) schemaInfo(ctx context.Context) (store.SchemaInfo, err
 	if p.schema != nil {
 		return *p.schema, nil
 	}
+	if p.cfg.Table != nil {
+		// The user's own table: no Fieldline schema to inspect; date_bin unless timescale is on.
+		info := store.SchemaInfo{Variant: store.Plain}
+		if p.cfg.Timescale == store.TimescaleOn {
+			info.Variant = store.Timescale
+		}
+		p.schema = &info
+		return info, nil
+	}
 	var info store.SchemaInfo
 	var exists bool
 	err := p.readOnly(ctx, func(tx pgx.Tx) error {
@@ -177,7 +186,7 @@ func (p *postgresBackend) statement(ctx context.Context, req sqlquery.Request) (
 	if err != nil {
 		return sqlquery.Statement{}, err
 	}
-	st, err := sqlquery.Build(req, sqlquery.Options{Timescale: info.Timescale(), NoRollup: p.cfg.NoRollup})
+	st, err := sqlquery.Build(req, sqlquery.Options{Timescale: info.Timescale(), NoRollup: p.cfg.NoRollup, Table: p.cfg.Table})
 	if err != nil {
 		return st, downstream(err)
 	}
@@ -241,6 +250,10 @@ func (p *postgresBackend) codeRows(ctx context.Context, query string, rowLimit i
 	return frame, nil
 }
 
+// mappedDiscoveryScan bounds the rows a picker or variable reads from a mapped table (its newest rows): such a
+// table has no series catalogue or series index to walk.
+const mappedDiscoveryScan = 200_000
+
 // seriesCatalogueVersion is the schema version from which readings_series is complete (created by store
 // migration 8, filled and kept by the trigger from migration 9 on).
 const seriesCatalogueVersion = 9
@@ -253,6 +266,8 @@ func (p *postgresBackend) discover(ctx context.Context, d sqlquery.Discovery) ([
 		return nil, err
 	}
 	switch {
+	case p.cfg.Table != nil:
+		d.Table, d.MaxScan = p.cfg.Table, mappedDiscoveryScan
 	case info.Version >= seriesCatalogueVersion:
 		d.Catalogue = true // every series ever written, on both variants
 	case info.Timescale() && d.Recent == "":
@@ -289,6 +304,9 @@ func (p *postgresBackend) discover(ctx context.Context, d sqlquery.Discovery) ([
 
 // health reports reachability, schema and the read-only session.
 func (p *postgresBackend) health(ctx context.Context) (string, error) {
+	if p.cfg.Table != nil {
+		return p.tableHealth(ctx)
+	}
 	var info store.SchemaInfo
 	var exists bool
 	var readOnly, version string
@@ -324,6 +342,39 @@ func (p *postgresBackend) health(ctx context.Context) (string, error) {
 		return "", errors.New("connected, but timescale is 'on' and the schema is plain PostgreSQL")
 	}
 	return fmt.Sprintf("PostgreSQL %s ok: %s, schema v%d, readings present, read-only session", version, variant, info.Version) + roleWarning(ctx, risks), nil
+}
+
+// tableHealth checks a mapped table: readable through the mapping, and the newest row's time.
+func (p *postgresBackend) tableHealth(ctx context.Context) (string, error) {
+	var readOnly string
+	var newest *time.Time
+	var risks []string
+	err := p.readOnly(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, "SHOW default_transaction_read_only").Scan(&readOnly); err != nil {
+			return fmt.Errorf("read default_transaction_read_only: %w", err)
+		}
+		if err := tx.QueryRow(ctx, "SELECT max(time) FROM (SELECT time FROM "+p.cfg.Table.Relation()+" ORDER BY time DESC LIMIT 1) s").Scan(&newest); err != nil {
+			return fmt.Errorf("read table %s through the mapping: %w", p.cfg.Table.Name, err)
+		}
+		var err error
+		risks, err = roleRisks(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if readOnly != "on" {
+		return "", errors.New("connected, but the session is not read-only")
+	}
+	last := "no rows yet"
+	if newest != nil {
+		last = "newest row " + newest.UTC().Format(time.RFC3339)
+	}
+	live := "no live (set postgres.table.notifyChannel)"
+	if p.cfg.NotifyChannel != "" {
+		live = "live on NOTIFY " + p.cfg.NotifyChannel
+	}
+	return fmt.Sprintf("PostgreSQL ok: table %s mapped (%s), %s, read-only session", p.cfg.Table.Name, last, live) + roleWarning(ctx, risks), nil
 }
 
 // downstreamError marks database and network faults (the SDK's ErrorSourceDownstream).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
 // Defaults, as in Grafana's SQL data sources.
@@ -59,6 +62,12 @@ type PostgresSettings struct {
 	// that bypass the ingester's rollup merge (jsonData.postgres.useRollup = false).
 	NoRollup bool
 	MaxConns int32
+	// Table maps the user's own table (jsonData.postgres.table) onto the builder's columns; nil: Fieldline's
+	// readings table and rollups.
+	Table *sqlquery.Table
+	// NotifyChannel is the user's NOTIFY channel for live queries on Table (its payload a JSON row named by the
+	// table's columns, e.g. row_to_json(NEW)); "": live queries on Table are refused.
+	NotifyChannel string
 }
 
 // InfluxSettings addresses the InfluxDB bucket (v2 API; InfluxDB 1.8: bucket = database[/retention policy]).
@@ -88,13 +97,14 @@ type MQTTSettings struct {
 
 type jsonSettings struct {
 	Postgres *struct {
-		Host      string `json:"host"`
-		Database  string `json:"database"`
-		User      string `json:"user"`
-		SSLMode   string `json:"sslMode"`
-		Timescale string `json:"timescale"`
-		UseRollup *bool  `json:"useRollup"`
-		MaxConns  *int   `json:"maxConns"`
+		Host      string     `json:"host"`
+		Database  string     `json:"database"`
+		User      string     `json:"user"`
+		SSLMode   string     `json:"sslMode"`
+		Timescale string     `json:"timescale"`
+		UseRollup *bool      `json:"useRollup"`
+		MaxConns  *int       `json:"maxConns"`
+		Table     *tableJSON `json:"table"`
 	} `json:"postgres"`
 	Influx *struct {
 		URL          string `json:"url"`
@@ -122,6 +132,51 @@ type jsonSettings struct {
 	MaxBytesInFlight       *int64          `json:"maxBytesInFlight"`
 }
 
+// tableJSON is jsonData.postgres.table: the user's own table (docs/plugin.md, "Your own table").
+type tableJSON struct {
+	Name          string `json:"name"`
+	TimeColumn    string `json:"timeColumn"`
+	ValueColumn   string `json:"valueColumn"`
+	DeviceColumn  string `json:"deviceColumn"`
+	MetricColumn  string `json:"metricColumn"`
+	SensorColumn  string `json:"sensorColumn"`
+	TopicColumn   string `json:"topicColumn"`
+	TopicTemplate string `json:"topicTemplate"`
+	MetricName    string `json:"metricName"`
+	NotifyChannel string `json:"notifyChannel"`
+}
+
+// load validates the mapping; nil when no table is named.
+func (j *tableJSON) load() (*sqlquery.Table, string, error) {
+	if j == nil || j.Name == "" {
+		return nil, "", nil
+	}
+	t := &sqlquery.Table{Name: j.Name, Time: j.TimeColumn, Value: j.ValueColumn, Device: j.DeviceColumn,
+		Metric: j.MetricColumn, Sensor: j.SensorColumn, Topic: j.TopicColumn, MetricName: j.MetricName}
+	var errs []error
+	if j.TopicTemplate != "" {
+		tpl, err := telemetry.ParseTemplate(j.TopicTemplate)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("topicTemplate: %w", err))
+		}
+		t.Template = tpl
+	}
+	if t.Template != nil || j.TopicTemplate == "" {
+		if err := t.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if j.NotifyChannel != "" && !identPattern.MatchString(j.NotifyChannel) {
+		errs = append(errs, errors.New("notifyChannel: a channel name of letters, digits and _ (at most 63 bytes)"))
+	}
+	if len(errs) > 0 {
+		return nil, "", fmt.Errorf("postgres.table: %w", errors.Join(errs...))
+	}
+	return t, j.NotifyChannel, nil
+}
+
+var identPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
 // LoadSettings parses and validates a data source's settings. Errors name the offending field and never
 // contain a secret.
 func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
@@ -142,6 +197,9 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 			errs = append(errs, err)
 		} else {
 			p.Password = sec["postgresPassword"]
+			if p.Table, p.NotifyChannel, err = j.Postgres.Table.load(); err != nil {
+				errs = append(errs, err)
+			}
 			p.NoRollup = j.Postgres.UseRollup != nil && !*j.Postgres.UseRollup
 			p.MaxConns = DefaultMaxConns
 			if j.Postgres.MaxConns != nil {

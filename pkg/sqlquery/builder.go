@@ -67,6 +67,8 @@ type Request struct {
 type Options struct {
 	Timescale bool // time_bucket and last() instead of date_bin and array_agg
 	NoRollup  bool // never read the rollups (schemas before 9, where foreign writers bypassed them)
+	// Table, when set, is the user's own table the statements read instead of readings (no rollups there).
+	Table *Table
 }
 
 // Statement is a statement ready to run: one row per (device, sensor, time) with columns
@@ -108,7 +110,7 @@ func Build(req Request, opt Options) (Statement, error) {
 			return Statement{}, fmt.Errorf("builder query: %w", err)
 		}
 		st.From, st.To = timebucket.Range(req.From, req.To, req.Interval)
-		if !opt.NoRollup {
+		if !opt.NoRollup && opt.Table == nil {
 			level = store.RollupFor(req.Interval)
 		}
 		st.Rollup = level != nil
@@ -127,7 +129,8 @@ func Build(req Request, opt Options) (Statement, error) {
 
 	switch {
 	case req.Aggregation == None:
-		b.WriteString("SELECT time, device, sensor, value FROM readings")
+		b.WriteString("SELECT time, device, sensor, value FROM ")
+		b.WriteString(opt.Table.Relation())
 	case oneMinute:
 		// 1-minute buckets are the rollup rows themselves: no regrouping.
 		b.WriteString("SELECT bucket AS time, device, sensor, ")
@@ -140,7 +143,8 @@ func Build(req Request, opt Options) (Statement, error) {
 		b.WriteString(bucketExpr(opt.Timescale, "$4", timeCol))
 		b.WriteString(" AS time, device, sensor, ")
 		b.WriteString(rawAggExpr(req.Aggregation, opt.Timescale))
-		b.WriteString(" AS value FROM readings")
+		b.WriteString(" AS value FROM ")
+		b.WriteString(opt.Table.Relation())
 	}
 	b.WriteString(" WHERE metric = $1 AND ")
 	b.WriteString(timeCol)

@@ -46,6 +46,10 @@ type Discovery struct {
 	// rollup trigger) instead of scanning readings: the same answer on both variants, whatever the age of the
 	// series and whether its chunks are compressed or dropped.
 	Catalogue bool
+	// Table, when set, is the user's own table: the values are read from its newest MaxScan rows of the Recent
+	// interval (there is no series index to walk on a mapped table).
+	Table   *Table
+	MaxScan int
 }
 
 // DiscoverySQL returns a statement listing the label's values (one text column, sorted, at most Limit rows).
@@ -62,6 +66,9 @@ func DiscoverySQL(d Discovery) (string, []any, error) {
 	}
 	if d.Limit <= 0 || d.MaxSeries <= 0 {
 		return "", nil, fmt.Errorf("discovery: limits must be positive")
+	}
+	if d.Table != nil {
+		return scanSQL(d)
 	}
 	if d.Catalogue {
 		return catalogueSQL(d)
@@ -159,6 +166,44 @@ func catalogueSQL(d Discovery) (string, []any, error) {
 		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
 	}
 	b.WriteString(" ORDER BY metric, device, sensor LIMIT " + param(d.MaxSeries) + ") s")
+	b.WriteString(" ORDER BY 1 LIMIT " + param(d.Limit))
+	return b.String(), args, nil
+}
+
+// scanSQL lists the label's values from the newest MaxScan rows of a mapped table (of the Recent interval), the
+// filters applied.
+func scanSQL(d Discovery) (string, []any, error) {
+	if d.MaxScan <= 0 {
+		return "", nil, fmt.Errorf("discovery: MaxScan must be positive")
+	}
+	var args []any
+	param := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var conds []string
+	if d.Recent != "" {
+		conds = append(conds, "time > now() - "+param(d.Recent)+"::interval")
+	}
+	filter := func(col string, values []string) {
+		switch len(values) {
+		case 0:
+		case 1:
+			conds = append(conds, col+" = "+param(values[0]))
+		default:
+			conds = append(conds, col+" = ANY("+param(values)+"::text[])")
+		}
+	}
+	filter("metric", d.Metrics)
+	filter("device", d.Devices)
+	filter("sensor", d.Sensors)
+	var b strings.Builder
+	col := string(d.Label)
+	b.WriteString("SELECT DISTINCT s." + col + " FROM (SELECT metric, device, sensor FROM " + d.Table.Relation())
+	if len(conds) > 0 {
+		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
+	}
+	b.WriteString(" ORDER BY time DESC LIMIT " + param(d.MaxScan) + ") s")
 	b.WriteString(" ORDER BY 1 LIMIT " + param(d.Limit))
 	return b.String(), args, nil
 }

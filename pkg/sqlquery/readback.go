@@ -18,6 +18,8 @@ type ReadBack struct {
 	// carries them); nil: none.
 	ExcludeDevices, ExcludeSensors []string
 	Limit                          int
+	// Table, when set, is the user's own table to read instead of readings.
+	Table *Table
 }
 
 // ReadBackSQL returns the statement for r, with the same series selection SQL as Build; ok is false when r
@@ -28,7 +30,7 @@ func ReadBackSQL(r ReadBack) (sql string, args []any, ok bool) {
 	}
 	var b strings.Builder
 	args = []any{r.Metric, r.From}
-	b.WriteString("SELECT time, device, sensor, value FROM readings WHERE metric = $1 AND time >= $2")
+	b.WriteString("SELECT time, device, sensor, value FROM " + r.Table.Relation() + " WHERE metric = $1 AND time >= $2")
 	if !r.To.IsZero() {
 		args = append(args, r.To)
 		b.WriteString(" AND time <= $" + strconv.Itoa(len(args)))

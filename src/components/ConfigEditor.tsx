@@ -27,6 +27,7 @@ import {
   SecureKey,
   MqttQoS,
   SslMode,
+  TableSettings,
   TimescaleMode,
 } from '../types';
 import { SETTINGS_DEFAULTS, SETTINGS_VALUES } from '../contract.gen';
@@ -83,6 +84,8 @@ export function ConfigEditor(props: Props) {
   const setPg = (patch: Partial<PostgresSettings>) => setJson({ postgres: { ...pg, ...patch } });
   const setInflux = (patch: Partial<InfluxSettings>) => setJson({ influx: { ...influx, ...patch } });
   const setMqtt = (patch: Partial<MqttSettings>) => setJson({ mqtt: { ...mqtt, ...patch } });
+  const table: TableSettings = pg.table ?? {};
+  const setTable = (patch: Partial<TableSettings>) => setPg({ table: { ...table, ...patch } });
 
   const text = (fn: (v: string) => void) => (e: ChangeEvent<HTMLInputElement>) => fn(e.currentTarget.value);
 
@@ -192,6 +195,37 @@ export function ConfigEditor(props: Props) {
             onChange={text((v) => setPg({ maxConns: v === '' ? undefined : Math.round(Number(v)) }))}
           />
         </Field>
+        <ConfigSection
+          title="Your own table"
+          description="Read a table you already have instead of Fieldline's readings: name its time and value columns, and its labels as columns or as a topic column split by a template (e.g. readings(ts, topic, value) with {device}/{metric}/{sensor}). Aggregates are computed from the table (no rollups)."
+          isCollapsible
+          isInitiallyOpen={!!table.name}
+        >
+          {(
+            [
+              ['name', 'Table', 'readings or schema.readings'],
+              ['timeColumn', 'Time column', 'ts'],
+              ['valueColumn', 'Value column', 'value'],
+              ['topicColumn', 'Topic column', 'topic'],
+              ['topicTemplate', 'Topic template', '{device}/{metric}/{sensor}'],
+              ['deviceColumn', 'Device column', 'when not in the topic'],
+              ['metricColumn', 'Metric column', 'when not in the topic'],
+              ['sensorColumn', 'Sensor column', 'optional'],
+              ['metricName', 'Metric name', 'when the table holds one quantity'],
+              ['notifyChannel', 'NOTIFY channel', 'new_reading (its payload: row_to_json(NEW))'],
+            ] as Array<[keyof TableSettings, string, string]>
+          ).map(([key, label, placeholder]) => (
+            <Field key={key} label={label}>
+              <Input
+                id={`fl-pg-table-${key}`}
+                width={WIDTH}
+                placeholder={placeholder}
+                value={table[key] ?? ''}
+                onChange={text((v) => setTable({ [key]: v || undefined }))}
+              />
+            </Field>
+          ))}
+        </ConfigSection>
       </ConfigSection>
       <Divider />
 
