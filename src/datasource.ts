@@ -1,4 +1,5 @@
 import {
+  AnnotationQuery,
   CoreApp,
   TimeRange,
   CustomVariableSupport,
@@ -75,6 +76,17 @@ export class DataSource extends DataSourceWithBackend<FieldlineQuery, FieldlineO
   constructor(instanceSettings: DataSourceInstanceSettings<FieldlineOptions>) {
     super(instanceSettings);
     this.variables = new FieldlineVariableSupport(this);
+    this.annotations = {
+      // Annotation queries run through QueryData like any other query, as a table (never live): Grafana reads
+      // the time, timeEnd, text, title and tags columns (docs/plugin.md, "Annotations").
+      prepareQuery: (anno: AnnotationQuery<FieldlineQuery>) => {
+        const target = anno.target;
+        if (!target) {
+          return undefined;
+        }
+        return { ...DEFAULT_QUERY, ...target, format: 'table', live: false } as FieldlineQuery;
+      },
+    };
   }
 
   getDefaultQuery(_app: CoreApp): Partial<FieldlineQuery> {

@@ -272,3 +272,37 @@ func TestOwnTableSettings(t *testing.T) {
 		t.Fatalf("live on a table without a channel: %v", resp.Error)
 	}
 }
+
+// TestAnnotationQuery: an annotation query (the editor sends it as a table, never live) returns the columns
+// Grafana turns into annotations: time, timeEnd, text and tags, here from the report's own table.
+func TestAnnotationQuery(t *testing.T) {
+	pool, s := reportDB(t, nil)
+	for i, v := range []float64{1, 0, 1} {
+		insertAt(t, pool, base.Add(time.Duration(i)*time.Minute), "pico/status", v)
+	}
+	d := newDS(t, s)
+	r := runOne(t, d, dq(t, "Anno", map[string]any{"source": "sql", "mode": "code", "format": "table", "rawSql": `
+SELECT ts AS time, ts + interval '30 seconds' AS "timeEnd",
+       split_part(topic, '/', 1) || CASE WHEN value = 0 THEN ' went offline' ELSE ' came online' END AS text,
+       'status,' || split_part(topic, '/', 1) AS tags
+FROM readings WHERE topic = 'pico/status' AND $__timeFilter(ts) ORDER BY 1`}, base, base.Add(time.Hour), time.Minute))
+	if r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	f := r.Frames[0]
+	if f.Rows() != 3 {
+		t.Fatalf("want 3 annotations, got %d", f.Rows())
+	}
+	names := map[string]string{}
+	for _, fl := range f.Fields {
+		names[fl.Name] = fl.Type().String()
+	}
+	for name, typ := range map[string]string{"time": "[]*time.Time", "timeEnd": "[]*time.Time", "text": "[]*string", "tags": "[]*string"} {
+		if names[name] != typ {
+			t.Errorf("field %s: %q, want %s (fields %v)", name, names[name], typ, names)
+		}
+	}
+	if text, _ := f.Fields[2].ConcreteAt(1); text != "pico went offline" {
+		t.Errorf("second annotation: %v", text)
+	}
+}

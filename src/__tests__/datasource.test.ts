@@ -1,6 +1,6 @@
-import { normalizeList } from '../datasource';
+import { DataSource, normalizeList } from '../datasource';
 import { FieldlineQuery } from '../types';
-import { makeDatasource, setupTemplateSrv } from '../test/helpers';
+import { instanceSettings, makeDatasource, setupTemplateSrv } from '../test/helpers';
 
 const q = (patch: Partial<FieldlineQuery>): FieldlineQuery => ({
   refId: 'A',
@@ -119,5 +119,19 @@ describe('variable support', () => {
         targets: [expect.objectContaining({ source: 'sql', mode: 'builder', variable: 'sensors' })],
       })
     );
+  });
+});
+
+describe('annotations', () => {
+  it('runs an annotation query as a table, never live', () => {
+    const ds = new DataSource(instanceSettings);
+    const q = ds.annotations!.prepareQuery!({
+      name: 'offline',
+      enable: true,
+      iconColor: 'red',
+      target: { refId: 'Anno', source: 'sql', mode: 'code', rawSql: 'SELECT 1', live: true },
+    } as never);
+    expect(q).toMatchObject({ format: 'table', live: false, rawSql: 'SELECT 1', source: 'sql', mode: 'code' });
+    expect(ds.annotations!.prepareQuery!({ name: 'x', enable: true, iconColor: 'red' } as never)).toBeUndefined();
   });
 });
