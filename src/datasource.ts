@@ -13,7 +13,7 @@ import { Observable } from 'rxjs';
 
 import { VariableQueryEditor } from './components/VariableQueryEditor';
 import { splitList } from './preview';
-import { DEFAULT_QUERY, FieldlineOptions, FieldlineQuery } from './types';
+import { DEFAULT_QUERY, FieldlineOptions, FieldlineQuery, QuerySource } from './types';
 
 /** A picker option; `isVariable` marks dashboard template variables. */
 export interface NameOption {
@@ -168,15 +168,16 @@ export class DataSource extends DataSourceWithBackend<FieldlineQuery, FieldlineO
     return Array.isArray(result) ? result : [];
   }
 
-  getDevices(filter: { metric?: string; sensor?: string } = {}): Promise<string[]> {
+  /** Picker lists; `source` names the database the query reads (sql: PostgreSQL, flux: InfluxDB). */
+  getDevices(filter: { metric?: string; sensor?: string; source?: QuerySource } = {}): Promise<string[]> {
     return this.names('devices', filter);
   }
 
-  getMetrics(filter: { device?: string; sensor?: string } = {}): Promise<string[]> {
+  getMetrics(filter: { device?: string; sensor?: string; source?: QuerySource } = {}): Promise<string[]> {
     return this.names('metrics', filter);
   }
 
-  getSensors(filter: { device?: string; metric?: string } = {}): Promise<string[]> {
+  getSensors(filter: { device?: string; metric?: string; source?: QuerySource } = {}): Promise<string[]> {
     return this.names('sensors', filter);
   }
 

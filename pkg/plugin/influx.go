@@ -276,13 +276,9 @@ func (b *influxBackend) discover(ctx context.Context, label string, metric strin
 		predicate = "(r) => " + strings.Join(pred, " and ")
 	}
 	if label == "metric" {
-		fmt.Fprintf(&flux, "v1.measurements(bucket: %s", fluxquery.String(b.cfg.Bucket))
-		// measurements() has no predicate on 1.8; tag filters go through tagValues of _measurement.
-		if len(pred) > 0 {
-			flux.Reset()
-			flux.WriteString("import \"influxdata/influxdb/v1\"\n")
-			fmt.Fprintf(&flux, "v1.tagValues(bucket: %s, tag: \"_measurement\", predicate: %s", fluxquery.String(b.cfg.Bucket), predicate)
-		}
+		// Measurements are the values of the _measurement tag: v1.measurements() takes no start on InfluxDB 1.8
+		// ("function does not take a parameter start") and no predicate, tagValues both, on 1.8 and 2.x.
+		fmt.Fprintf(&flux, "v1.tagValues(bucket: %s, tag: \"_measurement\", predicate: %s", fluxquery.String(b.cfg.Bucket), predicate)
 	} else {
 		fmt.Fprintf(&flux, "v1.tagValues(bucket: %s, tag: %s, predicate: %s", fluxquery.String(b.cfg.Bucket), fluxquery.String(label), predicate)
 	}

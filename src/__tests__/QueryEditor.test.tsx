@@ -41,7 +41,7 @@ describe('QueryEditor', () => {
     await openSelect(container, 'fl-metric');
     expect(await screen.findByText('humidity')).toBeInTheDocument();
     expect(screen.getByText('$device')).toBeInTheDocument(); // template variables are offered too
-    expect(getResource).toHaveBeenCalledWith('metrics', { device: 'pico' });
+    expect(getResource).toHaveBeenCalledWith('metrics', { device: 'pico', source: 'sql' });
 
     fireEvent.click(screen.getByText('humidity'));
     expect(changes[changes.length - 1].metric).toBe('humidity');
@@ -52,7 +52,7 @@ describe('QueryEditor', () => {
     const { container } = render(<Harness ds={ds} initial={{ ...base, metric: 'temperature' }} changes={[]} />);
     await openSelect(container, 'fl-device');
     expect(await screen.findByText('node1')).toBeInTheDocument();
-    expect(getResource).toHaveBeenCalledWith('devices', { metric: 'temperature' });
+    expect(getResource).toHaveBeenCalledWith('devices', { metric: 'temperature', source: 'sql' });
   });
 
   it('keeps the metric when switching builder → code → builder, seeding the code from the backend', async () => {
@@ -193,5 +193,16 @@ describe('live notices', () => {
       expect(screen.getByTestId('fieldline-preview').textContent).toContain('backend sql none temperature')
     );
     expect(screen.getByTestId('fieldline-preview').textContent).toContain('-- Live: from the backend');
+  });
+});
+
+describe('pickers know the source', () => {
+  it('asks InfluxDB for the Flux builder', async () => {
+    setupTemplateSrv({});
+    const { ds, getResource } = makeDatasource({ metrics: ['temperature'] });
+    const { container } = render(<Harness ds={ds} initial={{ ...base, source: 'flux' }} changes={[]} />);
+    await openSelect(container, 'fl-metric');
+    expect(await screen.findByText('temperature')).toBeInTheDocument();
+    expect(getResource).toHaveBeenCalledWith('metrics', { source: 'flux' });
   });
 });

@@ -206,7 +206,7 @@ export function QueryEditor(props: Props) {
                 value={query.metric}
                 placeholder="Choose a metric"
                 variables={variables}
-                load={() => datasource.getMetrics({ device: query.device, sensor: query.sensor })}
+                load={() => datasource.getMetrics({ device: query.device, sensor: query.sensor, source: query.source })}
                 onChange={(metric) => update({ metric })}
               />
             </InlineField>
@@ -217,7 +217,7 @@ export function QueryEditor(props: Props) {
                 value={query.device}
                 placeholder="All devices"
                 variables={variables}
-                load={() => datasource.getDevices({ metric: query.metric, sensor: query.sensor })}
+                load={() => datasource.getDevices({ metric: query.metric, sensor: query.sensor, source: query.source })}
                 onChange={(device) => update({ device })}
               />
             </InlineField>
@@ -228,7 +228,7 @@ export function QueryEditor(props: Props) {
                 value={query.sensor}
                 placeholder="All sensors"
                 variables={variables}
-                load={() => datasource.getSensors({ device: query.device, metric: query.metric })}
+                load={() => datasource.getSensors({ device: query.device, metric: query.metric, source: query.source })}
                 onChange={(sensor) => update({ sensor })}
               />
             </InlineField>
