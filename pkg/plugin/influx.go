@@ -2,9 +2,9 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -120,10 +120,8 @@ func (b *influxBackend) builder(ctx context.Context, req fluxquery.Request) (*fr
 	return c, q, nil
 }
 
-// code runs a code Flux query: one frame per result table (dataplane multi), time field _time, value fields the
-// numeric non-group columns, labels the group-key string columns (minus _start, _stop, _field, _measurement).
-// The value field is named after _measurement when the table has one, else after the column.
-func (b *influxBackend) code(ctx context.Context, refID, flux string, rowLimit int64) (data.Frames, error) {
+// code runs a code Flux query and shapes every result table into frames (fluxFrames).
+func (b *influxBackend) code(ctx context.Context, refID, flux, format string, rowLimit int64) (data.Frames, error) {
 	if !b.cfg.UnrestrictedFlux {
 		if err := fluxquery.CheckRestricted(flux); err != nil {
 			return nil, downstream(err)
@@ -134,23 +132,23 @@ func (b *influxBackend) code(ctx context.Context, refID, flux string, rowLimit i
 		return nil, err
 	}
 	defer release()
-	result, err := b.codeFrames(withBudget(ctx, budget), refID, flux, rowLimit)
+	result, err := b.codeFrames(withBudget(ctx, budget), refID, flux, format, rowLimit)
 	if err != nil && budget.exceeded.Load() {
 		return nil, budget.err()
 	}
 	return result, err
 }
 
-func (b *influxBackend) codeFrames(ctx context.Context, refID, flux string, rowLimit int64) (data.Frames, error) {
-	type table struct {
-		labels data.Labels
-		name   string
-		times  []time.Time
-		values map[string][]*float64
-		order  []string
-	}
-	var tables []*table
-	var cur *table
+// fluxTable is one result table as it arrived: its columns, which of them are the group key, and its rows.
+type fluxTable struct {
+	columns []string
+	group   []bool
+	rows    [][]any
+}
+
+func (b *influxBackend) codeFrames(ctx context.Context, refID, flux, format string, rowLimit int64) (data.Frames, error) {
+	var tables []*fluxTable
+	var cur *fluxTable
 	lastTable := 0
 	var rows int64
 	truncated := false
@@ -162,92 +160,220 @@ func (b *influxBackend) codeFrames(ctx context.Context, refID, flux string, rowL
 		rows++
 		if r.table != lastTable || cur == nil {
 			lastTable = r.table
-			cur = &table{labels: data.Labels{}, values: map[string][]*float64{}}
-			for i, col := range r.columns {
-				switch col {
-				case "_time", "_start", "_stop", "result", "table", "_field":
-					continue
-				case "_measurement":
-					cur.name = r.str(col)
-					continue
-				}
-				if r.group[i] {
-					if s, ok := r.values[col].(string); ok && s != "" {
-						cur.labels[col] = s
-					}
-					continue
-				}
-				cur.order = append(cur.order, col)
-			}
+			cur = &fluxTable{columns: slices.Clone(r.columns), group: slices.Clone(r.group)}
 			tables = append(tables, cur)
 		}
-		t, ok := r.values["_time"].(time.Time)
-		if !ok {
-			return errors.New("result table has no _time column; use format table or keep _time")
+		row := make([]any, len(cur.columns))
+		for i, col := range cur.columns {
+			row[i] = r.values[col]
 		}
-		cur.times = append(cur.times, t.UTC())
-		for _, col := range cur.order {
-			var p *float64
-			if v, ok := toFloat(r.values[col]); ok {
-				p = &v
-			}
-			cur.values[col] = append(cur.values[col], p)
-		}
+		cur.rows = append(cur.rows, row)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	meta := &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}, ExecutedQueryString: flux}
-	var result data.Frames
-	for _, t := range tables {
-		idx := make([]int, len(t.times))
-		for i := range idx {
-			idx[i] = i
-		}
-		sort.SliceStable(idx, func(i, j int) bool { return t.times[idx[i]].Before(t.times[idx[j]]) })
-		times := make([]time.Time, len(idx))
-		for i, k := range idx {
-			times[i] = t.times[k]
-		}
-		for _, col := range t.order {
-			src := t.values[col]
-			numeric := false
-			for _, v := range src {
-				if v != nil {
-					numeric = true
-					break
-				}
-			}
-			if !numeric {
-				continue
-			}
-			vals := make([]*float64, len(idx))
-			for i, k := range idx {
-				vals[i] = src[k]
-			}
-			name := col
-			if col == "_value" && t.name != "" {
-				name = t.name
-			}
-			vf := data.NewField(name, t.labels, vals)
-			f := data.NewFrame(name, data.NewField(data.TimeSeriesTimeFieldName, nil, times), vf)
-			f.RefID = refID
-			f.Meta = meta
-			result = append(result, f)
-		}
-	}
-	if len(result) == 0 {
-		f := data.NewFrame(refID)
-		f.RefID = refID
-		f.Meta = meta
-		result = data.Frames{f}
-	}
+	result := fluxFrames(refID, flux, format, tables)
 	if truncated {
 		result[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
 			Text: fmt.Sprintf("Results have been limited to %d rows because the row limit was reached", rowLimit)})
 	}
 	return result, nil
+}
+
+// fluxFrames shapes code Flux result tables, as Grafana's InfluxDB data source does and for what panels and
+// alerting read:
+//   - format table: one table frame per result table, every column (times, numbers, strings, booleans);
+//   - a table with _time: one time-series-multi frame per numeric value column, labels the group-key string
+//     columns (minus _start, _stop, _field, _measurement), named after _measurement for _value;
+//   - a one-row table without _time (mean(), last() after group()): one numeric-multi frame per numeric column,
+//     which Stat panels and alerting take;
+//   - a longer table without _time: a table frame.
+func fluxFrames(refID, flux, format string, tables []*fluxTable) data.Frames {
+	var result data.Frames
+	add := func(f *data.Frame, typ data.FrameType) {
+		f.RefID = refID
+		f.Meta = &data.FrameMeta{Type: typ, TypeVersion: data.FrameTypeVersion{0, 1}, ExecutedQueryString: flux}
+		if typ == data.FrameTypeTable {
+			f.Meta.TypeVersion = data.FrameTypeVersion{}
+		}
+		result = append(result, f)
+	}
+	for _, t := range tables {
+		timeCol := slices.Index(t.columns, "_time")
+		switch {
+		case format == FormatTable || (timeCol < 0 && len(t.rows) > 1):
+			add(fluxTableFrame(refID, t), data.FrameTypeTable)
+		case timeCol < 0:
+			for _, f := range fluxNumericFrames(t) {
+				add(f, data.FrameTypeNumericMulti)
+			}
+		default:
+			for _, f := range fluxSeriesFrames(t, timeCol) {
+				add(f, data.FrameTypeTimeSeriesMulti)
+			}
+		}
+	}
+	if len(result) == 0 {
+		add(data.NewFrame(refID), data.FrameTypeTimeSeriesMulti)
+	}
+	return result
+}
+
+// fluxValueColumns returns a table's labels (group-key strings) and its value columns (the other columns, bar
+// Flux's bookkeeping), and the measurement that names _value.
+func fluxValueColumns(t *fluxTable) (labels data.Labels, values []int, measurement string) {
+	labels = data.Labels{}
+	for i, col := range t.columns {
+		switch col {
+		case "_time", "_start", "_stop", "result", "table", "_field":
+			continue
+		case "_measurement":
+			if len(t.rows) > 0 {
+				measurement, _ = t.rows[0][i].(string)
+			}
+			continue
+		}
+		if t.group[i] {
+			if s, ok := t.rows[0][i].(string); ok && s != "" {
+				labels[col] = s
+			}
+			continue
+		}
+		values = append(values, i)
+	}
+	return labels, values, measurement
+}
+
+func fluxValueName(col, measurement string) string {
+	if col == "_value" && measurement != "" {
+		return measurement
+	}
+	return col
+}
+
+// floats returns the i-th column of the rows in order as floats (nil where not a number), and whether any was one.
+func (t *fluxTable) floats(i int, order []int) ([]*float64, bool) {
+	out := make([]*float64, len(order))
+	numeric := false
+	for j, k := range order {
+		if v, ok := toFloat(t.rows[k][i]); ok {
+			out[j] = &v
+			numeric = true
+		}
+	}
+	return out, numeric
+}
+
+func fluxSeriesFrames(t *fluxTable, timeCol int) []*data.Frame {
+	labels, values, measurement := fluxValueColumns(t)
+	order := make([]int, 0, len(t.rows))
+	for k, row := range t.rows {
+		if _, ok := row[timeCol].(time.Time); ok {
+			order = append(order, k)
+		}
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		return t.rows[order[i]][timeCol].(time.Time).Before(t.rows[order[j]][timeCol].(time.Time))
+	})
+	times := make([]time.Time, len(order))
+	for j, k := range order {
+		times[j] = t.rows[k][timeCol].(time.Time).UTC()
+	}
+	var out []*data.Frame
+	for _, i := range values {
+		vals, numeric := t.floats(i, order)
+		if !numeric {
+			continue
+		}
+		name := fluxValueName(t.columns[i], measurement)
+		out = append(out, data.NewFrame(name, data.NewField(data.TimeSeriesTimeFieldName, nil, times), data.NewField(name, labels, vals)))
+	}
+	return out
+}
+
+func fluxNumericFrames(t *fluxTable) []*data.Frame {
+	labels, values, measurement := fluxValueColumns(t)
+	var out []*data.Frame
+	for _, i := range values {
+		vals, numeric := t.floats(i, []int{0})
+		if !numeric {
+			continue
+		}
+		name := fluxValueName(t.columns[i], measurement)
+		out = append(out, data.NewFrame(name, data.NewField(name, labels, vals)))
+	}
+	return out
+}
+
+// fluxTableFrame is a table as Grafana's table panel shows it: every column, typed by its values.
+func fluxTableFrame(refID string, t *fluxTable) *data.Frame {
+	f := data.NewFrame(refID)
+	for i, col := range t.columns {
+		if col == "result" || col == "table" {
+			continue
+		}
+		var field *data.Field
+		switch kind := fluxColumnKind(t, i); kind {
+		case "time":
+			v := make([]*time.Time, len(t.rows))
+			for k, row := range t.rows {
+				if x, ok := row[i].(time.Time); ok {
+					x = x.UTC()
+					v[k] = &x
+				}
+			}
+			field = data.NewField(col, nil, v)
+		case "float":
+			v := make([]*float64, len(t.rows))
+			for k, row := range t.rows {
+				if x, ok := toFloat(row[i]); ok {
+					v[k] = &x
+				}
+			}
+			field = data.NewField(col, nil, v)
+		case "bool":
+			v := make([]*bool, len(t.rows))
+			for k, row := range t.rows {
+				if x, ok := row[i].(bool); ok {
+					v[k] = &x
+				}
+			}
+			field = data.NewField(col, nil, v)
+		default:
+			v := make([]*string, len(t.rows))
+			for k, row := range t.rows {
+				if row[i] != nil {
+					x := fmt.Sprint(row[i])
+					v[k] = &x
+				}
+			}
+			field = data.NewField(col, nil, v)
+		}
+		f.Fields = append(f.Fields, field)
+	}
+	return f
+}
+
+// fluxColumnKind is a column's type by its first non-null value.
+func fluxColumnKind(t *fluxTable, i int) string {
+	for _, row := range t.rows {
+		switch row[i].(type) {
+		case nil:
+			continue
+		case time.Time:
+			return "time"
+		case bool:
+			return "bool"
+		case string:
+			return "string"
+		}
+		if _, ok := toFloat(row[i]); ok {
+			return "float"
+		}
+		return "string"
+	}
+	return "string"
 }
 
 // discover lists tag values (device, sensor) or measurements (metric) with the v1 schema functions, which

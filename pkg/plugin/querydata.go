@@ -114,7 +114,7 @@ func (d *Datasource) run(ctx context.Context, q Query, dq backend.DataQuery) (da
 			return nil, downstream(errors.New("source flux: InfluxDB is not configured for this data source"))
 		}
 		if q.Mode == ModeCode {
-			return d.influx.code(ctx, q.RefID, d.expandFlux(q, dq), d.settings.RowLimit)
+			return d.influx.code(ctx, q.RefID, d.expandFlux(q, dq), q.Format, d.settings.RowLimit)
 		}
 		return withLiveNotice(q, "Live tail comes from PostgreSQL or MQTT; this Flux query shows its history only")(d.builderFlux(ctx, q, dq))
 	}
