@@ -81,9 +81,12 @@ export const QUERY_DEFAULTS = {
 export const JSON_DATA_KEYS = [
   "enableSecureSocksProxy",
   "influx.bucket",
+  "influx.deviceTag",
   "influx.org",
   "influx.restrictFlux",
+  "influx.sensorTag",
   "influx.url",
+  "influx.valueField",
   "liveFrameInterval",
   "liveMaxBufferedRows",
   "liveSeamDelay",

@@ -113,6 +113,12 @@ export interface InfluxSettings {
   bucket?: string;
   /** Code Flux may import only packages that stay inside InfluxDB, and no from/to with host: (default true). */
   restrictFlux?: boolean;
+  /** Tag naming the device for the Flux builder, variables and pickers (default device). */
+  deviceTag?: string;
+  /** Tag naming the sensor (default sensor). */
+  sensorTag?: string;
+  /** Field the Flux builder reads (default value). */
+  valueField?: string;
 }
 
 export interface MqttSettings {

@@ -13,12 +13,12 @@ func Code(req Request) string {
 	var b strings.Builder
 	b.WriteString("from(bucket: v.bucket)\n")
 	b.WriteString("  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n")
-	fmt.Fprintf(&b, "  |> filter(fn: (r) => r._measurement == %s and r._field == \"value\")\n", String(req.Metric))
+	fmt.Fprintf(&b, "  |> filter(fn: (r) => r._measurement == %s and r._field == %s)\n", String(req.Metric), String(req.Schema.Field()))
 	// InfluxDB 1.8 reads the stop bound inclusively; the filter makes the range half-open everywhere.
 	b.WriteString("  |> filter(fn: (r) => r._time < v.timeRangeStop)\n")
-	writeSelector(&b, "device", req.Devices)
-	writeSelector(&b, "sensor", req.Sensors)
-	b.WriteString("  |> group(columns: [\"device\", \"sensor\"])\n")
+	writeSelector(&b, req.Schema.Device(), req.Devices)
+	writeSelector(&b, req.Schema.Sensor(), req.Sensors)
+	fmt.Fprintf(&b, "  |> group(columns: [%s, %s])\n", String(req.Schema.Device()), String(req.Schema.Sensor()))
 	b.WriteString("  |> sort(columns: [\"_time\"])\n")
 	if fn, ok := aggFunc[req.Aggregation]; ok {
 		every := "v.windowPeriod"
@@ -27,6 +27,6 @@ func Code(req Request) string {
 		}
 		fmt.Fprintf(&b, "  |> aggregateWindow(every: %s, fn: %s, timeSrc: \"_start\", createEmpty: false)\n", every, fn)
 	}
-	b.WriteString("  |> keep(columns: [\"_time\", \"_value\", \"device\", \"sensor\"])")
+	fmt.Fprintf(&b, "  |> keep(columns: [\"_time\", \"_value\", %s, %s])", String(req.Schema.Device()), String(req.Schema.Sensor()))
 	return b.String()
 }

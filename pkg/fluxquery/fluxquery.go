@@ -1,6 +1,7 @@
 // Package fluxquery builds Fieldline's builder queries in Flux and expands the v.* variables of code queries.
 //
-// InfluxDB layout: measurement = metric, tags device and sensor (and unit), field "value". Flux has no bound
+// InfluxDB layout: measurement = metric, tags device and sensor (and unit), field "value" as the ingester writes
+// them, or the tags and field a Schema names for data written by others. Flux has no bound
 // parameters on InfluxDB 1.8/2.x OSS, so every user value becomes a string literal through String, which
 // escapes everything Flux's lexer treats specially; values never reach the query any other way.
 package fluxquery
@@ -70,8 +71,38 @@ var aggFunc = map[Aggregation]string{
 	"avg": "mean", "min": "min", "max": "max", "last": "last", "count": "count", "sum": "sum",
 }
 
+// Schema names the tags and the field of the builder's series: the zero value is the ingester's layout (tags
+// device and sensor, field value); data written by others names its own (the second field report: device tag
+// node, no sensor tag).
+type Schema struct {
+	DeviceTag, SensorTag, ValueField string
+}
+
+// Device, Sensor and Field return the names in use (the defaults for empty ones).
+func (s Schema) Device() string { return or(s.DeviceTag, "device") }
+func (s Schema) Sensor() string { return or(s.SensorTag, "sensor") }
+func (s Schema) Field() string  { return or(s.ValueField, "value") }
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Column returns a record's column in Flux: r.name for identifiers, r["…"] otherwise.
+func Column(name string) string {
+	if identifier.MatchString(name) {
+		return "r." + name
+	}
+	return "r[" + String(name) + "]"
+}
+
 // Request is one builder query.
 type Request struct {
+	Schema      Schema
 	Bucket      string
 	Metric      string
 	Devices     []string // empty: all
@@ -116,13 +147,13 @@ func Build(req Request) (Query, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "from(bucket: %s)\n", String(req.Bucket))
 	fmt.Fprintf(&b, "  |> range(start: %s, stop: %s)\n", Time(q.From), Time(q.To))
-	fmt.Fprintf(&b, "  |> filter(fn: (r) => r._measurement == %s and r._field == \"value\")\n", String(req.Metric))
+	fmt.Fprintf(&b, "  |> filter(fn: (r) => r._measurement == %s and r._field == %s)\n", String(req.Metric), String(req.Schema.Field()))
 	// InfluxDB 1.8 reads the stop bound inclusively; the explicit filter makes the range half-open everywhere.
 	fmt.Fprintf(&b, "  |> filter(fn: (r) => r._time < %s)\n", Time(q.To))
-	writeSelector(&b, "device", req.Devices)
-	writeSelector(&b, "sensor", req.Sensors)
+	writeSelector(&b, req.Schema.Device(), req.Devices)
+	writeSelector(&b, req.Schema.Sensor(), req.Sensors)
 	// One table per (device, sensor) whatever other tags (unit) split the stored series, time ascending.
-	b.WriteString("  |> group(columns: [\"device\", \"sensor\"])\n")
+	fmt.Fprintf(&b, "  |> group(columns: [%s, %s])\n", String(req.Schema.Device()), String(req.Schema.Sensor()))
 	b.WriteString("  |> sort(columns: [\"_time\"])\n")
 	if fn != "" {
 		// window() with an offset puts the windows on the shared grid (aggregateWindow has no offset on
@@ -138,7 +169,7 @@ func Build(req Request) (Query, error) {
 	if req.Limit > 0 {
 		fmt.Fprintf(&b, "  |> limit(n: %d)\n", req.Limit+1)
 	}
-	b.WriteString("  |> keep(columns: [\"_time\", \"_value\", \"device\", \"sensor\"])\n")
+	fmt.Fprintf(&b, "  |> keep(columns: [\"_time\", \"_value\", %s, %s])\n", String(req.Schema.Device()), String(req.Schema.Sensor()))
 	q.Flux = b.String()
 	return q, nil
 }
@@ -154,10 +185,10 @@ func writeSelector(b *strings.Builder, tag string, values []string) {
 		}
 		if v == "" {
 			// The ingester's "no sensor" is a missing tag in InfluxDB (tag values cannot be empty).
-			fmt.Fprintf(b, "not exists r.%s", tag)
+			fmt.Fprintf(b, "not exists %s", Column(tag))
 			continue
 		}
-		fmt.Fprintf(b, "r.%s == %s", tag, String(v))
+		fmt.Fprintf(b, "%s == %s", Column(tag), String(v))
 	}
 	b.WriteString(")\n")
 }

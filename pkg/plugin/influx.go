@@ -111,7 +111,7 @@ func (b *influxBackend) builder(ctx context.Context, req fluxquery.Request) (*fr
 		if !ok {
 			return nil
 		}
-		c.Add(t.UTC(), r.str("device"), r.str("sensor"), v)
+		c.Add(t.UTC(), r.str(req.Schema.Device()), r.str(req.Schema.Sensor()), v)
 		return nil
 	})
 	if err != nil {
@@ -385,18 +385,19 @@ func (b *influxBackend) discover(ctx context.Context, label string, metric strin
 	if metric != "" && label != "metric" {
 		pred = append(pred, "r._measurement == "+fluxquery.String(metric))
 	}
+	schema := b.cfg.Schema
 	addIn := func(tag string, values []string) {
 		if len(values) == 0 {
 			return
 		}
 		var alts []string
 		for _, v := range values {
-			alts = append(alts, "r."+tag+" == "+fluxquery.String(v))
+			alts = append(alts, fluxquery.Column(tag)+" == "+fluxquery.String(v))
 		}
 		pred = append(pred, "("+strings.Join(alts, " or ")+")")
 	}
-	addIn("device", devices)
-	addIn("sensor", sensors)
+	addIn(schema.Device(), devices)
+	addIn(schema.Sensor(), sensors)
 	predicate := "(r) => true"
 	if len(pred) > 0 {
 		predicate = "(r) => " + strings.Join(pred, " and ")
@@ -406,7 +407,11 @@ func (b *influxBackend) discover(ctx context.Context, label string, metric strin
 		// ("function does not take a parameter start") and no predicate, tagValues both, on 1.8 and 2.x.
 		fmt.Fprintf(&flux, "v1.tagValues(bucket: %s, tag: \"_measurement\", predicate: %s", fluxquery.String(b.cfg.Bucket), predicate)
 	} else {
-		fmt.Fprintf(&flux, "v1.tagValues(bucket: %s, tag: %s, predicate: %s", fluxquery.String(b.cfg.Bucket), fluxquery.String(label), predicate)
+		tag := schema.Device()
+		if label == "sensor" {
+			tag = schema.Sensor()
+		}
+		fmt.Fprintf(&flux, "v1.tagValues(bucket: %s, tag: %s, predicate: %s", fluxquery.String(b.cfg.Bucket), fluxquery.String(tag), predicate)
 	}
 	flux.WriteString(", start: -3650d)\n")
 	fmt.Fprintf(&flux, "  |> sort() |> limit(n: %d)\n", limit)

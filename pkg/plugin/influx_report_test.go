@@ -12,6 +12,7 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
+	"github.com/fieldline-iot/fieldline/pkg/frames"
 )
 
 // reportInflux is a fresh bucket with the second field report's schema (temperature,node=…,unit=celsius
@@ -149,4 +150,42 @@ func TestInfluxReportQueries(t *testing.T) {
 			t.Errorf("mean of the last 5 minutes: %v, want %v", v, want)
 		}
 	})
+}
+
+// TestInfluxReportBuilder: with the device tag mapped to the report's node (no sensor tag), the Flux builder keeps
+// node1 and node2 apart, filters by node, and variables and pickers list the nodes.
+func TestInfluxReportBuilder(t *testing.T) {
+	srv, written := reportInflux(t)
+	d := newDS(t, settingsFor(t, "", &srv, map[string]any{"influx": map[string]any{"url": srv.URL, "org": srv.Org, "bucket": srv.Bucket, "deviceTag": "node"}}))
+	now := time.Now()
+	all := runOne(t, d, dq(t, "A", map[string]any{"source": "flux", "metric": "temperature", "aggregation": "avg", "interval": "1h"}, now.Add(-2*time.Hour), now, time.Minute))
+	if all.Error != nil {
+		t.Fatal(all.Error)
+	}
+	series := seriesOf(t, all.Frames)
+	if len(series) != 2 {
+		t.Fatalf("all devices: want node1 and node2 apart, got %v", keysOf(series))
+	}
+	raw := runOne(t, d, dq(t, "A", map[string]any{"source": "flux", "metric": "temperature", "device": "node1", "aggregation": "none"}, now.Add(-2*time.Hour), now, time.Minute))
+	if raw.Error != nil {
+		t.Fatal(raw.Error)
+	}
+	got := seriesOf(t, raw.Frames)
+	pts := got[labelsKey(frames.SeriesLabels("node1", ""))]
+	if len(got) != 1 || len(pts) != len(written["temperature/node1"]) {
+		t.Fatalf("device node1: want %d rows of node1, got %v", len(written["temperature/node1"]), keysOf(got))
+	}
+	for i, p := range pts {
+		if *p.v != written["temperature/node1"][i] {
+			t.Errorf("row %d: %v, want %v", i, *p.v, written["temperature/node1"][i])
+		}
+	}
+	v := runOne(t, d, dq(t, "V", map[string]any{"source": "flux", "variable": "devices", "metric": "temperature"}, now.Add(-time.Hour), now, time.Minute))
+	if v.Error != nil || v.Frames[0].Rows() != 2 || v.Frames[0].Fields[0].At(0) != "node1" {
+		t.Fatalf("devices variable: %v %v", v.Error, v.Frames)
+	}
+	srvURL := resourceServer(t, d)
+	if body, status := get(t, srvURL+"/devices?source=flux&metric=humidity"); status != 200 || strings.TrimSpace(body) != `["node1","node2"]` {
+		t.Errorf("/devices: %d %s", status, body)
+	}
 }

@@ -199,7 +199,7 @@ func (d *Datasource) fluxRequest(q Query, dq backend.DataQuery) (fluxquery.Reque
 	if err != nil {
 		return fluxquery.Request{}, err
 	}
-	return fluxquery.Request{Interval: iv, Bucket: d.influx.cfg.Bucket,
+	return fluxquery.Request{Interval: iv, Bucket: d.influx.cfg.Bucket, Schema: d.influx.cfg.Schema,
 		Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors, Aggregation: fluxquery.Aggregation(q.Aggregation),
 		From: dq.TimeRange.From, To: dq.TimeRange.To, Limit: d.settings.RowLimit,
 	}, nil

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
@@ -19,6 +20,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
@@ -79,6 +81,9 @@ type InfluxSettings struct {
 	// UnrestrictedFlux lifts the code-Flux checks (imports that reach outside InfluxDB, from/to with host:);
 	// jsonData.influx.restrictFlux = false. Off by default: any Viewer can send code Flux.
 	UnrestrictedFlux bool
+	// Schema names the device tag, sensor tag and value field of the builder's series (jsonData.influx.deviceTag,
+	// sensorTag, valueField); zero: the ingester's device, sensor, value.
+	Schema fluxquery.Schema
 }
 
 // MQTTSettings addresses the broker.
@@ -111,6 +116,9 @@ type jsonSettings struct {
 		Org          string `json:"org"`
 		Bucket       string `json:"bucket"`
 		RestrictFlux *bool  `json:"restrictFlux"`
+		DeviceTag    string `json:"deviceTag"`
+		SensorTag    string `json:"sensorTag"`
+		ValueField   string `json:"valueField"`
 	} `json:"influx"`
 	MQTT *struct {
 		URL            string   `json:"url"`
@@ -219,6 +227,15 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 		} else {
 			i.Token = sec["influxToken"]
 			i.UnrestrictedFlux = j.Influx.RestrictFlux != nil && !*j.Influx.RestrictFlux
+			i.Schema = fluxquery.Schema{DeviceTag: j.Influx.DeviceTag, SensorTag: j.Influx.SensorTag, ValueField: j.Influx.ValueField}
+			for name, v := range map[string]string{"influx.deviceTag": j.Influx.DeviceTag, "influx.sensorTag": j.Influx.SensorTag, "influx.valueField": j.Influx.ValueField} {
+				if v != "" && (len(v) > 256 || !utf8.ValidString(v) || strings.ContainsRune(v, 0) || strings.HasPrefix(v, "_")) {
+					errs = append(errs, fmt.Errorf("%s: a tag or field name (UTF-8, at most 256 bytes, not starting with _)", name))
+				}
+			}
+			if i.Schema.DeviceTag != "" && i.Schema.DeviceTag == i.Schema.SensorTag {
+				errs = append(errs, errors.New("influx.deviceTag and influx.sensorTag must differ"))
+			}
 			out.Influx = i
 		}
 	}

@@ -262,6 +262,36 @@ export function ConfigEditor(props: Props) {
             onChange={text((bucket) => setInflux({ bucket }))}
           />
         </Field>
+        <Field
+          label="Device tag"
+          description="The tag that names a device, for the Flux builder, variables and pickers (your data: e.g. node)."
+        >
+          <Input
+            id="fl-influx-devicetag"
+            width={WIDTH / 2}
+            value={influx.deviceTag ?? ''}
+            placeholder="device"
+            onChange={text((v) => setInflux({ deviceTag: v || undefined }))}
+          />
+        </Field>
+        <Field label="Sensor tag" description="The tag that names a sensor; data without one leaves the default.">
+          <Input
+            id="fl-influx-sensortag"
+            width={WIDTH / 2}
+            value={influx.sensorTag ?? ''}
+            placeholder="sensor"
+            onChange={text((v) => setInflux({ sensorTag: v || undefined }))}
+          />
+        </Field>
+        <Field label="Value field" description="The field the Flux builder reads.">
+          <Input
+            id="fl-influx-valuefield"
+            width={WIDTH / 2}
+            value={influx.valueField ?? ''}
+            placeholder="value"
+            onChange={text((v) => setInflux({ valueField: v || undefined }))}
+          />
+        </Field>
         <Field label="Token">
           <SecretInput
             id="fl-influx-token"
