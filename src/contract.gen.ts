@@ -9,6 +9,9 @@ export const QUERY_FIELDS = [
   "flux",
   "format",
   "interval",
+  "jsonFields",
+  "jsonTimeField",
+  "jsonTimeFormat",
   "live",
   "metric",
   "mode",
@@ -43,6 +46,14 @@ export const QUERY_VALUES = {
     "time_series",
     "table"
   ],
+  "jsonTimeFormat": [
+    "auto",
+    "unix",
+    "unix_ms",
+    "unix_us",
+    "unix_ns",
+    "rfc3339"
+  ],
   "mode": [
     "builder",
     "code"
@@ -70,6 +81,7 @@ export const QUERY_DEFAULTS = {
   "fill": "none",
   "format": "time_series",
   "interval": "",
+  "jsonTimeFormat": "auto",
   "live": false,
   "mode": "builder",
   "payloadFormat": "value",
@@ -93,6 +105,7 @@ export const JSON_DATA_KEYS = [
   "maxBytesInFlight",
   "maxResponseBytes",
   "mqtt.allowSysTopics",
+  "mqtt.clientId",
   "mqtt.clientIdPrefix",
   "mqtt.qos",
   "mqtt.tlsAuth",

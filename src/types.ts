@@ -12,6 +12,7 @@ export type QueryMode = (typeof QUERY_VALUES.mode)[number];
 /** 'none' (or '', as older queries and provisioning write it, or absent): every reading, no buckets. */
 export type Aggregation = (typeof QUERY_VALUES.aggregation)[number];
 export type PayloadFormat = (typeof QUERY_VALUES.payloadFormat)[number];
+export type JsonTimeFormat = (typeof QUERY_VALUES.jsonTimeFormat)[number];
 export type ResultFormat = (typeof QUERY_VALUES.format)[number];
 /** What empty buckets of an aggregated builder query become (default none: only buckets with readings). */
 export type FillMode = (typeof QUERY_VALUES.fill)[number];
@@ -42,6 +43,11 @@ export interface FieldlineQuery extends DataQuery {
   payloadFormat?: PayloadFormat;
   /** Topic template giving labels, e.g. {device}/{metric}/{sensor}. */
   template?: string;
+  /** JSON payloads: dotted field paths to read, comma-separated (empty: every numeric field). */
+  jsonFields?: string;
+  /** JSON payloads: dotted path of the payload's time (empty: receive time). */
+  jsonTimeField?: string;
+  jsonTimeFormat?: JsonTimeFormat;
   format?: ResultFormat;
   fill?: FillMode;
   /** Only for variable queries: which list to return. */
@@ -124,6 +130,8 @@ export interface InfluxSettings {
 export interface MqttSettings {
   url?: string;
   clientIdPrefix?: string;
+  /** Exact client id of the plugin's one broker connection (wins over clientIdPrefix). */
+  clientId?: string;
   username?: string;
   tlsSkipVerify?: boolean;
   /** Name the broker certificate is checked against instead of the URL's host. */

@@ -107,6 +107,9 @@ const (
 	timeRFC3339
 )
 
+// TimeFormatNames are the JSON time formats, in the order editors offer them ("" is auto; unix_s is unix).
+var TimeFormatNames = []string{"auto", "unix", "unix_ms", "unix_us", "unix_ns", "rfc3339"}
+
 var timeFormats = map[string]timeFormat{
 	"":        timeAuto,
 	"auto":    timeAuto,

@@ -31,7 +31,7 @@ import (
 // SubscribeStream, and a decoded selector is validated again (its topic filter, its lists) before it is used.
 const (
 	maxChannelLen    = 160
-	liveSelVersion   = 1
+	liveSelVersion   = 2 // 2: MQTT selectors carry JSON field paths and the payload time field
 	liveMACLen       = 6
 	liveRegistryTTL  = time.Hour
 	KindPostgres     = 'p'
@@ -60,6 +60,7 @@ type Selector struct {
 	ExcludeDevices, ExcludeSensors []string
 	// MQTT
 	Topic, Template, PayloadFormat string
+	JSON                           MQTTJSON
 }
 
 func (s *Selector) marshal() []byte {
@@ -92,6 +93,9 @@ func (s *Selector) marshal() []byte {
 		b = appendStr(b, s.Topic)
 		b = appendStr(b, s.Template)
 		b = appendStr(b, s.PayloadFormat)
+		b = appendList(b, s.JSON.Fields)
+		b = appendStr(b, s.JSON.TimeField)
+		b = appendStr(b, s.JSON.TimeFormat)
 	}
 	return b
 }
@@ -228,7 +232,10 @@ func unmarshalSelector(b []byte) (*Selector, error) {
 		s.Topic = r.str()
 		s.Template = r.str()
 		s.PayloadFormat = r.str()
-		if s.Topic == "" {
+		s.JSON.Fields = r.listMax(MaxJSONFields)
+		s.JSON.TimeField = r.str()
+		s.JSON.TimeFormat = r.str()
+		if s.Topic == "" || s.JSON.check() != nil {
 			return nil, errBadSelector
 		}
 	default:
@@ -339,6 +346,9 @@ func (e *Engine) checkSelector(sel *Selector) error {
 		}
 		if err := mqttlive.UserFilter(sel.Topic, m.AllowSys, m.TopicPrefixes); err != nil {
 			return err
+		}
+		if _, err := newMQTTDecoders(sel.Template, sel.PayloadFormat, sel.JSON); err != nil {
+			return errBadSelector
 		}
 	}
 	return nil

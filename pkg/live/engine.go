@@ -282,6 +282,14 @@ func (e *Engine) pgListener() *pglisten.Listener[store.Notification] {
 
 // MQTTClient returns the instance's shared MQTT client, creating it on first use (nil when MQTT is not
 // configured). The plugin's topics resource shares it.
+// MQTTConnected reports whether the live client exists and is connected (it is made on first use).
+func (e *Engine) MQTTConnected() bool {
+	e.mu.Lock()
+	c := e.mqtt
+	e.mu.Unlock()
+	return c != nil && c.IsConnected()
+}
+
 func (e *Engine) MQTTClient() *mqttlive.Client {
 	if e.cfg.MQTT == nil {
 		return nil

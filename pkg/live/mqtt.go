@@ -33,17 +33,55 @@ type mqttDecoders struct {
 	tpl, def *telemetry.Decoder
 }
 
-func newMQTTDecoders(template, format string) (*mqttDecoders, error) {
+// MaxJSONFields bounds the JSON field paths of a live MQTT query.
+const MaxJSONFields = 64
+
+// MQTTJSON selects what a live MQTT query reads from JSON payloads: only these dotted paths (each its own metric,
+// named by its path; none: every numeric field), and the payload's time field (not a series; absent: the receive
+// time) in one of telemetry's time formats.
+type MQTTJSON struct {
+	Fields                []string
+	TimeField, TimeFormat string
+}
+
+// check bounds the paths (a Viewer sends them, and forged channel paths carry them).
+func (j MQTTJSON) check() error {
+	if len(j.Fields) > MaxJSONFields {
+		return fmt.Errorf("mqtt query: at most %d JSON fields", MaxJSONFields)
+	}
+	for _, p := range append([]string{j.TimeField}, j.Fields...) {
+		if msg := telemetry.CheckLabel(p); msg != "" {
+			return fmt.Errorf("mqtt query: JSON field path %s", msg)
+		}
+	}
+	return nil
+}
+
+func (j MQTTJSON) options() telemetry.JSONOptions {
+	o := telemetry.JSONOptions{TimeField: j.TimeField, TimeFormat: j.TimeFormat}
+	if len(j.Fields) > 0 {
+		o.Fields = make(map[string]telemetry.Labels, len(j.Fields))
+		for _, p := range j.Fields {
+			o.Fields[p] = telemetry.Labels{Metric: p}
+		}
+	}
+	return o
+}
+
+func newMQTTDecoders(template, format string, j MQTTJSON) (*mqttDecoders, error) {
 	f, err := telemetry.ParseFormat(format)
 	if err != nil {
 		return nil, err
 	}
+	if err := j.check(); err != nil {
+		return nil, err
+	}
 	d := &mqttDecoders{}
-	if d.def, err = telemetry.NewDecoder("#", telemetry.Options{Format: f, Static: telemetry.Labels{Device: mqttTopicDevice, Metric: mqttLevelMetric}}); err != nil {
+	if d.def, err = telemetry.NewDecoder("#", telemetry.Options{Format: f, JSON: j.options(), Static: telemetry.Labels{Device: mqttTopicDevice, Metric: mqttLevelMetric}}); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(template) != "" {
-		if d.tpl, err = telemetry.NewDecoder(template, telemetry.Options{Format: f}); err != nil {
+		if d.tpl, err = telemetry.NewDecoder(template, telemetry.Options{Format: f, JSON: j.options()}); err != nil {
 			return nil, err
 		}
 	}
@@ -72,6 +110,7 @@ func (d *mqttDecoders) decode(m *mqttlive.Message, dst []telemetry.Reading) ([]t
 // MQTTQuery is a live MQTT query: a topic filter, an optional topic template and the payload format.
 type MQTTQuery struct {
 	RefID, Topic, Template, PayloadFormat string
+	JSON                                  MQTTJSON
 }
 
 // MQTTFrames answers a live MQTT query: an empty labels push-mode frame with the channel. Its errors are the
@@ -84,10 +123,10 @@ func (e *Engine) MQTTFrames(ctx context.Context, q MQTTQuery) (data.Frames, erro
 	if err := mqttlive.UserFilter(q.Topic, m.AllowSys, m.TopicPrefixes); err != nil {
 		return nil, err
 	}
-	if _, err := newMQTTDecoders(q.Template, q.PayloadFormat); err != nil {
+	if _, err := newMQTTDecoders(q.Template, q.PayloadFormat, q.JSON); err != nil {
 		return nil, fmt.Errorf("mqtt query: %w", err)
 	}
-	sel := &Selector{Kind: KindMQTT, Seam: time.Now(), Nonce: randomNonce(), Topic: q.Topic, Template: q.Template, PayloadFormat: q.PayloadFormat}
+	sel := &Selector{Kind: KindMQTT, Seam: time.Now(), Nonce: randomNonce(), Topic: q.Topic, Template: q.Template, PayloadFormat: q.PayloadFormat, JSON: q.JSON}
 	f := frames.LabelsPush(q.RefID, "value", nil, nil, nil)
 	f.Name = q.RefID
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
@@ -96,7 +135,7 @@ func (e *Engine) MQTTFrames(ctx context.Context, q MQTTQuery) (data.Frames, erro
 }
 
 func (e *Engine) runMQTTStream(ctx context.Context, sel *Selector, sender *backend.StreamSender) error {
-	dec, err := newMQTTDecoders(sel.Template, sel.PayloadFormat)
+	dec, err := newMQTTDecoders(sel.Template, sel.PayloadFormat, sel.JSON)
 	if err != nil {
 		return err
 	}

@@ -128,7 +128,7 @@ func FuzzLivePath(f *testing.F) {
 			s.rows = append(s.rows, telemetry.Reading{Time: time.Unix(0, 0), Device: "x", Sensor: "y", Metric: sel.Metric, Value: 1})
 			_ = s.frame()
 		case KindMQTT:
-			_, _ = newMQTTDecoders(sel.Template, sel.PayloadFormat)
+			_, _ = newMQTTDecoders(sel.Template, sel.PayloadFormat, sel.JSON)
 		}
 	})
 }

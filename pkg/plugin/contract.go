@@ -57,6 +57,7 @@ func EditorContract() (Contract, error) {
 		QueryValues: map[string][]string{
 			"source": QuerySources, "mode": QueryModes, "format": ResultFormats, "fill": FillModes,
 			"payloadFormat": PayloadFormats, "aggregation": aggregationNames(), "variable": VariableKinds,
+			"jsonTimeFormat": telemetry.TimeFormatNames,
 		},
 		JSONDataKeys:     JSONDataKeys(),
 		SecureKeys:       slices.Sorted(slices.Values(SecureJSONDataKeys)),
@@ -86,6 +87,7 @@ func EditorContract() (Contract, error) {
 	c.QueryDefaults = map[string]any{
 		"source": q.Source, "mode": q.Mode, "format": q.Format, "fill": q.Fill, "aggregation": agg,
 		"payloadFormat": string(payload), "interval": "", "live": q.Live, "template": q.Template,
+		"jsonTimeFormat": telemetry.TimeFormatNames[0],
 	}
 
 	// Settings defaults: what the loaders make of settings that name only the connections.

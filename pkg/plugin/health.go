@@ -45,7 +45,9 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 		checks = append(checks, check{"InfluxDB", d.influx.health})
 	}
 	if m := d.settings.MQTT; m != nil {
-		checks = append(checks, check{"MQTT", func(ctx context.Context) (string, error) { return mqttHealth(ctx, m, d.socks.mqtt()) }})
+		checks = append(checks, check{"MQTT", func(ctx context.Context) (string, error) {
+			return mqttHealth(ctx, m, d.socks.mqtt(), d.live.MQTTConnected())
+		}})
 	}
 	parts := make([]partHealth, len(checks))
 	var wg sync.WaitGroup

@@ -26,7 +26,7 @@ func (d *Datasource) newLiveEngine(s backend.DataSourceInstanceSettings, setting
 	}
 	if m := d.settings.MQTT; m != nil {
 		cfg.MQTT = &live.MQTT{
-			Options:  func(role string) *mqtt.ClientOptions { return mqttOptions(m, mqttClientID(m.ClientIDPrefix, role)) },
+			Options:  func(role string) *mqtt.ClientOptions { return mqttOptions(m, mqttClientID(m, role)) },
 			Dial:     d.socks.mqtt(),
 			AllowSys: m.AllowSys, TopicPrefixes: m.TopicPrefixes,
 		}
@@ -97,7 +97,7 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 
 // liveMQTT answers a live source "mqtt" query: an empty labels-mode frame with the channel.
 func (d *Datasource) liveMQTT(ctx context.Context, q Query) (data.Frames, error) {
-	f, err := d.live.MQTTFrames(ctx, live.MQTTQuery{RefID: q.RefID, Topic: q.Topic, Template: q.Template, PayloadFormat: q.PayloadFormat})
+	f, err := d.live.MQTTFrames(ctx, live.MQTTQuery{RefID: q.RefID, Topic: q.Topic, Template: q.Template, PayloadFormat: q.PayloadFormat, JSON: q.JSON})
 	if err != nil {
 		return nil, downstream(err)
 	}

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
 )
@@ -205,5 +207,95 @@ func TestTopicsResource(t *testing.T) {
 	}
 	if body, status := get(t, srv+"/topics?filter="+url.QueryEscape("a/#/b")); status != 400 {
 		t.Errorf("/topics with a malformed filter: %d %s", status, body)
+	}
+}
+
+// TestLiveMQTTJSONFields: a live MQTT query on JSON payloads reads only the chosen field paths (each its own
+// series, named by its path), stamps them with the payload's time field (not a series of its own), and the
+// options survive the channel path; a bad time format or too many paths is refused at query time.
+func TestLiveMQTTJSONFields(t *testing.T) {
+	d := mqttDS(t)
+	pub := mqttPublisher(t)
+	prefix := testsvc.RandomName("json")
+	r := liveQuery(t, d, "A", map[string]any{"source": "mqtt", "topic": prefix + "/+", "payloadFormat": "json",
+		"jsonFields": "temp, env.hum", "jsonTimeField": "ts", "jsonTimeFormat": "unix_ms"}, time.Now().Add(-time.Hour), time.Now())
+	if r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	s, _ := runStream(t, d, r.Frames[0].Meta.Channel)
+	ts := time.Date(2026, 12, 4, 3, 0, 0, 250_000_000, time.UTC)
+	series := func(metric string) string {
+		return `{topic="` + prefix + `/node1", metric="` + metric + `"}`
+	}
+	// Published until seen: the stream subscribes asynchronously, and a message before its SUBSCRIBE is not kept.
+	var lastPublish time.Time
+	rows := s.waitRows(t, "selected fields", 10*time.Second, func(r []liveRow) bool {
+		if time.Since(lastPublish) > 300*time.Millisecond {
+			publish(t, pub, prefix+"/node1", false, `{"ts": `+strconv.FormatInt(ts.UnixMilli(), 10)+`, "temp": 21.5, "env": {"hum": 40}, "rssi": -71}`)
+			lastPublish = time.Now()
+		}
+		return hasRow(r, series("temp"), 21.5) && hasRow(r, series("env.hum"), 40)
+	})
+	for _, row := range rows {
+		if row.us != ts.UnixMicro() {
+			t.Errorf("%v: time is not the payload's ts %v", row, ts)
+		}
+		if strings.Contains(row.series, "rssi") || strings.Contains(row.series, `"ts"`) {
+			t.Errorf("unselected or time field became a series: %v", row)
+		}
+	}
+
+	for name, model := range map[string]map[string]any{
+		"bad time format": {"source": "mqtt", "topic": prefix + "/+", "payloadFormat": "json", "jsonTimeField": "ts", "jsonTimeFormat": "fortnights"},
+		"too many paths":  {"source": "mqtt", "topic": prefix + "/+", "payloadFormat": "json", "jsonFields": strings.Repeat("a,", 65) + "b"},
+		"NUL in a path":   {"source": "mqtt", "topic": prefix + "/+", "payloadFormat": "json", "jsonFields": "a\x00b"},
+	} {
+		if r := liveQuery(t, d, "A", model, time.Now().Add(-time.Hour), time.Now()); r.Error == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestMQTTFixedClientID: with mqtt.clientId the broker sees exactly that id, and the health check and /topics
+// reuse the live connection instead of opening a second one with the same id (which would make the broker close
+// the first).
+func TestMQTTFixedClientID(t *testing.T) {
+	broker := testsvc.PrivateMosquitto(t, testsvc.MosquittoOptions{})
+	id := testsvc.RandomName("fieldline-fixed-")
+	extra := map[string]any{"mqtt": map[string]any{"url": "tcp://127.0.0.1:" + broker.Port, "clientId": id}}
+	for k, v := range liveExtra {
+		extra[k] = v
+	}
+	d := newDS(t, settingsFor(t, "", nil, extra))
+	r := liveQuery(t, d, "A", map[string]any{"source": "mqtt", "topic": "fixed/#"}, time.Now().Add(-time.Hour), time.Now())
+	if r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	runStream(t, d, r.Frames[0].Meta.Channel)
+	deadline := time.Now().Add(10 * time.Second)
+	for !d.live.MQTTConnected() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the live client did not connect: %s", broker.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err := d.CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if err != nil || res.Status != backend.HealthStatusOk || !strings.Contains(res.Message, id) {
+		t.Fatalf("health: %v %v %s", err, res.Status, res.Message)
+	}
+	srv := resourceServer(t, d)
+	if _, status := get(t, srv+"/topics?filter=fixed/%23"); status != 200 {
+		t.Fatalf("/topics: %d", status)
+	}
+	time.Sleep(200 * time.Millisecond)
+	log := broker.Log()
+	if n := strings.Count(log, " as "+id+" "); n != 1 {
+		t.Errorf("the broker saw %d connections as %s, want 1:\n%s", n, id, log)
+	}
+	if strings.Contains(log, "already connected") {
+		t.Errorf("a second connection with the same id closed the live one:\n%s", log)
+	}
+	if _, err := LoadSettings(settingsFor(t, "", nil, map[string]any{"mqtt": map[string]any{"url": "tcp://b:1883", "clientId": "a\x00b"}})); err == nil {
+		t.Error("a client id with NUL was accepted")
 	}
 }

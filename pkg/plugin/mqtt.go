@@ -13,8 +13,13 @@ import (
 	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
 )
 
-// mqttClientID returns prefix-<random>: unique per connection, so two Grafana replicas never kick each other off.
-func mqttClientID(prefix, role string) string {
+// mqttClientID returns the configured fixed id, else prefix-role-<random>: unique per connection, so two
+// Grafana replicas never kick each other off.
+func mqttClientID(cfg *MQTTSettings, role string) string {
+	if cfg.ClientID != "" {
+		return cfg.ClientID
+	}
+	prefix := cfg.ClientIDPrefix
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return prefix + "-" + role + "-" + hex.EncodeToString(b[:])
@@ -32,9 +37,14 @@ func mqttOptions(cfg *MQTTSettings, clientID string) *mqtt.ClientOptions {
 		SetOrderMatters(false)
 }
 
-// mqttHealth connects to the broker with the live client's own code path and disconnects.
-func mqttHealth(ctx context.Context, cfg *MQTTSettings, dial mqttconn.ContextDialer) (string, error) {
-	err := mqttlive.Check(ctx, mqttlive.Config{Options: mqttOptions(cfg, mqttClientID(cfg.ClientIDPrefix, "health")), Dial: dial, Logger: live.Logger()})
+// mqttHealth connects to the broker with the live client's own code path and disconnects. With a fixed client id
+// and the live connection up it reports that connection instead: a second connection with the same id would
+// make the broker drop the live one.
+func mqttHealth(ctx context.Context, cfg *MQTTSettings, dial mqttconn.ContextDialer, liveUp bool) (string, error) {
+	if cfg.ClientID != "" && liveUp {
+		return "MQTT ok: the live connection (client id " + cfg.ClientID + ") is up", nil
+	}
+	err := mqttlive.Check(ctx, mqttlive.Config{Options: mqttOptions(cfg, mqttClientID(cfg, "health")), Dial: dial, Logger: live.Logger()})
 	if err != nil {
 		return "", err
 	}

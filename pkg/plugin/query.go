@@ -13,6 +13,7 @@ import (
 
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/pkg/frames"
+	"github.com/fieldline-iot/fieldline/pkg/live"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
@@ -54,10 +55,11 @@ type Query struct {
 	RawSQL        string
 	Flux          string
 	Topic         string
-	Template      string // MQTT topic template, e.g. {device}/{metric}/{sensor}; "" = device is the topic, metric its last level
-	PayloadFormat string // MQTT payload format: value | json | influx
-	Format        string // time_series | table
-	Fill          string // none | null | previous | zero
+	Template      string        // MQTT topic template, e.g. {device}/{metric}/{sensor}; "" = device is the topic, metric its last level
+	PayloadFormat string        // MQTT payload format: value | json | influx
+	JSON          live.MQTTJSON // MQTT json payloads: field paths, time field and format
+	Format        string        // time_series | table
+	Fill          string        // none | null | previous | zero
 	Variable      sqlquery.Label
 }
 
@@ -78,6 +80,9 @@ type queryJSON struct {
 	Topic       string `json:"topic"`
 	Template    string `json:"template"`
 	PayloadFmt  string `json:"payloadFormat"`
+	JSONFields  string `json:"jsonFields"`     // comma-separated dotted paths
+	JSONTime    string `json:"jsonTimeField"`  // dotted path of the payload's time
+	JSONTimeFmt string `json:"jsonTimeFormat"` // auto, unix, unix_ms, unix_us, unix_ns, rfc3339
 	Format      string `json:"format"`
 	Fill        string `json:"fill"`
 	Variable    string `json:"variable"`
@@ -150,6 +155,16 @@ func ParseQuery(raw []byte) (Query, error) {
 	if q.PayloadFormat != "" && !slices.Contains(PayloadFormats, q.PayloadFormat) {
 		return Query{}, fmt.Errorf("payloadFormat %q: want one of %s", quoteTrunc(j.PayloadFmt), strings.Join(PayloadFormats, ", "))
 	}
+	q.JSON = live.MQTTJSON{Fields: splitPaths(j.JSONFields), TimeField: strings.TrimSpace(j.JSONTime), TimeFormat: strings.TrimSpace(j.JSONTimeFmt)}
+	if q.JSON.TimeField != "" || q.JSON.TimeFormat != "" || len(q.JSON.Fields) > 0 {
+		if len(q.JSON.Fields) > live.MaxJSONFields {
+			return Query{}, fmt.Errorf("jsonFields: at most %d paths", live.MaxJSONFields)
+		}
+		if _, err := telemetry.NewDecoder("#", telemetry.Options{Format: telemetry.FormatJSON, Static: telemetry.Labels{Device: "d"},
+			JSON: telemetry.JSONOptions{TimeField: q.JSON.TimeField, TimeFormat: q.JSON.TimeFormat}}); err != nil {
+			return Query{}, fmt.Errorf("jsonTimeField/jsonTimeFormat: %w", err)
+		}
+	}
 	if q.Aggregation, err = sqlquery.ParseAggregation(j.Aggregation); err != nil {
 		return Query{}, err
 	}
@@ -203,6 +218,17 @@ func ParseQuery(raw []byte) (Query, error) {
 		}
 	}
 	return q, nil
+}
+
+// splitPaths splits comma-separated JSON field paths (blank entries dropped).
+func splitPaths(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func parseInterval(s string) (time.Duration, error) {

@@ -90,9 +90,12 @@ type InfluxSettings struct {
 type MQTTSettings struct {
 	URL            string // tcp:// ssl:// ws:// wss://
 	ClientIDPrefix string
-	Username       string
-	Password       string // secureJsonData.mqttPassword
-	TLS            *tls.Config
+	// ClientID, when set, is the exact client id of the plugin's one broker connection (brokers that admit known
+	// ids only); the health check then reuses that connection instead of opening a second one with the same id.
+	ClientID string
+	Username string
+	Password string // secureJsonData.mqttPassword
+	TLS      *tls.Config
 	// AllowSys admits $SYS/... filters (broker statistics) in live queries and /topics (jsonData.mqtt.allowSysTopics).
 	AllowSys bool
 	// TopicPrefixes, when set, is the allow-list of topic prefixes user filters must stay under
@@ -123,6 +126,7 @@ type jsonSettings struct {
 	MQTT *struct {
 		URL            string   `json:"url"`
 		ClientIDPrefix string   `json:"clientIdPrefix"`
+		ClientID       string   `json:"clientId"`
 		Username       string   `json:"username"`
 		TLSSkipVerify  bool     `json:"tlsSkipVerify"`
 		TLSServerName  string   `json:"tlsServerName"`
@@ -246,6 +250,10 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 			errs = append(errs, err)
 		} else {
 			m.AllowSys = j.MQTT.AllowSysTopics
+			m.ClientID = j.MQTT.ClientID
+			if id := m.ClientID; id != "" && (len(id) > 256 || !utf8.ValidString(id) || strings.ContainsRune(id, 0)) {
+				errs = append(errs, errors.New("mqtt.clientId: at most 256 bytes of UTF-8, no NUL (MQTT 3.1.1 guarantees 1..23 characters [0-9a-zA-Z]; most brokers take more)"))
+			}
 			for i, p := range j.MQTT.TopicPrefixes {
 				if p == "" || strings.ContainsAny(p, "+#\x00") || strings.HasPrefix(p, "$") {
 					errs = append(errs, fmt.Errorf("mqtt.topicPrefixes[%d]: a plain topic prefix (no wildcards, not $...)", i))

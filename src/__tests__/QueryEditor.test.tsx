@@ -206,3 +206,29 @@ describe('pickers know the source', () => {
     expect(getResource).toHaveBeenCalledWith('metrics', { source: 'flux' });
   });
 });
+
+describe('MQTT JSON payloads', () => {
+  it('sets field paths and the time field for JSON payloads only', () => {
+    setupTemplateSrv({});
+    const { ds } = makeDatasource();
+    const changes: FieldlineQuery[] = [];
+    const { container, unmount } = render(
+      <Harness
+        ds={ds}
+        initial={{ ...base, source: 'mqtt', topic: 'iiot/#', payloadFormat: 'json' }}
+        changes={changes}
+      />
+    );
+    fireEvent.blur(container.querySelector('#fl-json-fields') as HTMLInputElement, {
+      target: { value: 'temp, env.hum' },
+    });
+    expect(changes[changes.length - 1].jsonFields).toBe('temp, env.hum');
+    fireEvent.blur(container.querySelector('#fl-json-time') as HTMLInputElement, { target: { value: 'ts' } });
+    expect(changes[changes.length - 1].jsonTimeField).toBe('ts');
+    unmount();
+    const other = render(
+      <Harness ds={ds} initial={{ ...base, source: 'mqtt', topic: 'iiot/#', payloadFormat: 'value' }} changes={[]} />
+    );
+    expect(other.container.querySelector('#fl-json-fields')).toBeNull();
+  });
+});

@@ -335,6 +335,18 @@ export function ConfigEditor(props: Props) {
             onChange={text((clientIdPrefix) => setMqtt({ clientIdPrefix }))}
           />
         </Field>
+        <Field
+          label="Fixed client ID"
+          description="For brokers that admit known client ids only: the plugin then keeps one connection with exactly this id (it wins over the prefix), and the health check reuses it. Two Grafana servers with the same fixed id would take turns."
+        >
+          <Input
+            id="fl-mqtt-fixed-clientid"
+            width={WIDTH}
+            value={mqtt.clientId ?? ''}
+            placeholder="Optional"
+            onChange={text((v) => setMqtt({ clientId: v || undefined }))}
+          />
+        </Field>
         <Field label="Username">
           <Input
             id="fl-mqtt-username"

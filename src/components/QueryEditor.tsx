@@ -21,6 +21,7 @@ import { aggregationOf, liveStreams, topicFromSelector } from '../preview';
 import {
   Aggregation,
   FillMode,
+  JsonTimeFormat,
   FieldlineOptions,
   FieldlineQuery,
   PayloadFormat,
@@ -76,6 +77,15 @@ const PAYLOADS = optionsOf<PayloadFormat>(QUERY_VALUES.payloadFormat, {
   value: { label: 'Value', description: 'ASCII number, e.g. "22.4"' },
   json: { label: 'JSON', description: 'Numeric fields, each a metric' },
   influx: { label: 'Influx', description: 'Line protocol' },
+});
+
+const JSON_TIME_FORMATS = optionsOf<JsonTimeFormat>(QUERY_VALUES.jsonTimeFormat, {
+  auto: { label: 'auto', description: 'RFC 3339 text, or a number whose size tells s/ms/µs/ns' },
+  unix: { label: 'unix s' },
+  unix_ms: { label: 'unix ms' },
+  unix_us: { label: 'unix µs' },
+  unix_ns: { label: 'unix ns' },
+  rfc3339: { label: 'RFC 3339' },
 });
 
 export const SQL_MACROS: Array<{ name: string; help: string }> = [
@@ -417,6 +427,45 @@ export function QueryEditor(props: Props) {
               />
             </InlineField>
           </InlineFieldRow>
+          {query.payloadFormat === 'json' && (
+            <InlineFieldRow>
+              <InlineField
+                label="JSON fields"
+                labelWidth={LABEL}
+                tooltip="Dotted paths to read, comma-separated (e.g. temp, env.hum); each is a series named by its path. Empty: every numeric field."
+              >
+                <Input
+                  id="fl-json-fields"
+                  width={32}
+                  defaultValue={query.jsonFields ?? ''}
+                  placeholder="every numeric field"
+                  onBlur={(e: ChangeEvent<HTMLInputElement>) => update({ jsonFields: e.currentTarget.value })}
+                />
+              </InlineField>
+              <InlineField
+                label="Time field"
+                labelWidth={10}
+                tooltip="Dotted path of the payload's time; not a series. Empty: the time the message arrived."
+              >
+                <Input
+                  id="fl-json-time"
+                  width={16}
+                  defaultValue={query.jsonTimeField ?? ''}
+                  placeholder="receive time"
+                  onBlur={(e: ChangeEvent<HTMLInputElement>) => update({ jsonTimeField: e.currentTarget.value })}
+                />
+              </InlineField>
+              <InlineField label="Format" labelWidth={8}>
+                <Select<JsonTimeFormat>
+                  inputId="fl-json-time-format"
+                  width={14}
+                  options={JSON_TIME_FORMATS}
+                  value={query.jsonTimeFormat ?? QUERY_DEFAULTS.jsonTimeFormat}
+                  onChange={(v) => update({ jsonTimeFormat: v.value })}
+                />
+              </InlineField>
+            </InlineFieldRow>
+          )}
           <div className={styles.help}>
             MQTT queries are live only: they show messages from the moment the panel subscribes.
           </div>
