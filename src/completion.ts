@@ -203,7 +203,8 @@ const NAME_KINDS: Array<{ kind: Exclude<CompletionKind, 'macro'>; list: keyof Na
 const SQL_NAME_CONTEXT = /\b(metric|device|sensor)\s*(?:=|!=|<>|\bin\s*\(\s*(?:'(?:[^'\n]|'')*'\s*,\s*)*)\s*$/i;
 
 // Flux: `r._measurement == "`, `r.device != "`, `r["sensor"] == "` (the builder's layout: measurement = metric).
-const FLUX_NAME_CONTEXT = /\br\s*(?:\.\s*(_measurement|device|sensor)|\[\s*"(_measurement|device|sensor)"\s*\])\s*(?:==|!=)\s*$/;
+const FLUX_NAME_CONTEXT =
+  /\br\s*(?:\.\s*(_measurement|device|sensor)|\[\s*"(_measurement|device|sensor)"\s*\])\s*(?:==|!=)\s*$/;
 
 /** Where an unterminated string starts in `text` (the index of its opening quote), or -1. */
 function openString(text: string, quote: "'" | '"'): number {
