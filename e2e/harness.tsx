@@ -110,6 +110,16 @@ function App() {
                 "SELECT $__timeGroupAlias(time, $__interval), device, avg(value) AS value\nFROM readings\nWHERE metric = 'temperature' AND $__timeFilter(time)\nGROUP BY 1, 2\nORDER BY 1",
             }}
           />
+          <h2 className={styles.h2}>Query editor: code Flux</h2>
+          <Editor
+            testId="qe-flux"
+            initial={{
+              refId: 'D',
+              source: 'flux',
+              mode: 'code',
+              flux: 'from(bucket: v.bucket)\n  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n  |> filter(fn: (r) => r._measurement == "temperature")',
+            }}
+          />
           <h2 className={styles.h2}>Query editor: MQTT</h2>
           <Editor
             testId="qe-mqtt"

@@ -202,7 +202,14 @@ type Vars struct {
 	MaxDataPts int64         // v.maxDataPoints
 }
 
-var varPattern = regexp.MustCompile(`\bv\.(timeRangeStart|timeRangeStop|windowPeriod|bucket|defaultBucket|organization|intervalMs|maxDataPoints)\b`)
+// Variables are the names of the v.* variables Expand replaces (v.timeRangeStart, …). The query editor's
+// completion list (src/completion.ts) is checked against it by pkg/plugin's TestEditorMacrosMatchBackend.
+var Variables = []string{
+	"timeRangeStart", "timeRangeStop", "windowPeriod", "bucket", "defaultBucket", "organization", "intervalMs",
+	"maxDataPoints",
+}
+
+var varPattern = regexp.MustCompile(`\bv\.(` + strings.Join(Variables, "|") + `)\b`)
 
 // Expand replaces Grafana's Flux variables with literals: v.timeRangeStart, v.timeRangeStop (time),
 // v.windowPeriod (duration), v.bucket / v.defaultBucket and v.organization (strings), v.intervalMs and

@@ -284,3 +284,14 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestVariablesExpand: every name in Variables (the editor's completion list is checked against it) is
+// replaced by Expand.
+func TestVariablesExpand(t *testing.T) {
+	vars := Vars{From: testFrom, To: testTo, Window: time.Minute, Bucket: "b", Org: "o", MaxDataPts: 100}
+	for _, name := range Variables {
+		if out := Expand("x = v."+name, vars); strings.Contains(out, "v.") {
+			t.Errorf("v.%s is not expanded: %s", name, out)
+		}
+	}
+}

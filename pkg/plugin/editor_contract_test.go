@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
+	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
 // readFrontend reads a file of the frontend (src/ at the repository root).
@@ -119,5 +122,45 @@ func TestQueryModelMatchesBackend(t *testing.T) {
 	slices.Sort(ts)
 	if !slices.Equal(ts, c.QueryFields) {
 		t.Errorf("query fields differ:\n     TS %v\nbackend %v", ts, c.QueryFields)
+	}
+}
+
+// TestEditorMacrosMatchBackend: the code editors' completion (src/completion.ts) offers exactly the SQL macros
+// the backend expands (sqlquery.MacroNames, taken from Interpolate's own macro set) and exactly the Flux
+// variables it replaces (fluxquery.Variables, the list Expand's pattern is built from). A macro on one side
+// only fails here.
+func TestEditorMacrosMatchBackend(t *testing.T) {
+	src := readFrontend(t, "src/completion.ts")
+	for _, c := range []struct {
+		list, prefix string
+		backend      []string
+	}{
+		{"SQL_MACROS", "$__", sqlquery.MacroNames()},
+		{"FLUX_VARIABLES", "v.", fluxquery.Variables},
+	} {
+		block := regexp.MustCompile(`(?s)export const ` + c.list + `[^=]*= \[(.*?)\n\];`).FindStringSubmatch(src)
+		if block == nil {
+			t.Fatalf("src/completion.ts: %s not found", c.list)
+		}
+		var editor []string
+		for _, m := range regexp.MustCompile(`(?m)^    name: '([^']*)',$`).FindAllStringSubmatch(block[1], -1) {
+			name, ok := strings.CutPrefix(m[1], c.prefix)
+			if !ok {
+				t.Errorf("%s: %q does not start with %q", c.list, m[1], c.prefix)
+				continue
+			}
+			editor = append(editor, name)
+		}
+		if n := strings.Count(block[1], "name:"); n != len(editor) {
+			t.Errorf("%s: %d entries have a name, %d in the form `    name: '…',`", c.list, n, len(editor))
+		}
+		slices.Sort(editor)
+		if len(slices.Compact(slices.Clone(editor))) != len(editor) {
+			t.Errorf("%s: a name appears twice: %v", c.list, editor)
+		}
+		backend := slices.Sorted(slices.Values(c.backend))
+		if !slices.Equal(editor, backend) {
+			t.Errorf("%s differs from the backend:\n editor %v\nbackend %v", c.list, editor, backend)
+		}
 	}
 }

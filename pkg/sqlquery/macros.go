@@ -2,6 +2,7 @@ package sqlquery
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,42 @@ type Fill struct {
 // $__timeGroup asked for gap filling.
 func Interpolate(q *sqlutil.Query, timescale bool) (string, *Fill, error) {
 	var fill *Fill
+	out, err := sqlutil.Interpolate(q, macroSet(q, timescale, &fill))
+	if err != nil {
+		return "", nil, fmt.Errorf("interpolate macros: %w", err)
+	}
+	return out, fill, nil
+}
+
+// unsupportedMacros are the SDK's default macros that do not apply to this data source: they fail clearly
+// instead of emitting SQL Server syntax or an empty string.
+var unsupportedMacros = []string{"table", "column"}
+
+// MacroNames returns the names (without "$__") of the macros a code SQL query may use, sorted: the macros
+// Interpolate defines and the SDK defaults it keeps, without the unsupported ones. The query editor's
+// completion list (src/completion.ts) is checked against it by pkg/plugin's TestEditorMacrosMatchBackend.
+func MacroNames() []string {
+	var fill *Fill
+	set := map[string]bool{}
+	for name := range sqlutil.DefaultMacros {
+		set[name] = true
+	}
+	for name := range macroSet(&sqlutil.Query{}, false, &fill) {
+		set[name] = true
+	}
+	for _, name := range unsupportedMacros {
+		delete(set, name)
+	}
+	names := make([]string, 0, len(set))
+	for name := range set {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// macroSet returns the macros Interpolate uses for q; a $__timeGroup that asks for gap filling sets *fill.
+func macroSet(q *sqlutil.Query, timescale bool, fill **Fill) sqlutil.Macros {
 	intervalArg := func(name, arg string) (time.Duration, error) {
 		arg = strings.Trim(strings.TrimSpace(arg), `'"`)
 		switch arg {
@@ -79,7 +116,7 @@ func Interpolate(q *sqlutil.Query, timescale bool) (string, *Fill, error) {
 			if err != nil {
 				return "", fmt.Errorf("macro $__%s: %w", name, err)
 			}
-			fill = &Fill{Missing: m, Interval: d}
+			*fill = &Fill{Missing: m, Interval: d}
 		}
 		lit := "'" + strconv.FormatInt(d.Microseconds(), 10) + " microseconds'"
 		return bucketExpr(timescale, lit, args[0]), nil
@@ -138,16 +175,11 @@ func Interpolate(q *sqlutil.Query, timescale bool) (string, *Fill, error) {
 			}
 			return s + ` AS "time"`, nil
 		},
-		// The SDK's defaults that do not apply to this data source fail clearly instead of emitting SQL
-		// Server syntax or an empty string.
-		"table":  unsupported("table"),
-		"column": unsupported("column"),
 	}
-	out, err := sqlutil.Interpolate(q, macros)
-	if err != nil {
-		return "", nil, fmt.Errorf("interpolate macros: %w", err)
+	for _, name := range unsupportedMacros {
+		macros[name] = unsupported(name)
 	}
-	return out, fill, nil
+	return macros
 }
 
 func unixEpochGroup(name string, args []string, intervalArg func(string, string) (time.Duration, error)) (string, error) {

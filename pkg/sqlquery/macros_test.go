@@ -135,3 +135,24 @@ func TestInterpolateErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMacroNamesInterpolate: every name MacroNames lists (the editor's completion list is checked against it)
+// is expanded by Interpolate, and the SDK defaults left out of it fail.
+func TestMacroNamesInterpolate(t *testing.T) {
+	for _, name := range MacroNames() {
+		in := "SELECT $__" + name + "(time, '1m') FROM readings"
+		out, _, err := Interpolate(codeQuery(in), true)
+		if err != nil {
+			t.Errorf("$__%s: %v", name, err)
+			continue
+		}
+		if strings.Contains(out, "$__"+name) {
+			t.Errorf("$__%s is not expanded: %s", name, out)
+		}
+	}
+	for _, name := range unsupportedMacros {
+		if _, _, err := Interpolate(codeQuery("SELECT $__"+name+"(x)"), true); err == nil {
+			t.Errorf("$__%s: want an error", name)
+		}
+	}
+}

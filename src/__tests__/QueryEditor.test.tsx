@@ -5,6 +5,13 @@ import { QueryEditor } from '../components/QueryEditor';
 import { DataSource } from '../datasource';
 import { FieldlineQuery } from '../types';
 import { makeDatasource, setupTemplateSrv } from '../test/helpers';
+import { fakeMonaco } from '../test/mockCodeEditor';
+
+// Monaco does not run in jsdom: the code editors render a textarea stand-in (src/test/mockCodeEditor.tsx)
+jest.mock('@grafana/ui', () => ({
+  ...jest.requireActual('@grafana/ui'),
+  CodeEditor: jest.requireActual('../test/mockCodeEditor').MockCodeEditor,
+}));
 
 /** Holds the query in state the way Grafana's query row does, and records every change. */
 function Harness({ ds, initial, changes }: { ds: DataSource; initial: FieldlineQuery; changes: FieldlineQuery[] }) {
@@ -165,6 +172,68 @@ describe('QueryEditor', () => {
     fireEvent.click(screen.getByText('Macros'));
     expect(screen.getByText('$__timeFilter(time)')).toBeInTheDocument();
     expect(screen.getByText('$__unixEpochFilter(column)')).toBeInTheDocument();
+  });
+});
+
+describe('code editors', () => {
+  beforeEach(() => fakeMonaco.reset());
+
+  it('edits code SQL in the code editor: changes commit without running, leaving it runs the query', () => {
+    const { ds } = makeDatasource();
+    const changes: FieldlineQuery[] = [];
+    const runs: number[] = [];
+    function Run() {
+      const [query, setQuery] = useState<FieldlineQuery>({ ...base, mode: 'code', rawSql: 'SELECT 1' });
+      return (
+        <QueryEditor
+          datasource={ds}
+          query={query}
+          onRunQuery={() => runs.push(1)}
+          onChange={(q) => {
+            changes.push(q);
+            setQuery(q);
+          }}
+        />
+      );
+    }
+    const { container } = render(<Run />);
+    const editor = screen.getByLabelText('SQL query');
+    expect(editor).toHaveAttribute('data-language', 'sql');
+    expect(container.querySelector('#fl-rawsql')).toContainElement(editor);
+    fireEvent.change(editor, { target: { value: 'SELECT 2' } });
+    expect(changes[changes.length - 1].rawSql).toBe('SELECT 2');
+    expect(runs).toHaveLength(0);
+    fireEvent.blur(editor);
+    expect(runs).toHaveLength(1);
+    expect(changes[changes.length - 1].rawSql).toBe('SELECT 2');
+    expect(fakeMonaco.providers.map((p) => p.language)).toEqual(['sql']);
+  });
+
+  it('shows code Flux in the code editor with the flux language registered', () => {
+    const { ds } = makeDatasource();
+    const { container } = render(
+      <Harness
+        ds={ds}
+        initial={{ ...base, source: 'flux', mode: 'code', flux: 'from(bucket: v.bucket)' }}
+        changes={[]}
+      />
+    );
+    const editor = screen.getByLabelText('Flux query');
+    expect(editor).toHaveValue('from(bucket: v.bucket)');
+    expect(editor).toHaveAttribute('data-language', 'flux');
+    expect(container.querySelector('#fl-flux')).toContainElement(editor);
+    expect(fakeMonaco.languages.registered).toEqual(['flux']);
+    expect(fakeMonaco.providers.map((p) => p.language)).toEqual(['flux']);
+  });
+
+  it('disposes the completion provider when the code editor goes away', () => {
+    const { ds } = makeDatasource();
+    render(<Harness ds={ds} initial={{ ...base, mode: 'code', rawSql: 'SELECT 1' }} changes={[]} />);
+    expect(fakeMonaco.providers).toHaveLength(1);
+    expect(fakeMonaco.providers[0].disposed).toBe(false);
+    fireEvent.click(screen.getByLabelText('Builder'));
+    expect(screen.queryByLabelText('SQL query')).not.toBeInTheDocument();
+    expect(fakeMonaco.providers[0].disposed).toBe(true);
   });
 });
 

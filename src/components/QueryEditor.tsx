@@ -11,10 +11,10 @@ import {
   Input,
   RadioButtonGroup,
   Select,
-  TextArea,
   useStyles2,
 } from '@grafana/ui';
 
+import { SQL_MACROS } from '../completion';
 import { QUERY_DEFAULTS, QUERY_VALUES } from '../contract.gen';
 import { DataSource, QueryPreview, resourceError } from '../datasource';
 import { aggregationOf, liveStreams, topicFromSelector } from '../preview';
@@ -29,6 +29,7 @@ import {
   QuerySource,
   ResultFormat,
 } from '../types';
+import { CodeQueryEditor } from './CodeQueryEditor';
 import { NamePicker } from './NamePicker';
 
 export type Props = QueryEditorProps<DataSource, FieldlineQuery, FieldlineOptions>;
@@ -87,14 +88,6 @@ const JSON_TIME_FORMATS = optionsOf<JsonTimeFormat>(QUERY_VALUES.jsonTimeFormat,
   unix_ns: { label: 'unix ns' },
   rfc3339: { label: 'RFC 3339' },
 });
-
-export const SQL_MACROS: Array<{ name: string; help: string }> = [
-  { name: '$__timeFilter(time)', help: "time >= the dashboard's from and < its to" },
-  { name: '$__timeGroup(time, $__interval)', help: 'bucket start for each interval (time_bucket / date_bin)' },
-  { name: '$__timeGroupAlias(time, $__interval)', help: 'the same, aliased AS "time"' },
-  { name: '$__interval', help: 'the panel interval, e.g. 1m' },
-  { name: '$__unixEpochFilter(column)', help: 'the range as unix epoch seconds, for integer time columns' },
-];
 
 /** How long the editor waits after the last change before asking the backend for the preview. */
 export const PREVIEW_DEBOUNCE_MS = 250;
@@ -320,15 +313,14 @@ export function QueryEditor(props: Props) {
 
       {query.source === 'sql' && query.mode === 'code' && (
         <>
-          <TextArea
+          <CodeQueryEditor
+            source="sql"
             id="fl-rawsql"
-            aria-label="SQL query"
-            className={styles.code}
-            rows={8}
+            label="SQL query"
             value={query.rawSql ?? ''}
-            placeholder="SELECT $__timeGroupAlias(time, $__interval), device, avg(value) FROM readings WHERE metric = 'temperature' AND $__timeFilter(time) GROUP BY 1, 2 ORDER BY 1"
-            onChange={(e: ChangeEvent<HTMLTextAreaElement>) => update({ rawSql: e.currentTarget.value }, false)}
-            onBlur={() => onRunQuery()}
+            datasource={datasource}
+            onChange={(rawSql) => update({ rawSql }, false)}
+            onBlur={(rawSql) => update({ rawSql })}
           />
           <InlineFieldRow>
             <InlineField
@@ -349,15 +341,18 @@ export function QueryEditor(props: Props) {
               (raw or aggregated) or an MQTT query.
             </Alert>
           )}
+          <div className={styles.help}>
+            Ctrl+Space (or typing $__) completes macros and metric, device and sensor names.
+          </div>
           <Collapse label="Macros" collapsible isOpen={macrosOpen} onToggle={() => setMacrosOpen(!macrosOpen)}>
             <table className={styles.macros}>
               <tbody>
                 {SQL_MACROS.map((m) => (
                   <tr key={m.name}>
                     <td>
-                      <code>{m.name}</code>
+                      <code>{m.signature}</code>
                     </td>
-                    <td>{m.help}</td>
+                    <td>{m.documentation}</td>
                   </tr>
                 ))}
               </tbody>
@@ -368,19 +363,19 @@ export function QueryEditor(props: Props) {
 
       {query.source === 'flux' && query.mode === 'code' && (
         <>
-          <TextArea
+          <CodeQueryEditor
+            source="flux"
             id="fl-flux"
-            aria-label="Flux query"
-            className={styles.code}
-            rows={8}
+            label="Flux query"
             value={query.flux ?? ''}
-            placeholder={'from(bucket: v.bucket)\n  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)'}
-            onChange={(e: ChangeEvent<HTMLTextAreaElement>) => update({ flux: e.currentTarget.value }, false)}
-            onBlur={() => onRunQuery()}
+            datasource={datasource}
+            onChange={(flux) => update({ flux }, false)}
+            onBlur={(flux) => update({ flux })}
           />
           <div className={styles.help}>
             Available: <code>v.timeRangeStart</code>, <code>v.timeRangeStop</code>, <code>v.windowPeriod</code>,{' '}
-            <code>v.bucket</code> (the configured bucket).
+            <code>v.bucket</code> (the configured bucket). Ctrl+Space completes them and metric, device and sensor
+            names.
           </div>
         </>
       )}
@@ -494,9 +489,6 @@ const getStyles = (theme: GrafanaTheme2) => ({
     fontSize: theme.typography.bodySmall.fontSize,
     margin: 0,
     whiteSpace: 'pre-wrap',
-  }),
-  code: css({
-    fontFamily: theme.typography.fontFamilyMonospace,
   }),
   help: css({
     color: theme.colors.text.secondary,
