@@ -8,7 +8,7 @@
  * fluxquery.Variables): keep each entry's name on one line in that form.
  */
 
-export type CompletionSource = 'sql' | 'flux';
+export type CompletionSource = 'sql' | 'flux' | 'influxql';
 
 /** What a suggestion is: a macro (SQL $__… or Flux v.…) or a name from a resource. */
 export type CompletionKind = 'macro' | 'metric' | 'device' | 'sensor';
@@ -162,9 +162,60 @@ export const FLUX_VARIABLES: Macro[] = [
   },
 ];
 
+export const INFLUXQL_MACROS: Macro[] = [
+  {
+    name: '$timeFilter',
+    signature: '$timeFilter',
+    insertText: '\\$timeFilter',
+    documentation: "time >= the dashboard's from and <= its to",
+  },
+  {
+    name: '$__timeFilter',
+    signature: '$__timeFilter',
+    insertText: '\\$__timeFilter',
+    documentation: 'the same as $timeFilter',
+  },
+  {
+    name: '$__interval',
+    signature: 'time($__interval)',
+    insertText: '\\$__interval',
+    documentation: 'the panel interval, e.g. 10s',
+  },
+  {
+    name: '$interval',
+    signature: 'time($interval)',
+    insertText: '\\$interval',
+    documentation: 'the same as $__interval',
+  },
+  {
+    name: '$__interval_ms',
+    signature: '$__interval_ms',
+    insertText: '\\$__interval_ms',
+    documentation: 'the panel interval in milliseconds',
+  },
+  {
+    name: '$__timeFrom',
+    signature: '$__timeFrom',
+    insertText: '\\$__timeFrom',
+    documentation: "the dashboard's from, epoch milliseconds (ms)",
+  },
+  {
+    name: '$__timeTo',
+    signature: '$__timeTo',
+    insertText: '\\$__timeTo',
+    documentation: "the dashboard's to, epoch milliseconds (ms)",
+  },
+];
+
 /** The macro list of a query language. */
 export function macrosFor(source: CompletionSource): Macro[] {
-  return source === 'flux' ? FLUX_VARIABLES : SQL_MACROS;
+  switch (source) {
+    case 'flux':
+      return FLUX_VARIABLES;
+    case 'influxql':
+      return INFLUXQL_MACROS;
+  }
+  return SQL_MACROS;
 }
 
 /** Resource names offered by completion (each list bounded by the caller, see MAX_NAMES). */

@@ -8,6 +8,7 @@ export const QUERY_FIELDS = [
   "fill",
   "flux",
   "format",
+  "influxql",
   "interval",
   "jsonFields",
   "jsonTimeField",
@@ -66,6 +67,7 @@ export const QUERY_VALUES = {
   "source": [
     "sql",
     "flux",
+    "influxql",
     "mqtt"
   ],
   "variable": [

@@ -122,6 +122,7 @@ export class DataSource extends DataSourceWithBackend<FieldlineQuery, FieldlineO
       interval: plain(query.interval),
       rawSql: query.rawSql === undefined ? undefined : srv.replace(query.rawSql, scopedVars, formatSqlValue),
       flux: plain(query.flux),
+      influxql: plain(query.influxql),
       topic: plain(query.topic),
       template: plain(query.template),
     };
@@ -138,6 +139,9 @@ export class DataSource extends DataSourceWithBackend<FieldlineQuery, FieldlineO
     const source = query.source ?? 'sql';
     if (source === 'mqtt') {
       return !!query.topic?.trim();
+    }
+    if (source === 'influxql') {
+      return !!query.influxql?.trim();
     }
     if ((query.mode ?? 'builder') === 'code') {
       const text = source === 'flux' ? query.flux : query.rawSql;

@@ -38,6 +38,8 @@ export interface FieldlineQuery extends DataQuery {
   live?: boolean;
   rawSql?: string;
   flux?: string;
+  /** Code InfluxQL (source influxql). */
+  influxql?: string;
   /** MQTT topic filter, wildcards + and # allowed. */
   topic?: string;
   payloadFormat?: PayloadFormat;

@@ -43,7 +43,7 @@ type Contract struct {
 // Allowed values of the query model's enumerations, in the order the editors offer them. ParseQuery accepts
 // exactly these (plus documented aliases of older queries).
 var (
-	QuerySources   = []string{SourceSQL, SourceFlux, SourceMQTT}
+	QuerySources   = []string{SourceSQL, SourceFlux, SourceInfluxQL, SourceMQTT}
 	QueryModes     = []string{ModeBuilder, ModeCode}
 	ResultFormats  = []string{FormatTimeSeries, FormatTable}
 	FillModes      = []string{FillNone, FillNull, FillPrevious, FillZero}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
+	"github.com/fieldline-iot/fieldline/pkg/influxql"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
@@ -85,7 +86,7 @@ func TestContractFile(t *testing.T) {
 	// Every allowed value parses, and the parser's defaults are among the allowed values.
 	for field, values := range c.QueryValues {
 		for _, v := range values {
-			raw := fmt.Sprintf(`{"refId":"A","metric":"m","aggregation":"avg","interval":"1m","rawSql":"SELECT 1","flux":"x","topic":"a/#",%q:%q}`, field, v)
+			raw := fmt.Sprintf(`{"refId":"A","metric":"m","aggregation":"avg","interval":"1m","rawSql":"SELECT 1","flux":"x","influxql":"SELECT 1","topic":"a/#",%q:%q}`, field, v)
 			if field == "variable" {
 				raw = fmt.Sprintf(`{"refId":"A","variable":%q}`, v)
 			}
@@ -125,6 +126,14 @@ func TestQueryModelMatchesBackend(t *testing.T) {
 	}
 }
 
+func stripDollar(l []string) []string {
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = strings.TrimPrefix(s, "$")
+	}
+	return out
+}
+
 // TestEditorMacrosMatchBackend: the code editors' completion (src/completion.ts) offers exactly the SQL macros
 // the backend expands (sqlquery.MacroNames, taken from Interpolate's own macro set) and exactly the Flux
 // variables it replaces (fluxquery.Variables, the list Expand's pattern is built from). A macro on one side
@@ -137,6 +146,7 @@ func TestEditorMacrosMatchBackend(t *testing.T) {
 	}{
 		{"SQL_MACROS", "$__", sqlquery.MacroNames()},
 		{"FLUX_VARIABLES", "v.", fluxquery.Variables},
+		{"INFLUXQL_MACROS", "$", stripDollar(influxql.Macros)},
 	} {
 		block := regexp.MustCompile(`(?s)export const ` + c.list + `[^=]*= \[(.*?)\n\];`).FindStringSubmatch(src)
 		if block == nil {

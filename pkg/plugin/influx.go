@@ -25,6 +25,8 @@ type influxBackend struct {
 	budgets *budgets
 	// transport is the client's HTTP transport (direct or through the secure socks proxy).
 	transport *http.Transport
+	// http is the client of both APIs (v2 Flux, v1 InfluxQL): the transport, byte budgets, the timeout.
+	http *http.Client
 }
 
 func newInfluxBackend(cfg *InfluxSettings, timeout time.Duration, b *budgets, socks secureSocks) (*influxBackend, error) {
@@ -40,7 +42,7 @@ func newInfluxBackend(cfg *InfluxSettings, timeout time.Duration, b *budgets, so
 		SetApplicationName("fieldline-grafana").
 		SetUseGZip(true)
 	c := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
-	return &influxBackend{cfg: cfg, client: c, query: c.QueryAPI(cfg.Org), budgets: b, transport: t}, nil
+	return &influxBackend{cfg: cfg, client: c, query: c.QueryAPI(cfg.Org), budgets: b, transport: t, http: hc}, nil
 }
 
 func (b *influxBackend) close() {

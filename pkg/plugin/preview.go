@@ -29,7 +29,7 @@ type previewRequest struct {
 
 // Preview is what the backend runs for a query: the editor shows it instead of building its own copy.
 type Preview struct {
-	Language string   `json:"language"`         // sql | flux
+	Language string   `json:"language"`         // sql | flux | influxql
 	Text     string   `json:"text"`             // the statement exactly as it runs (code: macros expanded)
 	Params   []string `json:"params,omitempty"` // builder SQL: the values bound to $1, $2, …
 	// Code is what "switch to code" seeds for a builder query: the user's own text from then on, with Grafana's
@@ -153,6 +153,11 @@ func (d *Datasource) preview(r *http.Request, req previewRequest) (Preview, erro
 			code.Interval = 0 // v.windowPeriod follows the panel
 		}
 		return Preview{Language: "flux", Text: built.Flux, Code: fluxquery.Code(code)}, nil
+	case SourceInfluxQL:
+		if d.influx == nil {
+			return Preview{}, errors.New("source influxql: InfluxDB is not configured for this data source")
+		}
+		return Preview{Language: "influxql", Text: d.expandInfluxQL(q, dq)}, nil
 	}
 	return Preview{}, fmt.Errorf("no preview for source %q: MQTT queries subscribe to their topic filter", q.Source)
 }

@@ -22,6 +22,8 @@ const (
 	SourceSQL  = "sql"
 	SourceFlux = "flux"
 	SourceMQTT = "mqtt"
+	// SourceInfluxQL is code InfluxQL on InfluxDB (the v1 query API).
+	SourceInfluxQL = "influxql"
 
 	ModeBuilder = "builder"
 	ModeCode    = "code"
@@ -54,6 +56,7 @@ type Query struct {
 	Live          bool
 	RawSQL        string
 	Flux          string
+	InfluxQL      string
 	Topic         string
 	Template      string        // MQTT topic template, e.g. {device}/{metric}/{sensor}; "" = device is the topic, metric its last level
 	PayloadFormat string        // MQTT payload format: value | json | influx
@@ -77,6 +80,7 @@ type queryJSON struct {
 	Live        bool   `json:"live"`
 	RawSQL      string `json:"rawSql"`
 	Flux        string `json:"flux"`
+	InfluxQL    string `json:"influxql"`
 	Topic       string `json:"topic"`
 	Template    string `json:"template"`
 	PayloadFmt  string `json:"payloadFormat"`
@@ -96,7 +100,7 @@ func ParseQuery(raw []byte) (Query, error) {
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return Query{}, fmt.Errorf("query JSON: %w", err)
 	}
-	q := Query{RefID: j.RefID, Live: j.Live, RawSQL: j.RawSQL, Flux: j.Flux, Topic: strings.TrimSpace(j.Topic),
+	q := Query{RefID: j.RefID, Live: j.Live, RawSQL: j.RawSQL, Flux: j.Flux, InfluxQL: j.InfluxQL, Topic: strings.TrimSpace(j.Topic),
 		Template: strings.TrimSpace(j.Template), PayloadFormat: strings.ToLower(strings.TrimSpace(j.PayloadFmt))}
 	var err error
 
@@ -191,6 +195,14 @@ func ParseQuery(raw []byte) (Query, error) {
 	}
 
 	switch {
+	case q.Source == SourceInfluxQL:
+		q.Mode = ModeCode // InfluxQL is code only
+		if strings.TrimSpace(q.InfluxQL) == "" {
+			return Query{}, errInfluxQLEmpty
+		}
+		if len(q.InfluxQL) > maxCodeBytes {
+			return Query{}, errors.New("code query: influxql is longer than 1 MiB")
+		}
 	case q.Source == SourceMQTT:
 		if q.Topic == "" {
 			return Query{}, errors.New("mqtt query: topic is required")

@@ -16,6 +16,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
 	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
 	"github.com/fieldline-iot/fieldline/pkg/frames"
+	"github.com/fieldline-iot/fieldline/pkg/influxql"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
@@ -117,6 +118,12 @@ func (d *Datasource) run(ctx context.Context, q Query, dq backend.DataQuery) (da
 			return d.influx.code(ctx, q.RefID, d.expandFlux(q, dq), q.Format, d.settings.RowLimit)
 		}
 		return withLiveNotice(q, "Live tail comes from PostgreSQL or MQTT; this Flux query shows its history only")(d.builderFlux(ctx, q, dq))
+	case SourceInfluxQL:
+		if d.influx == nil {
+			return nil, downstream(errors.New("source influxql: InfluxDB is not configured for this data source"))
+		}
+		return withLiveNotice(q, "Live tail comes from PostgreSQL or MQTT; this InfluxQL query shows its history only")(
+			d.influx.influxQL(ctx, q.RefID, d.expandInfluxQL(q, dq), q.Format, d.settings.RowLimit))
 	}
 	return nil, backend.PluginError(fmt.Errorf("unhandled source %q", q.Source))
 }
@@ -127,6 +134,11 @@ func (d *Datasource) expandFlux(q Query, dq backend.DataQuery) string {
 		From: dq.TimeRange.From, To: dq.TimeRange.To, Window: effectiveInterval(q, dq),
 		Bucket: d.influx.cfg.Bucket, Org: d.influx.cfg.Org, MaxDataPts: dq.MaxDataPoints,
 	})
+}
+
+// expandInfluxQL expands Grafana's InfluxQL macros of a code InfluxQL query (QueryData and the /preview resource).
+func (d *Datasource) expandInfluxQL(q Query, dq backend.DataQuery) string {
+	return influxql.Expand(q.InfluxQL, influxql.Vars{From: dq.TimeRange.From, To: dq.TimeRange.To, Interval: effectiveInterval(q, dq)})
 }
 
 // effectiveInterval is the query's interval, else Grafana's interval for the panel, else range/maxDataPoints.
@@ -356,7 +368,8 @@ func (d *Datasource) discover(ctx context.Context, source string, label sqlquery
 	if d.settingsErr != nil {
 		return nil, downstream(d.settingsErr)
 	}
-	if d.pg != nil && (source != SourceFlux || d.influx == nil) {
+	influx := source == SourceFlux || source == SourceInfluxQL // both read InfluxDB
+	if d.pg != nil && (!influx || d.influx == nil) {
 		disc := sqlquery.Discovery{Label: label, Devices: devices, Sensors: sensors, Limit: discoveryLimit, MaxSeries: discoveryMaxSeries}
 		if metric != "" {
 			disc.Metrics = []string{metric}

@@ -301,3 +301,21 @@ describe('MQTT JSON payloads', () => {
     expect(other.container.querySelector('#fl-json-fields')).toBeNull();
   });
 });
+
+describe('InfluxQL', () => {
+  it('edits code InfluxQL without builder or mode', () => {
+    setupTemplateSrv({});
+    const { ds } = makeDatasource();
+    const changes: FieldlineQuery[] = [];
+    render(
+      <Harness
+        ds={ds}
+        initial={{ ...base, source: 'influxql', influxql: 'SELECT 1' } as FieldlineQuery}
+        changes={changes}
+      />
+    );
+    expect(screen.getByLabelText('InfluxQL query')).toHaveValue('SELECT 1');
+    expect(screen.queryByLabelText('Builder')).not.toBeInTheDocument();
+    expect(screen.queryByText('Metric')).not.toBeInTheDocument();
+  });
+});

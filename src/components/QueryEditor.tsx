@@ -44,6 +44,7 @@ function optionsOf<T extends string>(values: readonly T[], text: Record<T, Text>
 const SOURCES = optionsOf<QuerySource>(QUERY_VALUES.source, {
   sql: { label: 'SQL', description: 'PostgreSQL / TimescaleDB' },
   flux: { label: 'Flux', description: 'InfluxDB' },
+  influxql: { label: 'InfluxQL', description: 'InfluxDB 1.x query language (v1 API; InfluxDB 2.x and 3 too)' },
   mqtt: { label: 'MQTT', description: 'Broker, live only' },
 });
 
@@ -141,7 +142,7 @@ export function QueryEditor(props: Props) {
   // the panel's range changes.
   const [preview, setPreview] = useState<Partial<QueryPreview> & { error?: string }>({});
   const previewKey =
-    query.mode === 'builder' && query.source !== 'mqtt' && query.metric
+    query.mode === 'builder' && (query.source === 'sql' || query.source === 'flux') && query.metric
       ? JSON.stringify([
           query.source,
           query.metric,
@@ -181,7 +182,7 @@ export function QueryEditor(props: Props) {
         <InlineField label="Source" labelWidth={LABEL}>
           <RadioButtonGroup<QuerySource> options={SOURCES} value={query.source} onChange={onSource} size="sm" />
         </InlineField>
-        {query.source !== 'mqtt' && (
+        {(query.source === 'sql' || query.source === 'flux') && (
           <InlineField label="Mode" labelWidth={8}>
             <RadioButtonGroup<QueryMode> options={MODES} value={query.mode} onChange={onMode} size="sm" />
           </InlineField>
@@ -199,7 +200,7 @@ export function QueryEditor(props: Props) {
         )}
       </InlineFieldRow>
 
-      {query.source !== 'mqtt' && query.mode === 'builder' && (
+      {(query.source === 'sql' || query.source === 'flux') && query.mode === 'builder' && (
         <>
           <InlineFieldRow>
             <InlineField label="Metric" labelWidth={LABEL} tooltip="Measurement, e.g. temperature">
@@ -358,6 +359,25 @@ export function QueryEditor(props: Props) {
               </tbody>
             </table>
           </Collapse>
+        </>
+      )}
+
+      {query.source === 'influxql' && (
+        <>
+          <CodeQueryEditor
+            source="influxql"
+            id="fl-influxql"
+            label="InfluxQL query"
+            value={query.influxql ?? ''}
+            datasource={datasource}
+            onChange={(influxql) => update({ influxql }, false)}
+            onBlur={(influxql) => update({ influxql })}
+          />
+          <div className={styles.help}>
+            Read statements only (SELECT, SHOW). Available: <code>$timeFilter</code>, <code>$__interval</code>,{' '}
+            <code>$__interval_ms</code>, <code>$__timeFrom</code>, <code>$__timeTo</code> and dashboard variables. The
+            database is the configured bucket (db or db/rp).
+          </div>
         </>
       )}
 
