@@ -16,6 +16,7 @@ import (
 
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/internal/tlsconf"
 )
 
 // Defaults, as in Grafana's SQL data sources.
@@ -315,13 +316,13 @@ func loadMQTT(rawURL, prefix, user string, skipVerify bool, serverName string, s
 	m := &MQTTSettings{URL: rawURL, ClientIDPrefix: prefix, Username: user, Password: sec["mqttPassword"]}
 	ca, cert, key := sec["tlsCACert"], sec["tlsClientCert"], sec["tlsClientKey"]
 	if mqttconn.Secure(u) || ca != "" || cert != "" {
-		cfg, err := mqttconn.TLSConfig(mqttconn.TLSOptions{
+		cfg, err := tlsconf.Config(tlsconf.Options{
 			CA: []byte(ca), Cert: []byte(cert), Key: []byte(key), ServerName: serverName, InsecureSkipVerify: skipVerify,
 		})
 		switch {
-		case errors.Is(err, mqttconn.ErrNoCACert):
+		case errors.Is(err, tlsconf.ErrNoCACert):
 			return nil, errors.New("secureJsonData.tlsCACert: no PEM certificate found")
-		case errors.Is(err, mqttconn.ErrCertWithoutKey):
+		case errors.Is(err, tlsconf.ErrCertWithoutKey):
 			return nil, errors.New("secureJsonData.tlsClientCert and tlsClientKey must be set together")
 		case err != nil:
 			return nil, errors.New("secureJsonData.tlsClientCert/tlsClientKey: not a valid PEM certificate and key pair")
