@@ -23,21 +23,33 @@ type influxBackend struct {
 	client  influxdb2.Client
 	query   api.QueryAPI
 	budgets *budgets
+	// transport is this instance's own (its TLS settings): its idle connections go with the instance.
+	transport *http.Transport
 }
 
 func newInfluxBackend(cfg *InfluxSettings, timeout time.Duration, b *budgets) *influxBackend {
 	// Response bodies of code Flux queries are counted against their byte budget (budget.go) as they arrive,
 	// decompressed: what the client parses and the plugin holds.
-	hc := &http.Client{Timeout: timeout + time.Second, Transport: budgetTransport{next: http.DefaultTransport}}
+	// The client is the plugin's own, so influxdb2's SetTLSConfig would not reach it: the TLS settings go into
+	// its transport.
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	if d, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = d.Clone()
+	}
+	tr.TLSClientConfig = cfg.TLS
+	hc := &http.Client{Timeout: timeout + time.Second, Transport: budgetTransport{next: tr}}
 	opts := influxdb2.DefaultOptions().
 		SetHTTPClient(hc).
 		SetApplicationName("fieldline-grafana").
 		SetUseGZip(true)
 	c := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
-	return &influxBackend{cfg: cfg, client: c, query: c.QueryAPI(cfg.Org), budgets: b}
+	return &influxBackend{cfg: cfg, client: c, query: c.QueryAPI(cfg.Org), budgets: b, transport: tr}
 }
 
-func (b *influxBackend) close() { b.client.Close() }
+func (b *influxBackend) close() {
+	b.client.Close()
+	b.transport.CloseIdleConnections()
+}
 
 // run executes Flux and hands every record to fn (with the table's metadata when a new table starts).
 func (b *influxBackend) run(ctx context.Context, flux string, fn func(rec *fluxRecord) error) error {

@@ -57,6 +57,11 @@ func newPostgresBackend(cfg *PostgresSettings, statementTimeout time.Duration, b
 		return nil, fmt.Errorf("postgres settings: %w", err)
 	}
 	pc.ConnConfig.Password = cfg.Password // never part of a string that could end up in an error
+	// TLS from the PEM settings, not from files: pgx's TLS configuration (and its fallbacks for allow/prefer)
+	// is replaced by one with the custom CA and client certificate, with sslMode's meaning.
+	if err := store.ApplyTLS(&pc.ConnConfig.Config, cfg.SSLMode, cfg.TLS); err != nil {
+		return nil, fmt.Errorf("postgres TLS settings: %w", err)
+	}
 	pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
 	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt((statementTimeout + time.Minute).Milliseconds(), 10)
