@@ -108,7 +108,7 @@ func codePoolConfig(pc *pgxpool.Config, maxResponseBytes int64) *pgxpool.Config 
 		return nil
 	}
 	cc.PrepareConn = func(ctx context.Context, c *pgx.Conn) (bool, error) {
-		bc, ok := c.PgConn().Conn().(*budgetConn)
+		bc, ok := budgetConnOf(c.PgConn().Conn())
 		if !ok {
 			return false, errors.New("code SQL connection without a byte budget")
 		}
@@ -116,7 +116,7 @@ func codePoolConfig(pc *pgxpool.Config, maxResponseBytes int64) *pgxpool.Config 
 		return true, nil
 	}
 	cc.AfterRelease = func(c *pgx.Conn) bool {
-		if bc, ok := c.PgConn().Conn().(*budgetConn); ok {
+		if bc, ok := budgetConnOf(c.PgConn().Conn()); ok {
 			bc.arm(nil)
 		}
 		// What a code query left in its session goes: prepared statements, advisory locks, settings, temp
