@@ -161,6 +161,25 @@ func TestPostgresTLS(t *testing.T) {
 	}
 }
 
+// TestPostgresTLSBudget: the byte budget of code SQL holds on a TLS connection too (pgx layers TLS over the
+// counted connection).
+func TestPostgresTLSBudget(t *testing.T) {
+	t.Parallel()
+	p := privateTLSPostgres(t)
+	s := pgTLSSettings(t, p, p.PasswordRole, p.Password, map[string]any{"sslMode": "verify-full"}, map[string]string{"postgresTLSCACert": string(p.Certs.CA)})
+	s.JSONData = []byte(strings.Replace(string(s.JSONData), "{", `{"maxResponseBytes":1048576,`, 1))
+	d := newDS(t, s)
+	resp := runOne(t, d, dq(t, "A", map[string]any{"source": "sql", "mode": "code", "format": "table",
+		"rawSql": "SELECT repeat('x', 1000) AS s FROM generate_series(1, 5000)"}, base, base.Add(time.Hour), time.Minute))
+	if resp.Error == nil || !strings.Contains(resp.Error.Error(), "maxResponseBytes") {
+		t.Fatalf("want the budget error, got %v", resp.Error)
+	}
+	small := runOne(t, d, dq(t, "A", map[string]any{"source": "sql", "mode": "code", "format": "table", "rawSql": "SELECT 1 AS one"}, base, base.Add(time.Hour), time.Minute))
+	if small.Error != nil {
+		t.Fatalf("a small query after the refused one: %v", small.Error)
+	}
+}
+
 // TestInfluxTLS runs health, builder and code queries through a real InfluxDB 1.8 that serves HTTPS only, with
 // certificates made here.
 func TestInfluxTLS(t *testing.T) {
