@@ -47,10 +47,17 @@ func (p *Postgres) URL(role, password, sslMode string) string {
 	return u.String()
 }
 
+// PostgresOptions tune the private PostgreSQL.
+type PostgresOptions struct {
+	// CertRoleWrites makes CertRole a member of PasswordRole (the database's owner): it can migrate the schema
+	// and write, as the ingester does. Otherwise it only reads.
+	CertRoleWrites bool
+}
+
 // PrivatePostgres initialises a cluster in a temporary directory, starts it on a free loopback port and stops it
 // at cleanup. PostgreSQL refuses to run as root: as root the cluster belongs to the OS user postgres (as the
 // Debian package's cluster of scripts/services.sh does).
-func PrivatePostgres(t testing.TB) *Postgres {
+func PrivatePostgres(t testing.TB, o PostgresOptions) *Postgres {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(PostgresBin, "postgres")); err != nil {
 		if InCI() {
@@ -103,13 +110,17 @@ func PrivatePostgres(t testing.TB) *Postgres {
 		t.Fatalf("connect to private PostgreSQL over its socket: %v", err)
 	}
 	defer conn.Close(ctx)
-	for _, q := range []string{
+	setup := []string{
 		"SET password_encryption = 'scram-sha-256'",
 		fmt.Sprintf("CREATE ROLE %s LOGIN CREATEDB PASSWORD '%s'", p.PasswordRole, p.Password),
 		"CREATE ROLE " + p.CertRole + " LOGIN",
 		"GRANT pg_read_all_data TO " + p.PasswordRole + ", " + p.CertRole,
 		"CREATE DATABASE " + p.Database + " OWNER " + p.PasswordRole,
-	} {
+	}
+	if o.CertRoleWrites {
+		setup = append(setup, "GRANT "+p.PasswordRole+" TO "+p.CertRole)
+	}
+	for _, q := range setup {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("set up private PostgreSQL: %v", err)
 		}

@@ -14,7 +14,7 @@ func TestPrivateTLSServers(t *testing.T) {
 	t.Parallel()
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
-		p := PrivatePostgres(t)
+		p := PrivatePostgres(t, PostgresOptions{})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		if c, err := pgx.Connect(ctx, p.URL(p.PasswordRole, p.Password, "disable")); err == nil {

@@ -23,7 +23,7 @@ func tlsRows() []telemetry.Reading { return dataset()[:720] }
 // privateTLSPostgres is a private PostgreSQL with ssl=on (plain connections refused), the schema and some rows.
 func privateTLSPostgres(t *testing.T) *testsvc.Postgres {
 	t.Helper()
-	p := testsvc.PrivatePostgres(t)
+	p := testsvc.PrivatePostgres(t, testsvc.PostgresOptions{})
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, p.URL(p.PasswordRole, p.Password, "verify-full")+"&sslrootcert="+p.Files.CA)
 	if err != nil {
