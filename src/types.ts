@@ -70,6 +70,8 @@ export interface PostgresSettings {
   useRollup?: boolean;
   /** Connection pool size (default 10). */
   maxConns?: number;
+  /** Name the server certificate is checked against (verify-full) instead of the host. */
+  tlsServerName?: string;
 }
 
 export interface InfluxSettings {
@@ -78,6 +80,11 @@ export interface InfluxSettings {
   bucket?: string;
   /** Code Flux may import only packages that stay inside InfluxDB, and no from/to with host: (default true). */
   restrictFlux?: boolean;
+  tlsSkipVerify?: boolean;
+  /** Name the server certificate is checked against instead of the URL's host. */
+  tlsServerName?: string;
+  tlsAuth?: boolean;
+  tlsWithCACert?: boolean;
 }
 
 export interface MqttSettings {
@@ -126,6 +133,12 @@ export interface FieldlineSecureJsonData {
   tlsCACert?: string;
   tlsClientCert?: string;
   tlsClientKey?: string;
+  postgresTLSCACert?: string;
+  postgresTLSClientCert?: string;
+  postgresTLSClientKey?: string;
+  influxTLSCACert?: string;
+  influxTLSClientCert?: string;
+  influxTLSClientKey?: string;
 }
 
 export type SecureKey = keyof FieldlineSecureJsonData;
