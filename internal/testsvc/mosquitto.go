@@ -163,4 +163,3 @@ func currentUser() string {
 	}
 	return u.Username
 }
-

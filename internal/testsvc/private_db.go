@@ -261,4 +261,3 @@ func appendFile(t testing.TB, path, text string) {
 		t.Fatal(err)
 	}
 }
-

@@ -89,11 +89,11 @@ type MQTTSettings struct {
 
 type jsonSettings struct {
 	Postgres *struct {
-		Host      string `json:"host"`
-		Database  string `json:"database"`
-		User      string `json:"user"`
-		SSLMode   string `json:"sslMode"`
-		Timescale string `json:"timescale"`
+		Host          string `json:"host"`
+		Database      string `json:"database"`
+		User          string `json:"user"`
+		SSLMode       string `json:"sslMode"`
+		Timescale     string `json:"timescale"`
 		UseRollup     *bool  `json:"useRollup"`
 		MaxConns      *int   `json:"maxConns"`
 		TLSServerName string `json:"tlsServerName"`
