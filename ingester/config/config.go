@@ -581,13 +581,13 @@ func (t TLS) Config(key string) (*tls.Config, error) {
 	}
 	tc, err := tlsconf.Config(o)
 	if err != nil {
-		return nil, TLSError(key, t, err)
+		return nil, tlsError(key, t, err)
 	}
 	return tc, nil
 }
 
-// TLSError names the setting of a tlsconf error about t (block key, e.g. "postgres.tls").
-func TLSError(key string, t TLS, err error) error {
+// tlsError names the setting of a tlsconf error about t (block key, e.g. "postgres.tls").
+func tlsError(key string, t TLS, err error) error {
 	switch {
 	case errors.Is(err, tlsconf.ErrNoCACert):
 		return &Error{Key: key + ".ca_file", Err: fmt.Errorf("%s: %w", t.CAFile, err)}
