@@ -19,8 +19,15 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// PostgresBin is where scripts/services.sh's PostgreSQL 15 (Debian package) keeps its programs.
-const PostgresBin = "/usr/lib/postgresql/15/bin"
+// postgresBin is where scripts/services.sh's PostgreSQL (Debian package, version FIELDLINE_PG_VERSION, default
+// 15) keeps its programs.
+func postgresBin() string {
+	v := os.Getenv("FIELDLINE_PG_VERSION")
+	if v == "" {
+		v = "15"
+	}
+	return filepath.Join("/usr/lib/postgresql", v, "bin")
+}
 
 // Postgres is a private PostgreSQL server for one test with ssl=on and certificates made by the test: for what
 // the shared server of scripts/services.sh (plain connections) cannot show. Plain (non-TLS) connections over TCP
@@ -59,11 +66,12 @@ type PostgresOptions struct {
 // Debian package's cluster of scripts/services.sh does).
 func PrivatePostgres(t testing.TB, o PostgresOptions) *Postgres {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(PostgresBin, "postgres")); err != nil {
+	bin := postgresBin()
+	if _, err := os.Stat(filepath.Join(bin, "postgres")); err != nil {
 		if InCI() {
-			t.Fatal("PostgreSQL 15 not installed (scripts/services.sh installs it)")
+			t.Fatalf("PostgreSQL not installed in %s (scripts/services.sh installs it)", bin)
 		}
-		t.Skip("PostgreSQL 15 not installed")
+		t.Skipf("PostgreSQL not installed in %s", bin)
 	}
 	run := runAs(t)
 	// A short directory of its own: the Unix socket path must stay under about 100 bytes.
@@ -78,7 +86,7 @@ func PrivatePostgres(t testing.TB, o PostgresOptions) *Postgres {
 	p.Files = p.Certs.Write(t, dir)
 	data := filepath.Join(dir, "data")
 	run.chown(dir, p.Files.ServerKey, p.Files.ServerCert, p.Files.CA)
-	if out, err := run.cmd(filepath.Join(PostgresBin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync").CombinedOutput(); err != nil {
+	if out, err := run.cmd(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	_, port, _ := net.SplitHostPort(p.Addr)
@@ -95,7 +103,7 @@ func PrivatePostgres(t testing.TB, o PostgresOptions) *Postgres {
 	run.chown(filepath.Join(data, "pg_hba.conf"))
 	logFile := filepath.Join(dir, "postgres.log")
 	pgctl := func(args ...string) ([]byte, error) {
-		return run.cmd(filepath.Join(PostgresBin, "pg_ctl"), append([]string{"-D", data}, args...)...).CombinedOutput()
+		return run.cmd(filepath.Join(bin, "pg_ctl"), append([]string{"-D", data}, args...)...).CombinedOutput()
 	}
 	if out, err := pgctl("-l", logFile, "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(logFile)
