@@ -111,8 +111,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	if cfg.Postgres.Enabled {
 		mode, _ := store.ParseTimescaleMode(cfg.Postgres.Timescale) // validated
-		pg, err := sink.NewPostgres(sink.PostgresOptions{URL: cfg.Postgres.URL, Timescale: mode, Notify: cfg.Postgres.Notify,
-			NotifyTrigger: cfg.Postgres.NotifyTrigger}, log)
+		po := sink.PostgresOptions{URL: cfg.Postgres.URL, Timescale: mode, Notify: cfg.Postgres.Notify,
+			NotifyTrigger: cfg.Postgres.NotifyTrigger, SSLMode: cfg.Postgres.SSLMode()}
+		if cfg.Postgres.TLS.IsSet() {
+			o, err := cfg.Postgres.TLS.Options("postgres.tls")
+			if err != nil {
+				return err
+			}
+			po.TLS = &o
+		}
+		pg, err := sink.NewPostgres(po, log)
 		if err != nil {
 			return err
 		}
@@ -130,8 +138,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}
 	if cfg.Influx.Enabled() {
-		if err := add(sink.NewInflux(sink.InfluxOptions{URL: cfg.Influx.URL, Token: cfg.Influx.Token, Org: cfg.Influx.Org,
-			Bucket: cfg.Influx.Bucket, Timeout: cfg.Influx.WriteTimeout}), cfg.Influx.WriteTimeout); err != nil {
+		io := sink.InfluxOptions{URL: cfg.Influx.URL, Token: cfg.Influx.Token, Org: cfg.Influx.Org,
+			Bucket: cfg.Influx.Bucket, Timeout: cfg.Influx.WriteTimeout}
+		if cfg.Influx.TLS.IsSet() {
+			tc, err := cfg.Influx.TLS.Config("influx.tls")
+			if err != nil {
+				return err
+			}
+			io.TLS = tc
+		}
+		if err := add(sink.NewInflux(io), cfg.Influx.WriteTimeout); err != nil {
 			return err
 		}
 	}

@@ -99,6 +99,10 @@ export const JSON_DATA_KEYS = [
   "influx.org",
   "influx.restrictFlux",
   "influx.sensorTag",
+  "influx.tlsAuth",
+  "influx.tlsServerName",
+  "influx.tlsSkipVerify",
+  "influx.tlsWithCACert",
   "influx.url",
   "influx.valueField",
   "liveFrameInterval",
@@ -132,6 +136,7 @@ export const JSON_DATA_KEYS = [
   "postgres.table.topicTemplate",
   "postgres.table.valueColumn",
   "postgres.timescale",
+  "postgres.tlsServerName",
   "postgres.useRollup",
   "postgres.user",
   "rowLimit",
@@ -140,9 +145,15 @@ export const JSON_DATA_KEYS = [
 
 /** The secureJsonData keys the backend reads. */
 export const SECURE_JSON_DATA_KEYS = [
+  "influxTLSCACert",
+  "influxTLSClientCert",
+  "influxTLSClientKey",
   "influxToken",
   "mqttPassword",
   "postgresPassword",
+  "postgresTLSCACert",
+  "postgresTLSClientCert",
+  "postgresTLSClientKey",
   "tlsCACert",
   "tlsClientCert",
   "tlsClientKey"

@@ -97,6 +97,8 @@ export interface PostgresSettings {
   useRollup?: boolean;
   /** Connection pool size (default 10). */
   maxConns?: number;
+  /** Name the server certificate is checked against (verify-full) instead of the host. */
+  tlsServerName?: string;
   /** The user's own table instead of Fieldline's readings (docs/plugin.md, "Your own table"). */
   table?: TableSettings;
 }
@@ -127,6 +129,11 @@ export interface InfluxSettings {
   sensorTag?: string;
   /** Field the Flux builder reads (default value). */
   valueField?: string;
+  tlsSkipVerify?: boolean;
+  /** Name the server certificate is checked against instead of the URL's host. */
+  tlsServerName?: string;
+  tlsAuth?: boolean;
+  tlsWithCACert?: boolean;
 }
 
 export interface MqttSettings {
@@ -179,6 +186,12 @@ export interface FieldlineSecureJsonData {
   tlsCACert?: string;
   tlsClientCert?: string;
   tlsClientKey?: string;
+  postgresTLSCACert?: string;
+  postgresTLSClientCert?: string;
+  postgresTLSClientKey?: string;
+  influxTLSCACert?: string;
+  influxTLSClientCert?: string;
+  influxTLSClientKey?: string;
 }
 
 export type SecureKey = keyof FieldlineSecureJsonData;

@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/redact"
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/tlsconf"
 )
 
 // Config is the whole ingester configuration. See ingester/fieldline-ingester.sample.yaml.
@@ -54,7 +56,8 @@ type MQTT struct {
 	Leave bool `yaml:"-"`
 }
 
-// TLS options for ssl:// and wss:// brokers.
+// TLS options of a connection: to ssl:// and wss:// brokers (mqtt.tls), PostgreSQL (postgres.tls) and https://
+// InfluxDB (influx.tls). Files hold PEM.
 type TLS struct {
 	CAFile             string `yaml:"ca_file"`
 	CertFile           string `yaml:"cert_file"`
@@ -118,6 +121,22 @@ type Postgres struct {
 	Notify        bool          `yaml:"notify"`    // one NOTIFY fieldline_readings per batch
 	NotifyTrigger bool          `yaml:"notify_trigger"`
 	WriteTimeout  time.Duration `yaml:"write_timeout"`
+	// TLS, when set, replaces the TLS settings of the URL (sslrootcert, sslcert, sslkey); the URL's sslmode still
+	// decides whether TLS is used and what is checked (SSLMode).
+	TLS TLS `yaml:"tls"`
+}
+
+// SSLMode is the sslmode of the URL, else $PGSSLMODE, else prefer (as pgx and libpq read it).
+func (p Postgres) SSLMode() string {
+	if u, err := url.Parse(p.URL); err == nil {
+		if m := u.Query().Get("sslmode"); m != "" {
+			return m
+		}
+	}
+	if m := os.Getenv("PGSSLMODE"); m != "" {
+		return m
+	}
+	return "prefer"
 }
 
 // Influx is the InfluxDB sink (v2 API; InfluxDB 1.8+ works with org ignored and bucket "db/rp").
@@ -127,6 +146,7 @@ type Influx struct {
 	Org          string        `yaml:"org"`
 	Bucket       string        `yaml:"bucket"`
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	TLS          TLS           `yaml:"tls"` // for https:// URLs
 }
 
 // Enabled reports whether the InfluxDB sink is configured.
@@ -380,8 +400,8 @@ func (c *Config) Validate() error {
 	if c.MQTT.MaxInflight < 1 {
 		return keyErr("mqtt.max_inflight", "must be at least 1, got %d", c.MQTT.MaxInflight)
 	}
-	if (c.MQTT.TLS.CertFile == "") != (c.MQTT.TLS.KeyFile == "") {
-		return keyErr("mqtt.tls", "cert_file and key_file go together")
+	if err := c.MQTT.TLS.validate("mqtt.tls"); err != nil {
+		return err
 	}
 	if len(c.MQTT.Subs) == 0 {
 		return keyErr("mqtt.subscriptions", "at least one subscription is needed")
@@ -409,6 +429,18 @@ func (c *Config) Validate() error {
 		if c.Postgres.WriteTimeout <= 0 {
 			return keyErr("postgres.write_timeout", "must be positive")
 		}
+		if c.Postgres.TLS.IsSet() {
+			if err := c.Postgres.TLS.validate("postgres.tls"); err != nil {
+				return err
+			}
+			switch m := c.Postgres.SSLMode(); m {
+			case "disable":
+				return keyErr("postgres.tls", "set, but the URL's sslmode is disable: remove the block or use sslmode=require, verify-ca or verify-full")
+			case "allow", "prefer", "require", "verify-ca", "verify-full":
+			default:
+				return keyErr("postgres.url", "sslmode %q: want disable, allow, prefer, require, verify-ca or verify-full", m)
+			}
+		}
 	}
 	if c.Influx.Enabled() {
 		u, err := url.Parse(c.Influx.URL)
@@ -420,6 +452,14 @@ func (c *Config) Validate() error {
 		}
 		if c.Influx.WriteTimeout <= 0 {
 			return keyErr("influx.write_timeout", "must be positive")
+		}
+		if c.Influx.TLS.IsSet() {
+			if u.Scheme != "https" {
+				return keyErr("influx.tls", "set, but influx.url is not https://")
+			}
+			if err := c.Influx.TLS.validate("influx.tls"); err != nil {
+				return err
+			}
 		}
 	}
 	if c.Batch.MaxRows < 1 || c.Batch.MaxRows > 1_000_000 {
@@ -501,6 +541,60 @@ func (c *Config) NewDecoder(s Subscription) (*telemetry.Decoder, error) {
 			SensorTag: s.Influx.SensorTag, UnitTag: s.Influx.UnitTag,
 		},
 	})
+}
+
+// IsSet reports whether any TLS option is given.
+func (t TLS) IsSet() bool { return t != TLS{} }
+
+func (t TLS) validate(key string) error {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return keyErr(key, "cert_file and key_file go together")
+	}
+	_, err := t.Config(key)
+	return err
+}
+
+// Options reads the PEM files t names; errors are *Error naming key + ".ca_file" and so on.
+func (t TLS) Options(key string) (tlsconf.Options, error) {
+	o := tlsconf.Options{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	for _, f := range []struct {
+		key, path string
+		dst       *[]byte
+	}{{key + ".ca_file", t.CAFile, &o.CA}, {key + ".cert_file", t.CertFile, &o.Cert}, {key + ".key_file", t.KeyFile, &o.Key}} {
+		if f.path == "" {
+			continue
+		}
+		pem, err := os.ReadFile(f.path)
+		if err != nil {
+			return tlsconf.Options{}, &Error{Key: f.key, Err: err}
+		}
+		*f.dst = pem
+	}
+	return o, nil
+}
+
+// Config reads the PEM files t names and builds the TLS configuration; errors name the setting under key.
+func (t TLS) Config(key string) (*tls.Config, error) {
+	o, err := t.Options(key)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := tlsconf.Config(o)
+	if err != nil {
+		return nil, tlsError(key, t, err)
+	}
+	return tc, nil
+}
+
+// tlsError names the setting of a tlsconf error about t (block key, e.g. "postgres.tls").
+func tlsError(key string, t TLS, err error) error {
+	switch {
+	case errors.Is(err, tlsconf.ErrNoCACert):
+		return &Error{Key: key + ".ca_file", Err: fmt.Errorf("%s: %w", t.CAFile, err)}
+	case errors.Is(err, tlsconf.ErrCertWithoutKey), errors.Is(err, tlsconf.ErrBadKeyPair):
+		return &Error{Key: key + ".cert_file", Err: fmt.Errorf("%s, %s: %w", t.CertFile, t.KeyFile, err)}
+	}
+	return &Error{Key: key, Err: err}
 }
 
 func validateBrokerURL(key, raw string) error {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldline-iot/fieldline/internal/testsvc"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -165,5 +167,61 @@ func TestDefaultSpoolDirPerClientID(t *testing.T) {
 	cfg, err := Load([]string{"-client-id", "x", "-spool-dir", "/explicit"}, env(nil), io.Discard)
 	if err != nil || cfg.Spool.Dir != "/explicit" {
 		t.Errorf("an explicit spool dir wins: %q %v", cfg.Spool.Dir, err)
+	}
+}
+
+// TestTLSBlocks: postgres.tls and influx.tls are validated like mqtt.tls (files read and parsed, cert and key
+// together), errors name the key and quote no key material, and a valid block loads.
+func TestTLSBlocks(t *testing.T) {
+	dir := t.TempDir()
+	files := testsvc.MakeCerts(t, "").Write(t, dir)
+	other := testsvc.MakeCerts(t, "").Write(t, t.TempDir())
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pg := func(url, tls string) string { return "postgres:\n  url: " + url + "\n  tls:\n" + tls }
+	in := func(url, tls string) string { return "influx:\n  url: " + url + "\n  bucket: b\n  tls:\n" + tls }
+	const full = "postgres://u@db:5432/f?sslmode=verify-full"
+	for _, c := range []struct{ yaml, key string }{
+		{pg(full, "    cert_file: "+files.ClientCert+"\n"), "postgres.tls"},
+		{pg(full, "    ca_file: "+filepath.Join(dir, "missing.pem")+"\n"), "postgres.tls.ca_file"},
+		{pg(full, "    ca_file: "+notPEM+"\n"), "postgres.tls.ca_file"},
+		{pg(full, "    cert_file: "+files.ClientCert+"\n    key_file: "+other.ClientKey+"\n"), "postgres.tls.cert_file"},
+		{pg("postgres://u@db:5432/f?sslmode=disable", "    ca_file: "+files.CA+"\n"), "postgres.tls"},
+		{in("http://influx:8086", "    ca_file: "+files.CA+"\n"), "influx.tls"},
+		{in("https://influx:8086", "    key_file: "+files.ClientKey+"\n"), "influx.tls"},
+		{in("https://influx:8086", "    ca_file: "+notPEM+"\n"), "influx.tls.ca_file"},
+		{"mqtt:\n  tls:\n    ca_file: " + notPEM + "\n", "mqtt.tls.ca_file"},
+	} {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(c.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load([]string{"-config", path}, env(nil), io.Discard)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Key != c.key {
+			t.Errorf("%q: error %v, want one naming %s", c.yaml, err, c.key)
+			continue
+		}
+		if strings.Contains(err.Error(), "PRIVATE KEY") || strings.Contains(err.Error(), "BEGIN") {
+			t.Errorf("%q: error quotes PEM: %v", c.yaml, err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	ok := pg(full, "    ca_file: "+files.CA+"\n    cert_file: "+files.ClientCert+"\n    key_file: "+files.ClientKey+"\n    server_name: db.example\n") +
+		in("https://influx:8086", "    ca_file: "+files.CA+"\n    insecure_skip_verify: true\n")
+	if err := os.WriteFile(path, []byte(ok), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load([]string{"-config", path}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Postgres.SSLMode() != "verify-full" || cfg.Postgres.TLS.ServerName != "db.example" || !cfg.Influx.TLS.InsecureSkipVerify {
+		t.Fatalf("loaded %+v %+v", cfg.Postgres, cfg.Influx)
+	}
+	if o, err := cfg.Postgres.TLS.Options("postgres.tls"); err != nil || len(o.CA) == 0 || len(o.Key) == 0 || o.ServerName != "db.example" {
+		t.Fatalf("options: %v", err)
 	}
 }

@@ -10,11 +10,9 @@ package pipeline
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,7 +139,7 @@ func (p *Pipeline) clientOptions() (*mqtt.ClientOptions, error) {
 	c := p.cfg.MQTT
 	b := mqttconn.Broker{URL: c.URL, ClientID: c.ClientID, Username: c.Username, Password: c.Password}
 	if mqttconn.SecureScheme(c.URL) || c.TLS.CAFile != "" || c.TLS.CertFile != "" {
-		tc, err := tlsConfig(c.TLS)
+		tc, err := c.TLS.Config("mqtt.tls")
 		if err != nil {
 			return nil, err
 		}
@@ -169,33 +167,6 @@ func (p *Pipeline) clientOptions() (*mqtt.ClientOptions, error) {
 			p.log.Info("MQTT reconnecting", "broker", redact.URL(c.URL))
 		})
 	return o, nil
-}
-
-// tlsConfig reads the PEM files the configuration names and builds the TLS configuration with
-// mqttconn.TLSConfig; errors name the setting.
-func tlsConfig(t config.TLS) (*tls.Config, error) {
-	o := mqttconn.TLSOptions{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
-	for _, f := range []struct {
-		key, path string
-		dst       *[]byte
-	}{{"mqtt.tls.ca_file", t.CAFile, &o.CA}, {"mqtt.tls.cert_file", t.CertFile, &o.Cert}, {"mqtt.tls.key_file", t.KeyFile, &o.Key}} {
-		if f.path == "" {
-			continue
-		}
-		pem, err := os.ReadFile(f.path)
-		if err != nil {
-			return nil, &config.Error{Key: f.key, Err: err}
-		}
-		*f.dst = pem
-	}
-	tc, err := mqttconn.TLSConfig(o)
-	switch {
-	case errors.Is(err, mqttconn.ErrNoCACert):
-		return nil, &config.Error{Key: "mqtt.tls.ca_file", Err: fmt.Errorf("%s: %w", t.CAFile, err)}
-	case err != nil:
-		return nil, &config.Error{Key: "mqtt.tls.cert_file", Err: err}
-	}
-	return tc, nil
 }
 
 func (p *Pipeline) onConnect(c mqtt.Client) {

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,11 +27,15 @@ type Influx struct {
 type InfluxOptions struct {
 	URL, Token, Org, Bucket string
 	Timeout                 time.Duration
+	TLS                     *tls.Config // nil: TLS 1.2+ with the system roots for https:// URLs
 }
 
 // NewInflux creates the client; it does not connect yet.
 func NewInflux(o InfluxOptions) *Influx {
 	opts := influxdb2.DefaultOptions().SetHTTPRequestTimeout(uint(max(o.Timeout, time.Second) / time.Second))
+	if o.TLS != nil {
+		opts.SetTLSConfig(o.TLS)
+	}
 	c := influxdb2.NewClientWithOptions(o.URL, o.Token, opts)
 	return &Influx{client: c, write: c.WriteAPIBlocking(o.Org, o.Bucket)}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/retry"
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/tlsconf"
 )
 
 // Postgres writes batches with store.Writer (COPY, rollup, one NOTIFY per batch). It migrates the schema on
@@ -37,6 +38,9 @@ type PostgresOptions struct {
 	Notify        bool
 	NotifyTrigger bool
 	MaxConns      int32
+	// TLS, when set, replaces the URL's TLS settings (store.ApplyTLS, with SSLMode: the URL's sslmode).
+	TLS     *tlsconf.Options
+	SSLMode string
 }
 
 // NewPostgres prepares the pool; it does not connect yet.
@@ -44,6 +48,11 @@ func NewPostgres(opts PostgresOptions, log *slog.Logger) (*Postgres, error) {
 	pc, err := pgxpool.ParseConfig(opts.URL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres sink: parse URL: %w", err)
+	}
+	if opts.TLS != nil {
+		if err := store.ApplyTLS(&pc.ConnConfig.Config, opts.SSLMode, *opts.TLS); err != nil {
+			return nil, fmt.Errorf("postgres sink: TLS: %w", err)
+		}
 	}
 	pc.AfterConnect = store.WriterSessionSetup
 	pc.MaxConns = max(opts.MaxConns, 2)

@@ -1,6 +1,6 @@
 // Package mqttconn is the one place Fieldline reaches an MQTT broker from, for the ingester's paho client, the
 // plugin's live client (pkg/live/mqttlive) and the plugin's health check: broker URL schemes and their checks
-// (ParseURL, Secure), TLS from PEM (TLSConfig), topic filters (ValidateFilter, Match), the common paho options
+// (ParseURL, Secure), topic filters (ValidateFilter, Match), the common paho options
 // (Broker.ClientOptions) and Dial, which opens every connection (tcp, ssl, ws, wss).
 //
 // It also makes paho.mqtt.golang cheap per message: a connection with buffered reads and coalesced writes

@@ -1,17 +1,9 @@
 package mqttconn
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseURL(t *testing.T) {
@@ -46,51 +38,5 @@ func TestSecure(t *testing.T) {
 		if got := SecureScheme(raw); got != want {
 			t.Errorf("SecureScheme(%q) = %v, want %v", raw, got, want)
 		}
-	}
-}
-
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
-func TestTLSConfig(t *testing.T) {
-	cert, key := selfSigned(t)
-	cfg, err := TLSConfig(TLSOptions{CA: cert, Cert: cert, Key: key, ServerName: "broker.example", InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.RootCAs == nil || len(cfg.Certificates) != 1 || cfg.ServerName != "broker.example" || !cfg.InsecureSkipVerify || cfg.MinVersion < 0x0303 {
-		t.Fatalf("config does not carry the options: %+v", cfg)
-	}
-	if cfg, err := TLSConfig(TLSOptions{}); err != nil || cfg.RootCAs != nil || cfg.InsecureSkipVerify {
-		t.Fatalf("empty options: system roots, verification on: %+v %v", cfg, err)
-	}
-	if _, err := TLSConfig(TLSOptions{CA: []byte("not pem")}); !errors.Is(err, ErrNoCACert) {
-		t.Fatalf("bad CA: %v", err)
-	}
-	if _, err := TLSConfig(TLSOptions{Cert: cert}); !errors.Is(err, ErrCertWithoutKey) {
-		t.Fatalf("cert without key: %v", err)
-	}
-	_, other := selfSigned(t)
-	_, err = TLSConfig(TLSOptions{Cert: cert, Key: other})
-	if !errors.Is(err, ErrBadKeyPair) {
-		t.Fatalf("mismatched pair: %v", err)
-	}
-	if strings.Contains(err.Error(), "PRIVATE KEY") || strings.Contains(err.Error(), string(other[30:60])) {
-		t.Fatalf("error quotes key material: %v", err)
 	}
 }

@@ -2,14 +2,7 @@ package testsvc
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -66,9 +59,9 @@ func PrivateMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
 	}
 	conf += fmt.Sprintf("listener %s 127.0.0.1\n", m.Port) // last: the certificate lines below belong to it
 	if o.TLS {
-		caPEM, certPEM, keyPEM := makeCerts(t)
-		m.CAFile = write("ca.pem", caPEM)
-		conf += fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\n", m.CAFile, write("server.pem", certPEM), write("server.key", keyPEM))
+		c := MakeCerts(t, "")
+		m.CAFile = write("ca.pem", c.CA)
+		conf += fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\n", m.CAFile, write("server.pem", c.ServerCert), write("server.key", c.ServerKey))
 	}
 	if o.Username != "" {
 		pwFile := write("passwords", nil)
@@ -169,29 +162,4 @@ func currentUser() string {
 		return "root"
 	}
 	return u.Username
-}
-
-// makeCerts makes a CA and a server certificate for localhost, valid for an hour.
-func makeCerts(t testing.TB) (caPEM, certPEM, keyPEM []byte) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fieldline test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }

@@ -156,6 +156,11 @@ func NewInfluxBucket(t testing.TB) Influx {
 
 func influxQL(t testing.TB, srv Influx, q string) {
 	t.Helper()
+	influxQLWith(t, http.DefaultClient, srv, q)
+}
+
+func influxQLWith(t testing.TB, hc *http.Client, srv Influx, q string) {
+	t.Helper()
 	form := url.Values{"q": {q}}
 	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(srv.URL, "/")+"/query", strings.NewReader(form.Encode()))
 	if err != nil {
@@ -165,7 +170,7 @@ func influxQL(t testing.TB, srv Influx, q string) {
 	if srv.Token != "" {
 		req.Header.Set("Authorization", "Token "+srv.Token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("influx query %q: %v", q, err)
 	}

@@ -98,6 +98,22 @@ func (c *budgetConn) Read(p []byte) (int, error) {
 
 func (c *budgetConn) arm(b *readBudget) { c.budget.Store(b) }
 
+// budgetConnOf finds the budgetConn of a code-SQL connection: the connection itself, or under the TLS
+// connection pgx layers over it (the budget then counts the bytes as they arrive, encrypted).
+func budgetConnOf(c net.Conn) (*budgetConn, bool) {
+	for c != nil {
+		if bc, ok := c.(*budgetConn); ok {
+			return bc, true
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil, false
+		}
+		c = u.NetConn()
+	}
+	return nil, false
+}
+
 // budgetBody counts an HTTP response body (InfluxDB's CSV) against the budget in the request's context.
 type budgetBody struct {
 	io.ReadCloser

@@ -51,7 +51,7 @@ func TestEditorSettingsMatchBackend(t *testing.T) {
 		t.Errorf("jsonData keys differ:\n editor %v\nbackend %v", editor, want)
 	}
 	var secrets []string
-	for _, m := range regexp.MustCompile(`resetSecret\('([A-Za-z]+)'\)`).FindAllStringSubmatch(src, -1) {
+	for _, m := range regexp.MustCompile(`(?:resetSecret|pemSecret)\('([A-Za-z]+)'\)`).FindAllStringSubmatch(src, -1) {
 		secrets = append(secrets, m[1])
 	}
 	slices.Sort(secrets)

@@ -23,7 +23,8 @@ type influxBackend struct {
 	client  influxdb2.Client
 	query   api.QueryAPI
 	budgets *budgets
-	// transport is the client's HTTP transport (direct or through the secure socks proxy).
+	// transport is this instance's own (its TLS settings, the secure socks proxy): its idle connections go
+	// with the instance.
 	transport *http.Transport
 	// http is the client of both APIs (v2 Flux, v1 InfluxQL): the transport, byte budgets, the timeout.
 	http *http.Client
@@ -36,6 +37,9 @@ func newInfluxBackend(cfg *InfluxSettings, timeout time.Duration, b *budgets, so
 	}
 	// Response bodies of code Flux queries are counted against their byte budget (budget.go) as they arrive,
 	// decompressed: what the client parses and the plugin holds.
+	// The client is the plugin's own, so influxdb2's SetTLSConfig would not reach it: the TLS settings go into
+	// its transport (set up above with the proxy).
+	t.TLSClientConfig = cfg.TLS
 	hc := &http.Client{Timeout: timeout + time.Second, Transport: budgetTransport{next: t}}
 	opts := influxdb2.DefaultOptions().
 		SetHTTPClient(hc).

@@ -58,19 +58,19 @@ func TestMQTTTLSToggles(t *testing.T) {
 	}
 }
 
-func TestMQTTTLSSecrets(t *testing.T) {
+func TestTLSSecretsToggles(t *testing.T) {
 	sec := map[string]string{"tlsCACert": "ca", "tlsClientCert": "c", "tlsClientKey": "k", "mqttPassword": "pw"}
 	f, tr := false, true
-	if got := mqttTLSSecrets(sec, nil, nil); len(got) != 4 {
-		t.Fatalf("no toggles: %v", got)
+	if got := tlsSecrets(sec, mqttTLSKeys, nil, nil); string(got.CA) != "ca" || string(got.Cert) != "c" || string(got.Key) != "k" {
+		t.Fatalf("no toggles: %+v", got)
 	}
-	got := mqttTLSSecrets(sec, &f, &tr)
-	if _, ok := got["tlsCACert"]; ok || got["tlsClientCert"] != "c" || got["mqttPassword"] != "pw" {
-		t.Fatalf("CA off: %v", got)
+	got := tlsSecrets(sec, mqttTLSKeys, &f, &tr)
+	if got.CA != nil || string(got.Cert) != "c" {
+		t.Fatalf("CA off: %+v", got)
 	}
-	got = mqttTLSSecrets(sec, &tr, &f)
-	if _, ok := got["tlsClientKey"]; ok || got["tlsCACert"] != "ca" {
-		t.Fatalf("client auth off: %v", got)
+	got = tlsSecrets(sec, mqttTLSKeys, &tr, &f)
+	if got.Key != nil || got.Cert != nil || string(got.CA) != "ca" {
+		t.Fatalf("client auth off: %+v", got)
 	}
 	if sec["tlsCACert"] != "ca" || len(sec) != 4 {
 		t.Fatal("the instance's secure settings were modified")

@@ -57,6 +57,11 @@ func newPostgresBackend(cfg *PostgresSettings, statementTimeout time.Duration, b
 		return nil, fmt.Errorf("postgres settings: %w", err)
 	}
 	pc.ConnConfig.Password = cfg.Password // never part of a string that could end up in an error
+	// TLS from the PEM settings, not from files: pgx's TLS configuration (and its fallbacks for allow/prefer)
+	// is replaced by one with the custom CA and client certificate, with sslMode's meaning.
+	if err := store.ApplyTLS(&pc.ConnConfig.Config, cfg.SSLMode, cfg.TLS); err != nil {
+		return nil, fmt.Errorf("postgres TLS settings: %w", err)
+	}
 	socks.postgres(&pc.ConnConfig.Config)
 	pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
@@ -104,7 +109,7 @@ func codePoolConfig(pc *pgxpool.Config, maxResponseBytes int64) *pgxpool.Config 
 		return nil
 	}
 	cc.PrepareConn = func(ctx context.Context, c *pgx.Conn) (bool, error) {
-		bc, ok := c.PgConn().Conn().(*budgetConn)
+		bc, ok := budgetConnOf(c.PgConn().Conn())
 		if !ok {
 			return false, errors.New("code SQL connection without a byte budget")
 		}
@@ -112,7 +117,7 @@ func codePoolConfig(pc *pgxpool.Config, maxResponseBytes int64) *pgxpool.Config 
 		return true, nil
 	}
 	cc.AfterRelease = func(c *pgx.Conn) bool {
-		if bc, ok := c.PgConn().Conn().(*budgetConn); ok {
+		if bc, ok := budgetConnOf(c.PgConn().Conn()); ok {
 			bc.arm(nil)
 		}
 		// What a code query left in its session goes: prepared statements, advisory locks, settings, temp

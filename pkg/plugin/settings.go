@@ -20,6 +20,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/tlsconf"
 	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
@@ -70,6 +71,9 @@ type PostgresSettings struct {
 	// NotifyChannel is the user's NOTIFY channel for live queries on Table (its payload a JSON row named by the
 	// table's columns, e.g. row_to_json(NEW)); "": live queries on Table are refused.
 	NotifyChannel string
+	// TLS is the PEM of secureJsonData.postgresTLSCACert, postgresTLSClientCert, postgresTLSClientKey and
+	// jsonData.postgres.tlsServerName, applied with SSLMode's meaning by store.ApplyTLS.
+	TLS tlsconf.Options
 }
 
 // InfluxSettings addresses the InfluxDB bucket (v2 API; InfluxDB 1.8: bucket = database[/retention policy]).
@@ -84,6 +88,7 @@ type InfluxSettings struct {
 	// Schema names the device tag, sensor tag and value field of the builder's series (jsonData.influx.deviceTag,
 	// sensorTag, valueField); zero: the ingester's device, sensor, value.
 	Schema fluxquery.Schema
+	TLS    *tls.Config // nil: TLS 1.2+ with the system roots for https:// URLs
 }
 
 // MQTTSettings addresses the broker.
@@ -105,23 +110,28 @@ type MQTTSettings struct {
 
 type jsonSettings struct {
 	Postgres *struct {
-		Host      string     `json:"host"`
-		Database  string     `json:"database"`
-		User      string     `json:"user"`
-		SSLMode   string     `json:"sslMode"`
-		Timescale string     `json:"timescale"`
-		UseRollup *bool      `json:"useRollup"`
-		MaxConns  *int       `json:"maxConns"`
-		Table     *tableJSON `json:"table"`
+		Host          string     `json:"host"`
+		Database      string     `json:"database"`
+		User          string     `json:"user"`
+		SSLMode       string     `json:"sslMode"`
+		Timescale     string     `json:"timescale"`
+		UseRollup     *bool      `json:"useRollup"`
+		MaxConns      *int       `json:"maxConns"`
+		Table         *tableJSON `json:"table"`
+		TLSServerName string     `json:"tlsServerName"`
 	} `json:"postgres"`
 	Influx *struct {
-		URL          string `json:"url"`
-		Org          string `json:"org"`
-		Bucket       string `json:"bucket"`
-		RestrictFlux *bool  `json:"restrictFlux"`
-		DeviceTag    string `json:"deviceTag"`
-		SensorTag    string `json:"sensorTag"`
-		ValueField   string `json:"valueField"`
+		URL           string `json:"url"`
+		Org           string `json:"org"`
+		Bucket        string `json:"bucket"`
+		RestrictFlux  *bool  `json:"restrictFlux"`
+		DeviceTag     string `json:"deviceTag"`
+		SensorTag     string `json:"sensorTag"`
+		ValueField    string `json:"valueField"`
+		TLSSkipVerify bool   `json:"tlsSkipVerify"`
+		TLSServerName string `json:"tlsServerName"`
+		TLSWithCACert *bool  `json:"tlsWithCACert"` // false: the saved CA is not used (absent: used when saved)
+		TLSAuth       *bool  `json:"tlsAuth"`       // false: the saved client certificate is not used
 	} `json:"influx"`
 	MQTT *struct {
 		URL            string   `json:"url"`
@@ -212,6 +222,11 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 			if p.Table, p.NotifyChannel, err = j.Postgres.Table.load(); err != nil {
 				errs = append(errs, err)
 			}
+			p.TLS = tlsSecrets(sec, postgresTLSKeys, nil, nil)
+			p.TLS.ServerName = j.Postgres.TLSServerName
+			if _, err := tlsconf.Config(p.TLS); err != nil {
+				errs = append(errs, tlsSettingsError(postgresTLSKeys, err))
+			}
 			p.NoRollup = j.Postgres.UseRollup != nil && !*j.Postgres.UseRollup
 			p.MaxConns = DefaultMaxConns
 			if j.Postgres.MaxConns != nil {
@@ -240,12 +255,19 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 			if i.Schema.DeviceTag != "" && i.Schema.DeviceTag == i.Schema.SensorTag {
 				errs = append(errs, errors.New("influx.deviceTag and influx.sensorTag must differ"))
 			}
-			out.Influx = i
+			o := tlsSecrets(sec, influxTLSKeys, j.Influx.TLSWithCACert, j.Influx.TLSAuth)
+			o.ServerName, o.InsecureSkipVerify = j.Influx.TLSServerName, j.Influx.TLSSkipVerify
+			if i.TLS, err = tlsconf.Config(o); err != nil {
+				errs = append(errs, tlsSettingsError(influxTLSKeys, err))
+			} else {
+				out.Influx = i
+			}
 		}
 	}
 	if j.MQTT != nil && j.MQTT.URL != "" {
-		m, err := loadMQTT(j.MQTT.URL, j.MQTT.ClientIDPrefix, j.MQTT.Username, j.MQTT.TLSSkipVerify, j.MQTT.TLSServerName,
-			mqttTLSSecrets(sec, j.MQTT.TLSWithCACert, j.MQTT.TLSAuth))
+		o := tlsSecrets(sec, mqttTLSKeys, j.MQTT.TLSWithCACert, j.MQTT.TLSAuth)
+		o.ServerName, o.InsecureSkipVerify = j.MQTT.TLSServerName, j.MQTT.TLSSkipVerify
+		m, err := loadMQTT(j.MQTT.URL, j.MQTT.ClientIDPrefix, j.MQTT.Username, sec["mqttPassword"], o)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -368,28 +390,43 @@ func loadInflux(rawURL, org, bucket string) (*InfluxSettings, error) {
 	return &InfluxSettings{URL: strings.TrimRight(rawURL, "/"), Org: org, Bucket: bucket}, nil
 }
 
-// mqttTLSSecrets drops the saved CA when the editor's "With CA cert" is off, and the client certificate and key
-// when "TLS client auth" is off: Grafana keeps secure values after a toggle is turned off, and a toggle that is
-// off must not leave them in use. Settings without the toggles (provisioned files) use what is saved.
-func mqttTLSSecrets(sec map[string]string, withCA, auth *bool) map[string]string {
-	if (withCA == nil || *withCA) && (auth == nil || *auth) {
-		return sec
+// tlsKeys are the secureJsonData keys of one connection's TLS PEM.
+type tlsKeys struct{ ca, cert, key string }
+
+var (
+	mqttTLSKeys     = tlsKeys{"tlsCACert", "tlsClientCert", "tlsClientKey"}
+	postgresTLSKeys = tlsKeys{"postgresTLSCACert", "postgresTLSClientCert", "postgresTLSClientKey"}
+	influxTLSKeys   = tlsKeys{"influxTLSCACert", "influxTLSClientCert", "influxTLSClientKey"}
+)
+
+// tlsSecrets returns the saved PEM of keys, without the CA when the editor's "With CA cert" is off, and without
+// the client certificate and key when "TLS client auth" is off: Grafana keeps secure values after a toggle is
+// turned off, and a toggle that is off must not leave them in use. Settings without the toggles (provisioned
+// files) use what is saved.
+func tlsSecrets(sec map[string]string, keys tlsKeys, withCA, auth *bool) tlsconf.Options {
+	var o tlsconf.Options
+	if withCA == nil || *withCA {
+		o.CA = []byte(sec[keys.ca])
 	}
-	out := make(map[string]string, len(sec))
-	for k, v := range sec {
-		out[k] = v
+	if auth == nil || *auth {
+		o.Cert, o.Key = []byte(sec[keys.cert]), []byte(sec[keys.key])
 	}
-	if withCA != nil && !*withCA {
-		delete(out, "tlsCACert")
-	}
-	if auth != nil && !*auth {
-		delete(out, "tlsClientCert")
-		delete(out, "tlsClientKey")
-	}
-	return out
+	return o
 }
 
-func loadMQTT(rawURL, prefix, user string, skipVerify bool, serverName string, sec map[string]string) (*MQTTSettings, error) {
+// tlsSettingsError names the secureJsonData field of a tlsconf error, without its value.
+func tlsSettingsError(keys tlsKeys, err error) error {
+	switch {
+	case errors.Is(err, tlsconf.ErrNoCACert):
+		return fmt.Errorf("secureJsonData.%s: no PEM certificate found", keys.ca)
+	case errors.Is(err, tlsconf.ErrCertWithoutKey):
+		return fmt.Errorf("secureJsonData.%s and %s must be set together", keys.cert, keys.key)
+	default:
+		return fmt.Errorf("secureJsonData.%s/%s: not a valid PEM certificate and key pair", keys.cert, keys.key)
+	}
+}
+
+func loadMQTT(rawURL, prefix, user, password string, o tlsconf.Options) (*MQTTSettings, error) {
 	u, err := mqttconn.ParseURL(rawURL, false)
 	switch {
 	case errors.Is(err, mqttconn.ErrCredentialsInURL):
@@ -403,19 +440,11 @@ func loadMQTT(rawURL, prefix, user string, skipVerify bool, serverName string, s
 	if len(prefix) > 32 {
 		return nil, errors.New("mqtt.clientIdPrefix: at most 32 characters")
 	}
-	m := &MQTTSettings{URL: rawURL, ClientIDPrefix: prefix, Username: user, Password: sec["mqttPassword"]}
-	ca, cert, key := sec["tlsCACert"], sec["tlsClientCert"], sec["tlsClientKey"]
-	if mqttconn.Secure(u) || ca != "" || cert != "" {
-		cfg, err := mqttconn.TLSConfig(mqttconn.TLSOptions{
-			CA: []byte(ca), Cert: []byte(cert), Key: []byte(key), ServerName: serverName, InsecureSkipVerify: skipVerify,
-		})
-		switch {
-		case errors.Is(err, mqttconn.ErrNoCACert):
-			return nil, errors.New("secureJsonData.tlsCACert: no PEM certificate found")
-		case errors.Is(err, mqttconn.ErrCertWithoutKey):
-			return nil, errors.New("secureJsonData.tlsClientCert and tlsClientKey must be set together")
-		case err != nil:
-			return nil, errors.New("secureJsonData.tlsClientCert/tlsClientKey: not a valid PEM certificate and key pair")
+	m := &MQTTSettings{URL: rawURL, ClientIDPrefix: prefix, Username: user, Password: password}
+	if mqttconn.Secure(u) || len(o.CA) > 0 || len(o.Cert) > 0 {
+		cfg, err := tlsconf.Config(o)
+		if err != nil {
+			return nil, tlsSettingsError(mqttTLSKeys, err)
 		}
 		m.TLS = cfg
 	}

@@ -10,7 +10,8 @@ import (
 )
 
 // SecureJSONDataKeys are the secureJsonData keys LoadSettings reads.
-var SecureJSONDataKeys = []string{"postgresPassword", "influxToken", "mqttPassword", "tlsCACert", "tlsClientCert", "tlsClientKey"}
+var SecureJSONDataKeys = []string{"postgresPassword", "influxToken", "mqttPassword", "tlsCACert", "tlsClientCert", "tlsClientKey",
+	"postgresTLSCACert", "postgresTLSClientCert", "postgresTLSClientKey", "influxTLSCACert", "influxTLSClientCert", "influxTLSClientKey"}
 
 // JSONDataKeys lists the jsonData leaf paths LoadSettings and live.LoadSettings read ("postgres.host",
 // "liveSeamDelay"), derived from the structs they decode into, so the list cannot drift from the loaders. Provisioning checks use it to refuse keys the plugin

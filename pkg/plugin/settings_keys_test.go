@@ -20,9 +20,12 @@ func TestSettingsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	var read []string
-	for _, m := range regexp.MustCompile(`sec\["([A-Za-z]+)"\]`).FindAllStringSubmatch(string(src), -1) {
-		if !slices.Contains(read, m[1]) {
-			read = append(read, m[1])
+	// sec["key"], and the TLS key triples tlsSecrets reads: tlsKeys{"ca", "cert", "key"}.
+	for _, m := range regexp.MustCompile(`sec\["([A-Za-z]+)"\]|tlsKeys\{"([A-Za-z]+)", "([A-Za-z]+)", "([A-Za-z]+)"\}`).FindAllStringSubmatch(string(src), -1) {
+		for _, k := range m[1:] {
+			if k != "" && !slices.Contains(read, k) {
+				read = append(read, k)
+			}
 		}
 	}
 	slices.Sort(read)

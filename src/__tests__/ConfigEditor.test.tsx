@@ -129,6 +129,35 @@ describe('ConfigEditor', () => {
     expect(screen.getByText('CA certificate')).toBeInTheDocument();
   });
 
+  it('shows PostgreSQL certificates for TLS modes only, and InfluxDB ones behind their switches', () => {
+    const onOptionsChange = jest.fn();
+    const { container, rerender } = render(
+      <ConfigEditor
+        options={settings({ jsonData: { postgres: { host: 'db.example:5432', sslMode: 'disable' } } })}
+        onOptionsChange={onOptionsChange}
+      />
+    );
+    expect(container.querySelector('#fl-pg-cacert')).toBeNull();
+    expect(container.querySelector('#fl-influx-cacert')).toBeNull();
+    rerender(
+      <ConfigEditor
+        options={settings({
+          jsonData: { postgres: { host: 'db.example:5432', sslMode: 'verify-full' }, influx: { tlsWithCACert: true } },
+          secureJsonFields: { postgresTLSClientKey: true },
+        })}
+        onOptionsChange={onOptionsChange}
+      />
+    );
+    expect(container.querySelector('#fl-pg-cacert')).not.toBeNull();
+    expect(container.querySelector('#fl-pg-clientkey')).toBeDisabled(); // configured: "configured" with a Reset button
+    expect(container.querySelector('#fl-influx-cacert')).not.toBeNull();
+    expect(container.querySelector('#fl-influx-clientcert')).toBeNull();
+    fireEvent.change(container.querySelector('#fl-influx-cacert')!, { target: { value: 'PEM' } });
+    expect((onOptionsChange.mock.lastCall[0] as Settings).secureJsonData).toEqual({ influxTLSCACert: 'PEM' });
+    fireEvent.change(container.querySelector('#fl-pg-servername')!, { target: { value: 'db.internal' } });
+    expect((onOptionsChange.mock.lastCall[0] as Settings).jsonData.postgres?.tlsServerName).toBe('db.internal');
+  });
+
   it('does not claim an sslMode the backend would not use', () => {
     // Unset, the backend uses require (disable only on loopback): the editor must not show "disable".
     render(

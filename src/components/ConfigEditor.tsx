@@ -12,7 +12,6 @@ import {
   RadioButtonGroup,
   SecretInput,
   SecureSocksProxySettings,
-  SecretTextArea,
   Select,
   Switch,
   useStyles2,
@@ -31,6 +30,7 @@ import {
   TimescaleMode,
 } from '../types';
 import { SETTINGS_DEFAULTS, SETTINGS_VALUES } from '../contract.gen';
+import { PemSecret, TlsFields } from './TlsFields';
 import { validateDuration, validateHostPort, validateInfluxUrl, validateMqttUrl } from '../validation';
 
 export type Props = DataSourcePluginOptionsEditorProps<FieldlineOptions, FieldlineSecureJsonData>;
@@ -98,6 +98,12 @@ export function ConfigEditor(props: Props) {
       secureJsonFields: { ...secureFields, [key]: false },
       secureJsonData: { ...secureData, [key]: '' },
     });
+
+  const pemSecret = (key: SecureKey): PemSecret => ({
+    configured: !!secureFields[key],
+    onReset: resetSecret(key),
+    onChange: setSecret(key),
+  });
 
   const hostError = validateHostPort(pg.host);
   const influxError = validateInfluxUrl(influx.url);
@@ -167,6 +173,18 @@ export function ConfigEditor(props: Props) {
             onChange={(v) => setPg({ sslMode: v.value })}
           />
         </Field>
+        {pg.sslMode && pg.sslMode !== 'disable' && (
+          <TlsFields
+            idPrefix="fl-pg"
+            peer="server"
+            width={WIDTH}
+            serverName={pg.tlsServerName}
+            onServerName={(tlsServerName) => setPg({ tlsServerName })}
+            ca={pemSecret('postgresTLSCACert')}
+            clientCert={pemSecret('postgresTLSClientCert')}
+            clientKey={pemSecret('postgresTLSClientKey')}
+          />
+        )}
         <Field label="TimescaleDB" description="auto detects the extension; on or off forces the variant.">
           <RadioButtonGroup<TimescaleMode>
             id="fl-pg-timescale"
@@ -303,6 +321,24 @@ export function ConfigEditor(props: Props) {
             onChange={setSecret('influxToken')}
           />
         </Field>
+        <TlsFields
+          idPrefix="fl-influx"
+          peer="server"
+          width={WIDTH}
+          toggles={{
+            skipVerify: !!influx.tlsSkipVerify,
+            withCACert: !!influx.tlsWithCACert,
+            auth: !!influx.tlsAuth,
+            onSkipVerify: (tlsSkipVerify) => setInflux({ tlsSkipVerify }),
+            onWithCACert: (tlsWithCACert) => setInflux({ tlsWithCACert }),
+            onAuth: (tlsAuth) => setInflux({ tlsAuth }),
+          }}
+          serverName={influx.tlsServerName}
+          onServerName={(tlsServerName) => setInflux({ tlsServerName })}
+          ca={pemSecret('influxTLSCACert')}
+          clientCert={pemSecret('influxTLSClientCert')}
+          clientKey={pemSecret('influxTLSClientKey')}
+        />
       </ConfigSection>
       <Divider />
 
@@ -367,80 +403,24 @@ export function ConfigEditor(props: Props) {
             onChange={setSecret('mqttPassword')}
           />
         </Field>
-        <div className={styles.switches}>
-          <Field label="Skip TLS verify" description="Do not check the broker certificate">
-            <Switch
-              id="fl-mqtt-skipverify"
-              value={!!mqtt.tlsSkipVerify}
-              onChange={(e) => setMqtt({ tlsSkipVerify: e.currentTarget.checked })}
-            />
-          </Field>
-          <Field label="With CA cert" description="Trust a private CA">
-            <Switch
-              id="fl-mqtt-withca"
-              value={!!mqtt.tlsWithCACert}
-              onChange={(e) => setMqtt({ tlsWithCACert: e.currentTarget.checked })}
-            />
-          </Field>
-          <Field label="TLS client auth" description="Present a client certificate">
-            <Switch
-              id="fl-mqtt-tlsauth"
-              value={!!mqtt.tlsAuth}
-              onChange={(e) => setMqtt({ tlsAuth: e.currentTarget.checked })}
-            />
-          </Field>
-        </div>
-        <Field
-          label="TLS server name"
-          description="Check the broker certificate against this name instead of the URL's host."
-        >
-          <Input
-            id="fl-mqtt-servername"
-            width={WIDTH}
-            placeholder="broker.example.com"
-            value={mqtt.tlsServerName ?? ''}
-            onChange={text((tlsServerName) => setMqtt({ tlsServerName: tlsServerName || undefined }))}
-          />
-        </Field>
-        {mqtt.tlsWithCACert && (
-          <Field label="CA certificate">
-            <SecretTextArea
-              id="fl-mqtt-cacert"
-              cols={60}
-              rows={5}
-              isConfigured={!!secureFields.tlsCACert}
-              placeholder="-----BEGIN CERTIFICATE-----"
-              onReset={resetSecret('tlsCACert')}
-              onChange={setSecret('tlsCACert')}
-            />
-          </Field>
-        )}
-        {mqtt.tlsAuth && (
-          <>
-            <Field label="Client certificate">
-              <SecretTextArea
-                id="fl-mqtt-clientcert"
-                cols={60}
-                rows={5}
-                isConfigured={!!secureFields.tlsClientCert}
-                placeholder="-----BEGIN CERTIFICATE-----"
-                onReset={resetSecret('tlsClientCert')}
-                onChange={setSecret('tlsClientCert')}
-              />
-            </Field>
-            <Field label="Client key">
-              <SecretTextArea
-                id="fl-mqtt-clientkey"
-                cols={60}
-                rows={5}
-                isConfigured={!!secureFields.tlsClientKey}
-                placeholder="-----BEGIN PRIVATE KEY-----"
-                onReset={resetSecret('tlsClientKey')}
-                onChange={setSecret('tlsClientKey')}
-              />
-            </Field>
-          </>
-        )}
+        <TlsFields
+          idPrefix="fl-mqtt"
+          peer="broker"
+          width={WIDTH}
+          toggles={{
+            skipVerify: !!mqtt.tlsSkipVerify,
+            withCACert: !!mqtt.tlsWithCACert,
+            auth: !!mqtt.tlsAuth,
+            onSkipVerify: (tlsSkipVerify) => setMqtt({ tlsSkipVerify }),
+            onWithCACert: (tlsWithCACert) => setMqtt({ tlsWithCACert }),
+            onAuth: (tlsAuth) => setMqtt({ tlsAuth }),
+          }}
+          serverName={mqtt.tlsServerName}
+          onServerName={(tlsServerName) => setMqtt({ tlsServerName })}
+          ca={pemSecret('tlsCACert')}
+          clientCert={pemSecret('tlsClientCert')}
+          clientKey={pemSecret('tlsClientKey')}
+        />
       </ConfigSection>
       <Divider />
 
@@ -620,10 +600,5 @@ export function ConfigEditor(props: Props) {
 const getStyles = (theme: GrafanaTheme2) => ({
   root: css({
     maxWidth: theme.spacing(100),
-  }),
-  switches: css({
-    display: 'flex',
-    gap: theme.spacing(4),
-    flexWrap: 'wrap',
   }),
 });
