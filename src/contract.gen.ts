@@ -96,6 +96,7 @@ export const JSON_DATA_KEYS = [
   "enableSecureSocksProxy",
   "influx.bucket",
   "influx.deviceTag",
+  "influx.labelTags",
   "influx.org",
   "influx.restrictFlux",
   "influx.sensorTag",

@@ -129,6 +129,8 @@ export interface InfluxSettings {
   sensorTag?: string;
   /** Field the Flux builder reads (default value). */
   valueField?: string;
+  /** Further tags that tell series apart; each becomes a label. */
+  labelTags?: string[];
   tlsSkipVerify?: boolean;
   /** Name the server certificate is checked against instead of the URL's host. */
   tlsServerName?: string;

@@ -18,7 +18,7 @@ func Code(req Request) string {
 	b.WriteString("  |> filter(fn: (r) => r._time < v.timeRangeStop)\n")
 	writeSelector(&b, req.Schema.Device(), req.Devices)
 	writeSelector(&b, req.Schema.Sensor(), req.Sensors)
-	fmt.Fprintf(&b, "  |> group(columns: [%s, %s])\n", String(req.Schema.Device()), String(req.Schema.Sensor()))
+	fmt.Fprintf(&b, "  |> group(columns: %s)\n", req.Schema.groupColumns())
 	b.WriteString("  |> sort(columns: [\"_time\"])\n")
 	if fn, ok := aggFunc[req.Aggregation]; ok {
 		every := "v.windowPeriod"
@@ -27,6 +27,6 @@ func Code(req Request) string {
 		}
 		fmt.Fprintf(&b, "  |> aggregateWindow(every: %s, fn: %s, timeSrc: \"_start\", createEmpty: false)\n", every, fn)
 	}
-	fmt.Fprintf(&b, "  |> keep(columns: [\"_time\", \"_value\", %s, %s])", String(req.Schema.Device()), String(req.Schema.Sensor()))
+	fmt.Fprintf(&b, "  |> keep(columns: [\"_time\", \"_value\", %s)", strings.TrimPrefix(req.Schema.groupColumns(), "["))
 	return b.String()
 }

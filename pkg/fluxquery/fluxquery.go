@@ -76,6 +76,17 @@ var aggFunc = map[Aggregation]string{
 // node, no sensor tag).
 type Schema struct {
 	DeviceTag, SensorTag, ValueField string
+	// LabelTags are further tags that tell series apart (e.g. location): kept as labels, never merged.
+	LabelTags []string
+}
+
+// groupColumns are the columns one series is made of, as a Flux array.
+func (s Schema) groupColumns() string {
+	cols := []string{String(s.Device()), String(s.Sensor())}
+	for _, t := range s.LabelTags {
+		cols = append(cols, String(t))
+	}
+	return "[" + strings.Join(cols, ", ") + "]"
 }
 
 // Device, Sensor and Field return the names in use (the defaults for empty ones).
@@ -153,7 +164,7 @@ func Build(req Request) (Query, error) {
 	writeSelector(&b, req.Schema.Device(), req.Devices)
 	writeSelector(&b, req.Schema.Sensor(), req.Sensors)
 	// One table per (device, sensor) whatever other tags (unit) split the stored series, time ascending.
-	fmt.Fprintf(&b, "  |> group(columns: [%s, %s])\n", String(req.Schema.Device()), String(req.Schema.Sensor()))
+	fmt.Fprintf(&b, "  |> group(columns: %s)\n", req.Schema.groupColumns())
 	b.WriteString("  |> sort(columns: [\"_time\"])\n")
 	if fn != "" {
 		// window() with an offset puts the windows on the shared grid (aggregateWindow has no offset on
@@ -169,7 +180,7 @@ func Build(req Request) (Query, error) {
 	if req.Limit > 0 {
 		fmt.Fprintf(&b, "  |> limit(n: %d)\n", req.Limit+1)
 	}
-	fmt.Fprintf(&b, "  |> keep(columns: [\"_time\", \"_value\", %s, %s])\n", String(req.Schema.Device()), String(req.Schema.Sensor()))
+	fmt.Fprintf(&b, "  |> keep(columns: [\"_time\", \"_value\", %s)\n", strings.TrimPrefix(req.Schema.groupColumns(), "["))
 	q.Flux = b.String()
 	return q, nil
 }

@@ -16,27 +16,29 @@ import (
 // Series is one (device, sensor) series of a builder query: points in ascending time.
 type Series struct {
 	Device, Sensor string
-	Times          []time.Time
-	Values         []float64
+	// Extra are further labels that tell series apart (an InfluxDB schema's label tags); nil for most.
+	Extra  data.Labels
+	Times  []time.Time
+	Values []float64
 }
 
 // Collector groups rows that arrive ordered by (device, sensor, time) or in any order.
 type Collector struct {
-	byKey     map[[2]string]*Series
+	byKey     map[[3]string]*Series
 	last      *Series
 	Rows      int64
 	Truncated bool // the statement stopped at its row limit (also when Rows > the limit)
 }
 
 func NewCollector() *Collector {
-	return &Collector{byKey: map[[2]string]*Series{}}
+	return &Collector{byKey: map[[3]string]*Series{}}
 }
 
 func (c *Collector) Add(t time.Time, device, sensor string, v float64) {
 	c.Rows++
 	s := c.last
-	if s == nil || s.Device != device || s.Sensor != sensor {
-		k := [2]string{device, sensor}
+	if s == nil || s.Device != device || s.Sensor != sensor || s.Extra != nil {
+		k := [3]string{device, sensor}
 		s = c.byKey[k]
 		if s == nil {
 			s = &Series{Device: device, Sensor: sensor}
@@ -48,7 +50,25 @@ func (c *Collector) Add(t time.Time, device, sensor string, v float64) {
 	s.Values = append(s.Values, v)
 }
 
-// Sorted returns the series ordered by (device, sensor), each sorted by time.
+// AddExtra is Add for series told apart by further labels too (nil or empty extra: Add).
+func (c *Collector) AddExtra(t time.Time, device, sensor string, extra data.Labels, v float64) {
+	if len(extra) == 0 {
+		c.Add(t, device, sensor, v)
+		return
+	}
+	c.Rows++
+	k := [3]string{device, sensor, extra.String()}
+	s := c.byKey[k]
+	if s == nil {
+		s = &Series{Device: device, Sensor: sensor, Extra: extra}
+		c.byKey[k] = s
+	}
+	c.last = nil
+	s.Times = append(s.Times, t)
+	s.Values = append(s.Values, v)
+}
+
+// Sorted returns the series ordered by (device, sensor, extra labels), each sorted by time.
 func (c *Collector) Sorted() []*Series {
 	out := make([]*Series, 0, len(c.byKey))
 	for _, s := range c.byKey {
@@ -61,7 +81,10 @@ func (c *Collector) Sorted() []*Series {
 		if out[i].Device != out[j].Device {
 			return out[i].Device < out[j].Device
 		}
-		return out[i].Sensor < out[j].Sensor
+		if out[i].Sensor != out[j].Sensor {
+			return out[i].Sensor < out[j].Sensor
+		}
+		return out[i].Extra.String() < out[j].Extra.String()
 	})
 	return out
 }
@@ -139,7 +162,14 @@ func TimeSeries(refID, metric string, all []*Series, fill *GridFill, executed st
 			valueField = data.NewField(metric, nil, s.Values)
 		}
 		valueField.Labels = SeriesLabels(s.Device, s.Sensor)
-		valueField.Config = &data.FieldConfig{DisplayNameFromDS: DisplayName(metric, s.Device, s.Sensor)}
+		display := DisplayName(metric, s.Device, s.Sensor)
+		for k, v := range s.Extra {
+			valueField.Labels[k] = v
+		}
+		if len(s.Extra) > 0 {
+			display += " " + s.Extra.String()
+		}
+		valueField.Config = &data.FieldConfig{DisplayNameFromDS: display}
 		f := data.NewFrame(metric, timeField, valueField)
 		f.RefID = refID
 		f.Meta = meta()

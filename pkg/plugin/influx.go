@@ -117,7 +117,16 @@ func (b *influxBackend) builder(ctx context.Context, req fluxquery.Request) (*fr
 		if !ok {
 			return nil
 		}
-		c.Add(t.UTC(), r.str(req.Schema.Device()), r.str(req.Schema.Sensor()), v)
+		var extra data.Labels
+		for _, tag := range req.Schema.LabelTags {
+			if s := r.str(tag); s != "" {
+				if extra == nil {
+					extra = data.Labels{}
+				}
+				extra[tag] = s
+			}
+		}
+		c.AddExtra(t.UTC(), r.str(req.Schema.Device()), r.str(req.Schema.Sensor()), extra, v)
 		return nil
 	})
 	if err != nil {

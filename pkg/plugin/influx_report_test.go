@@ -189,3 +189,46 @@ func TestInfluxReportBuilder(t *testing.T) {
 		t.Errorf("/devices: %d %s", status, body)
 	}
 }
+
+// TestInfluxLabelTags: series that differ only in a further tag (location) stay apart, with that tag as a
+// label, when the data source names it among influx.labelTags; without it they merge, as documented.
+func TestInfluxLabelTags(t *testing.T) {
+	srv := testsvc.NewInfluxBucket(t)
+	c := influxdb2.NewClient(srv.URL, srv.Token)
+	t.Cleanup(c.Close)
+	now := time.Now().Truncate(time.Second)
+	var lines []string
+	for i := 1; i <= 10; i++ {
+		ts := now.Add(-time.Duration(i) * time.Minute).UnixNano()
+		lines = append(lines,
+			fmt.Sprintf("temperature,node=node3,unit=celsius,location=lab value=%d %d", 20+i, ts),
+			fmt.Sprintf("temperature,node=node3,unit=celsius,location=field value=%d %d", 30+i, ts))
+	}
+	if err := c.WriteAPIBlocking(srv.Org, srv.Bucket).WriteRecord(context.Background(), lines...); err != nil {
+		t.Fatal(err)
+	}
+	query := func(extra map[string]any) data.Frames {
+		influx := map[string]any{"url": srv.URL, "org": srv.Org, "bucket": srv.Bucket, "deviceTag": "node"}
+		for k, v := range extra {
+			influx[k] = v
+		}
+		d := newDS(t, settingsFor(t, "", &srv, map[string]any{"influx": influx}))
+		r := runOne(t, d, dq(t, "A", map[string]any{"source": "flux", "metric": "temperature", "aggregation": "none"}, now.Add(-time.Hour), now, time.Minute))
+		if r.Error != nil {
+			t.Fatal(r.Error)
+		}
+		return r.Frames
+	}
+	if merged := query(nil); len(merged) != 1 || merged[0].Rows() != 20 {
+		t.Fatalf("without label tags: want the documented merge into 1 series of 20 rows, got %d frames", len(merged))
+	}
+	got := seriesOf(t, query(map[string]any{"labelTags": []string{"location"}}))
+	if len(got) != 2 {
+		t.Fatalf("with labelTags [location]: want 2 series, got %v", keysOf(got))
+	}
+	for key, pts := range got {
+		if !strings.Contains(key, "location=") || len(pts) != 10 {
+			t.Errorf("series %s: %d points", key, len(pts))
+		}
+	}
+}

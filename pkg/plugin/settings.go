@@ -121,17 +121,18 @@ type jsonSettings struct {
 		TLSServerName string     `json:"tlsServerName"`
 	} `json:"postgres"`
 	Influx *struct {
-		URL           string `json:"url"`
-		Org           string `json:"org"`
-		Bucket        string `json:"bucket"`
-		RestrictFlux  *bool  `json:"restrictFlux"`
-		DeviceTag     string `json:"deviceTag"`
-		SensorTag     string `json:"sensorTag"`
-		ValueField    string `json:"valueField"`
-		TLSSkipVerify bool   `json:"tlsSkipVerify"`
-		TLSServerName string `json:"tlsServerName"`
-		TLSWithCACert *bool  `json:"tlsWithCACert"` // false: the saved CA is not used (absent: used when saved)
-		TLSAuth       *bool  `json:"tlsAuth"`       // false: the saved client certificate is not used
+		URL           string   `json:"url"`
+		Org           string   `json:"org"`
+		Bucket        string   `json:"bucket"`
+		RestrictFlux  *bool    `json:"restrictFlux"`
+		DeviceTag     string   `json:"deviceTag"`
+		SensorTag     string   `json:"sensorTag"`
+		ValueField    string   `json:"valueField"`
+		LabelTags     []string `json:"labelTags"`
+		TLSSkipVerify bool     `json:"tlsSkipVerify"`
+		TLSServerName string   `json:"tlsServerName"`
+		TLSWithCACert *bool    `json:"tlsWithCACert"` // false: the saved CA is not used (absent: used when saved)
+		TLSAuth       *bool    `json:"tlsAuth"`       // false: the saved client certificate is not used
 	} `json:"influx"`
 	MQTT *struct {
 		URL            string   `json:"url"`
@@ -246,7 +247,16 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 		} else {
 			i.Token = sec["influxToken"]
 			i.UnrestrictedFlux = j.Influx.RestrictFlux != nil && !*j.Influx.RestrictFlux
-			i.Schema = fluxquery.Schema{DeviceTag: j.Influx.DeviceTag, SensorTag: j.Influx.SensorTag, ValueField: j.Influx.ValueField}
+			i.Schema = fluxquery.Schema{DeviceTag: j.Influx.DeviceTag, SensorTag: j.Influx.SensorTag, ValueField: j.Influx.ValueField, LabelTags: j.Influx.LabelTags}
+			if len(j.Influx.LabelTags) > 16 {
+				errs = append(errs, errors.New("influx.labelTags: at most 16 tags"))
+			}
+			for k, tag := range j.Influx.LabelTags {
+				if tag == "" || len(tag) > 256 || !utf8.ValidString(tag) || strings.ContainsRune(tag, 0) || strings.HasPrefix(tag, "_") ||
+					tag == i.Schema.Device() || tag == i.Schema.Sensor() || slices.Contains(j.Influx.LabelTags[:k], tag) {
+					errs = append(errs, fmt.Errorf("influx.labelTags[%d]: a tag name (not the device or sensor tag, not twice, not starting with _)", k))
+				}
+			}
 			for name, v := range map[string]string{"influx.deviceTag": j.Influx.DeviceTag, "influx.sensorTag": j.Influx.SensorTag, "influx.valueField": j.Influx.ValueField} {
 				if v != "" && (len(v) > 256 || !utf8.ValidString(v) || strings.ContainsRune(v, 0) || strings.HasPrefix(v, "_")) {
 					errs = append(errs, fmt.Errorf("%s: a tag or field name (UTF-8, at most 256 bytes, not starting with _)", name))

@@ -310,6 +310,24 @@ export function ConfigEditor(props: Props) {
             onChange={text((v) => setInflux({ valueField: v || undefined }))}
           />
         </Field>
+        <Field
+          label="Label tags"
+          description="Further tags that tell series apart (e.g. location), comma-separated: each becomes a label, and series that differ in them are never merged."
+        >
+          <Input
+            id="fl-influx-labeltags"
+            width={WIDTH}
+            value={(influx.labelTags ?? []).join(', ')}
+            placeholder="none"
+            onChange={text((v) => {
+              const labelTags = v
+                .split(',')
+                .map((x) => x.trim())
+                .filter((x) => x !== '');
+              setInflux({ labelTags: labelTags.length ? labelTags : undefined });
+            })}
+          />
+        </Field>
         <Field label="Token">
           <SecretInput
             id="fl-influx-token"
