@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
@@ -117,12 +116,12 @@ func EditorContract() (Contract, error) {
 		"mqtt.clientIdPrefix":      s.MQTT.ClientIDPrefix,
 		"mqtt.allowSysTopics":      s.MQTT.AllowSys,
 		"mqtt.qos":                 ls.QoS,
-		"statementTimeout":         grafanaDuration(s.StatementTimeout),
+		"statementTimeout":         sqlquery.GrafanaInterval(s.StatementTimeout),
 		"rowLimit":                 s.RowLimit,
 		"maxResponseBytes":         s.MaxResponseBytes,
 		"maxBytesInFlight":         s.MaxBytesInFlight,
-		"liveSeamDelay":            grafanaDuration(ls.SeamDelay),
-		"liveFrameInterval":        grafanaDuration(ls.FrameInterval),
+		"liveSeamDelay":            sqlquery.GrafanaInterval(ls.SeamDelay),
+		"liveFrameInterval":        sqlquery.GrafanaInterval(ls.FrameInterval),
 		"liveMaxBufferedRows":      ls.MaxBufferedRows,
 	} {
 		c.SettingsDefaults[k] = v
@@ -155,21 +154,6 @@ func aggregationNames() []string {
 		}
 	}
 	return out
-}
-
-// grafanaDuration writes d as the editors show durations ("30s", "100ms").
-func grafanaDuration(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "0s"
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	case d%time.Second == 0:
-		return fmt.Sprintf("%ds", d/time.Second)
-	}
-	return fmt.Sprintf("%dms", d/time.Millisecond)
 }
 
 // TypeScript renders the contract as the frontend's module (ContractFile).

@@ -142,12 +142,20 @@ func (b *influxBackend) code(ctx context.Context, refID, flux, format string, ro
 			return nil, downstream(err)
 		}
 	}
+	return b.budgeted(ctx, func(ctx context.Context) (data.Frames, error) {
+		return b.codeFrames(ctx, refID, flux, format, rowLimit)
+	})
+}
+
+// budgeted runs a code query (Flux or InfluxQL) within the instance's byte budget: what its answer may hold,
+// counted as it arrives (budget.go); past it the query fails with the error that names the setting.
+func (b *influxBackend) budgeted(ctx context.Context, run func(context.Context) (data.Frames, error)) (data.Frames, error) {
 	budget, release, err := b.budgets.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	result, err := b.codeFrames(withBudget(ctx, budget), refID, flux, format, rowLimit)
+	result, err := run(withBudget(ctx, budget))
 	if err != nil && budget.exceeded.Load() {
 		return nil, budget.err()
 	}

@@ -43,19 +43,13 @@ func (b *influxBackend) influxQL(ctx context.Context, refID, q, format string, r
 	if err := influxql.CheckReadOnly(q); err != nil {
 		return nil, downstream(err)
 	}
-	budget, release, err := b.budgets.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	resp, err := b.influxQLRun(withBudget(ctx, budget), q)
-	if err != nil {
-		if budget.exceeded.Load() {
-			return nil, budget.err()
+	return b.budgeted(ctx, func(ctx context.Context) (data.Frames, error) {
+		resp, err := b.influxQLRun(ctx, q)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
-	}
-	return influxQLFrames(refID, q, format, resp, rowLimit), nil
+		return influxQLFrames(refID, q, format, resp, rowLimit), nil
+	})
 }
 
 func (b *influxBackend) influxQLRun(ctx context.Context, q string) (*influxQLResponse, error) {

@@ -37,7 +37,7 @@ func CodeSQL(req Request) string {
 	}
 	interval := "$__interval"
 	if req.Interval > 0 {
-		interval = grafanaInterval(req.Interval)
+		interval = GrafanaInterval(req.Interval)
 	}
 	agg, ok := codeAgg[req.Aggregation]
 	if !ok {
@@ -59,9 +59,11 @@ func literalList(values []string) string {
 	return strings.Join(q, ", ")
 }
 
-// grafanaInterval writes d the way Grafana's interval macros read it (5m, 90s, 250ms).
-func grafanaInterval(d time.Duration) string {
+// GrafanaInterval writes d the way Grafana's interval macros and settings read it (5m, 90s, 250ms, 0s).
+func GrafanaInterval(d time.Duration) string {
 	switch {
+	case d == 0:
+		return "0s"
 	case d%time.Hour == 0:
 		return fmt.Sprintf("%dh", d/time.Hour)
 	case d%time.Minute == 0:

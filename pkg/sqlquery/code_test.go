@@ -30,8 +30,8 @@ func TestCodeSQL(t *testing.T) {
 		t.Errorf("no interval: the panel's: %s", got)
 	}
 	for d, want := range map[time.Duration]string{time.Hour: "1h", 5 * time.Minute: "5m", 1500 * time.Millisecond: "1500ms", 10 * time.Second: "10s"} {
-		if got := grafanaInterval(d); got != want {
-			t.Errorf("grafanaInterval(%v) = %s, want %s", d, got, want)
+		if got := GrafanaInterval(d); got != want {
+			t.Errorf("GrafanaInterval(%v) = %s, want %s", d, got, want)
 		}
 	}
 }

@@ -146,19 +146,7 @@ func catalogueSQL(d Discovery) (string, []any, error) {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	var conds []string
-	filter := func(col string, values []string) {
-		switch len(values) {
-		case 0:
-		case 1:
-			conds = append(conds, col+" = "+param(values[0]))
-		default:
-			conds = append(conds, col+" = ANY("+param(values)+"::text[])")
-		}
-	}
-	filter("metric", d.Metrics)
-	filter("device", d.Devices)
-	filter("sensor", d.Sensors)
+	conds := labelConds(nil, param, d)
 	var b strings.Builder
 	col := string(d.Label)
 	b.WriteString("SELECT DISTINCT s." + col + " FROM (SELECT metric, device, sensor FROM readings_series")
@@ -185,18 +173,7 @@ func scanSQL(d Discovery) (string, []any, error) {
 	if d.Recent != "" {
 		conds = append(conds, "time > now() - "+param(d.Recent)+"::interval")
 	}
-	filter := func(col string, values []string) {
-		switch len(values) {
-		case 0:
-		case 1:
-			conds = append(conds, col+" = "+param(values[0]))
-		default:
-			conds = append(conds, col+" = ANY("+param(values)+"::text[])")
-		}
-	}
-	filter("metric", d.Metrics)
-	filter("device", d.Devices)
-	filter("sensor", d.Sensors)
+	conds = labelConds(conds, param, d)
 	var b strings.Builder
 	col := string(d.Label)
 	b.WriteString("SELECT DISTINCT s." + col + " FROM (SELECT metric, device, sensor FROM " + d.Table.Relation())
@@ -206,4 +183,21 @@ func scanSQL(d Discovery) (string, []any, error) {
 	b.WriteString(" ORDER BY time DESC LIMIT " + param(d.MaxScan) + ") s")
 	b.WriteString(" ORDER BY 1 LIMIT " + param(d.Limit))
 	return b.String(), args, nil
+}
+
+// labelConds appends the discovery's label filters ("col = $n", or "= ANY($n)" for lists) to conds.
+func labelConds(conds []string, param func(any) string, d Discovery) []string {
+	for _, f := range []struct {
+		col    string
+		values []string
+	}{{"metric", d.Metrics}, {"device", d.Devices}, {"sensor", d.Sensors}} {
+		switch len(f.values) {
+		case 0:
+		case 1:
+			conds = append(conds, f.col+" = "+param(f.values[0]))
+		default:
+			conds = append(conds, f.col+" = ANY("+param(f.values)+"::text[])")
+		}
+	}
+	return conds
 }
