@@ -1,7 +1,8 @@
 // Command bench measures the plugin's builder queries, query to frames, on a generated dataset: 7 days of
 // 10-second readings for 20 series (1 209 600 rows) written with store.Writer (COPY + rollup) in batches of
 // 10 000, then builder 24 h @ 1 m and 7 d @ 10 m over all 20 series and 24 h raw for one series. It prints
-// p50 and p95 in milliseconds.
+// p50 and p95 in milliseconds, in process (QueryData) and end to end (QueryData over the SDK's gRPC adapter, the
+// Arrow frames decoded and the response encoded as JSON, what Grafana does for /api/ds/query), with the JSON size.
 //
 //	eval "$(scripts/services.sh env)"; go run ./bench/query [-n 30] [-keep] [-db name]
 //
@@ -17,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"runtime/pprof"
@@ -25,8 +27,12 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
@@ -104,6 +110,11 @@ func run(n int, keep bool, dbName string) error {
 	}
 	ds := inst.(*plugin.Datasource)
 	defer ds.Dispose()
+	wire, stop, err := serveGRPC(ds)
+	if err != nil {
+		return err
+	}
+	defer stop()
 
 	cases := []struct {
 		name     string
@@ -155,6 +166,12 @@ func run(n int, keep bool, dbName string) error {
 		}
 		fmt.Printf("%-36s frames=%-3d points=%-6d p50=%7.2f ms  p95=%7.2f ms  (target p50 <= %.0f ms: %s)\n",
 			c.name, frames, rows, p50, p95, c.target, verdict)
+		e2e, bytes, err := endToEnd(ctx, wire, raw, c.from, end, c.interval, n)
+		if err != nil {
+			return fmt.Errorf("%s end to end: %w", c.name, err)
+		}
+		fmt.Printf("%-36s end to end (gRPC + Grafana's JSON): p50=%7.2f ms  p95=%7.2f ms  JSON %d KiB\n",
+			"", percentile(e2e, 0.5), percentile(e2e, 0.95), bytes>>10)
 	}
 	// Discovery resources on the large table (loose index scan).
 	for _, path := range []string{"devices?metric=temperature", "sensors?device=dev03", "metrics"} {
@@ -175,6 +192,64 @@ func run(n int, keep bool, dbName string) error {
 		fmt.Printf("resource /%-27s p50=%7.2f ms  p95=%7.2f ms\n", path, percentile(times, 0.5), percentile(times, 0.95))
 	}
 	return nil
+}
+
+// serveGRPC serves the instance's QueryData over the SDK's gRPC adapter on a loopback listener (the protocol
+// Grafana speaks to the plugin process) and returns a client.
+func serveGRPC(ds *plugin.Datasource) (pluginv2.DataClient, func(), error) {
+	opts, err := backend.GRPCServeOpts(backend.ServeOpts{QueryDataHandler: ds})
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20))
+	pluginv2.RegisterDataServer(srv, opts.DataServer)
+	go func() { _ = srv.Serve(l) }()
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		srv.Stop()
+		return nil, nil, err
+	}
+	return pluginv2.NewDataClient(conn), func() { _ = conn.Close(); srv.Stop() }, nil
+}
+
+// endToEnd times a query as a panel gets it: QueryData over gRPC (Arrow frames), then what Grafana does before
+// answering /api/ds/query: the frames decoded and the response encoded as JSON with the SDK's marshalling.
+func endToEnd(ctx context.Context, wire pluginv2.DataClient, raw []byte, from, to time.Time, interval time.Duration, n int) ([]float64, int, error) {
+	req := &pluginv2.QueryDataRequest{PluginContext: &pluginv2.PluginContext{OrgId: 1, PluginId: plugin.PluginID},
+		Queries: []*pluginv2.DataQuery{{RefId: "A", Json: raw, IntervalMS: interval.Milliseconds(), MaxDataPoints: 2000,
+			TimeRange: &pluginv2.TimeRange{FromEpochMS: from.UnixMilli(), ToEpochMS: to.UnixMilli()}}}}
+	var times []float64
+	size := 0
+	for i := 0; i < n+3; i++ {
+		start := time.Now()
+		resp, err := wire.QueryData(ctx, req)
+		if err != nil {
+			return nil, 0, err
+		}
+		out := backend.NewQueryDataResponse()
+		for refID, r := range resp.Responses {
+			frames, err := data.UnmarshalArrowFrames(r.Frames)
+			if err != nil {
+				return nil, 0, err
+			}
+			out.Responses[refID] = backend.DataResponse{Frames: frames}
+		}
+		body, err := json.Marshal(out)
+		if err != nil {
+			return nil, 0, err
+		}
+		if i >= 3 {
+			times = append(times, float64(time.Since(start).Microseconds())/1000)
+		}
+		size = len(body)
+	}
+	sort.Float64s(times)
+	return times, size, nil
 }
 
 // generate writes the dataset with the project's writer and analyzes the tables.
