@@ -73,6 +73,7 @@ type Subscription struct {
 	ShareGroup string      `yaml:"share_group"` // subscribe as $share/<group>/<filter>
 	Template   string      `yaml:"template"`
 	Format     string      `yaml:"format"`
+	ValueType  string      `yaml:"value_type"` // number (default) | text | bool | auto: which values are states
 	Labels     Labels      `yaml:"labels"`
 	JSON       JSONOptions `yaml:"json"`
 	Influx     InfluxLines `yaml:"influx"`
@@ -511,6 +512,9 @@ func (c *Config) validateSub(i int) error {
 	if s.Format == "" {
 		s.Format = string(telemetry.FormatValue)
 	}
+	if _, err := telemetry.ParseValueType(s.ValueType); err != nil {
+		return keyErr(key("value_type"), "must be number, text, bool or auto, got %q", s.ValueType)
+	}
 	if _, err := c.NewDecoder(*s); err != nil {
 		return keyErr(key("template"), "%w", err)
 	}
@@ -530,8 +534,13 @@ func (c *Config) NewDecoder(s Subscription) (*telemetry.Decoder, error) {
 			jsonOpts.Fields[path] = l.telemetry()
 		}
 	}
+	valueType, err := telemetry.ParseValueType(s.ValueType)
+	if err != nil {
+		return nil, fmt.Errorf("value_type: %w", err)
+	}
 	return telemetry.NewDecoder(s.Template, telemetry.Options{
 		Format:          format,
+		ValueType:       valueType,
 		MaxPayloadBytes: c.Decode.MaxPayloadBytes,
 		MaxFuture:       c.Decode.MaxFuture,
 		Static:          s.Labels.telemetry(),

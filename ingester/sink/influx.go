@@ -80,7 +80,16 @@ func EncodeLineProtocol(batch []telemetry.Reading) (string, error) {
 		if r.Unit != "" {
 			enc.AddTag("unit", r.Unit)
 		}
-		v, ok := lineprotocol.FloatValue(r.Value)
+		var v lineprotocol.Value
+		var ok bool
+		switch r.Kind {
+		case telemetry.KindText: // a string field: a measurement keeps one field type, so a state metric stays text
+			v, ok = lineprotocol.StringValue(r.Text)
+		case telemetry.KindBool:
+			v, ok = lineprotocol.BoolValue(r.Text == "true"), true
+		default:
+			v, ok = lineprotocol.FloatValue(r.Value)
+		}
 		if !ok {
 			return "", fmt.Errorf("reading %d: value %v cannot be written to InfluxDB", j, r.Value)
 		}

@@ -26,7 +26,8 @@ import (
 
 const (
 	suffix  = ".batch"
-	magic   = "FLSP1\n"
+	magic   = "FLSP1\n" // numbers only: the format every version reads
+	magic2  = "FLSP2\n" // a batch with states: every row has a kind byte after its value, and a text unless a number
 	tmpPref = ".tmp-"
 )
 
@@ -303,15 +304,28 @@ func (s *Spool) drop(seq uint64) {
 	}
 }
 
-// Encode serialises a batch: magic, count, rows, CRC-32C of everything before it.
+// Encode serialises a batch: magic, count, rows, CRC-32C of everything before it. A batch of numbers only is
+// written in version 1 (what releases before states read); a batch with states in version 2.
 func Encode(batch []telemetry.Reading) []byte {
 	n := len(magic) + binary.MaxVarintLen64
+	states := false
 	for i := range batch {
 		r := &batch[i]
 		n += 8 + 8 + 4*binary.MaxVarintLen64 + len(r.Device) + len(r.Metric) + len(r.Sensor) + len(r.Unit)
+		if r.IsState() {
+			states = true
+			n += 1 + binary.MaxVarintLen64 + len(r.Text)
+		}
+	}
+	if states {
+		n += len(batch) // kind bytes
 	}
 	buf := make([]byte, 0, n+4)
-	buf = append(buf, magic...)
+	if states {
+		buf = append(buf, magic2...)
+	} else {
+		buf = append(buf, magic...)
+	}
 	buf = binary.AppendUvarint(buf, uint64(len(batch)))
 	for i := range batch {
 		r := &batch[i]
@@ -321,15 +335,23 @@ func Encode(batch []telemetry.Reading) []byte {
 			buf = append(buf, s...)
 		}
 		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(r.Value))
+		if states {
+			buf = append(buf, byte(r.Kind))
+			if r.IsState() {
+				buf = binary.AppendUvarint(buf, uint64(len(r.Text)))
+				buf = append(buf, r.Text...)
+			}
+		}
 	}
 	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, crcTable))
 }
 
 // Decode parses what Encode wrote, checking the checksum.
 func Decode(data []byte) ([]telemetry.Reading, error) {
-	if len(data) < len(magic)+1+4 || string(data[:len(magic)]) != magic {
+	if len(data) < len(magic)+1+4 || (string(data[:len(magic)]) != magic && string(data[:len(magic2)]) != magic2) {
 		return nil, fmt.Errorf("%w: bad header", ErrCorrupt)
 	}
+	states := string(data[:len(magic2)]) == magic2
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.Checksum(body, crcTable) != sum {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
@@ -361,6 +383,21 @@ func Decode(data []byte) ([]telemetry.Reading, error) {
 		}
 		r.Value = math.Float64frombits(binary.LittleEndian.Uint64(p))
 		p = p[8:]
+		if states {
+			if len(p) < 1 || p[0] > byte(telemetry.KindBool) {
+				return nil, fmt.Errorf("%w: bad value kind in row %d", ErrCorrupt, i)
+			}
+			r.Kind = telemetry.Kind(p[0])
+			p = p[1:]
+			if r.IsState() {
+				l, k := binary.Uvarint(p)
+				if k <= 0 || l > uint64(len(p)-k) {
+					return nil, fmt.Errorf("%w: truncated text in row %d", ErrCorrupt, i)
+				}
+				r.Text = string(p[k : k+int(l)])
+				p = p[k+int(l):]
+			}
+		}
 		out = append(out, r)
 	}
 	if len(p) != 0 {

@@ -36,6 +36,37 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 }
 
+// A batch with states round-trips (version 2); a batch of numbers only keeps version 1, which releases without
+// states read, and a version-1 file written by them still decodes.
+func TestEncodeDecodeStates(t *testing.T) {
+	in := sample(6, "pico")
+	in[1] = telemetry.Reading{Time: in[1].Time, Device: "pico", Metric: "status", Kind: telemetry.KindText, Text: "offline"}
+	in[2] = telemetry.Reading{Time: in[2].Time, Device: "pico", Metric: "relay", Kind: telemetry.KindBool, Text: "true", Value: 1}
+	in[3].Text = "" // a number next to states
+	data := Encode(in)
+	if !strings.HasPrefix(string(data), magic2) {
+		t.Fatalf("a batch with states is not version 2: %q", data[:6])
+	}
+	got, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Fatalf("round trip differs:\n got %+v\nwant %+v", got, in)
+	}
+	numbers := sample(3, "pico")
+	if v1 := Encode(numbers); !strings.HasPrefix(string(v1), magic) {
+		t.Fatalf("numbers only are not written as version 1: %q", v1[:6])
+	}
+	for _, i := range []int{len(magic2) + 30, len(data) / 2, len(data) - 6} {
+		bad := append([]byte(nil), data...)
+		bad[i] ^= 0x08
+		if _, err := Decode(bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("flip at %d: err %v, want ErrCorrupt", i, err)
+		}
+	}
+}
+
 func TestDecodeDetectsCorruption(t *testing.T) {
 	data := Encode(sample(10, "pico"))
 	for _, i := range []int{0, len(magic) + 1, len(data) / 2, len(data) - 1} {
@@ -181,6 +212,9 @@ func TestCorruptFileIsQuarantined(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(Encode(sample(3, "pico")))
 	f.Add([]byte(magic))
+	st := sample(2, "pico")
+	st[0].Kind, st[0].Text = telemetry.KindText, "online"
+	f.Add(Encode(st))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := Decode(data)
 		if err != nil {

@@ -10,8 +10,13 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
-// Channel is the NOTIFY channel every committed batch is announced on.
+// Channel is the NOTIFY channel every committed batch of readings (numbers) is announced on.
 const Channel = "fieldline_readings"
+
+// StatesChannel is the NOTIFY channel every committed batch of states (text and boolean values, the states
+// table) is announced on, in the same format: a row's value is a JSON string (kind text) or true/false (kind
+// bool).
+const StatesChannel = "fieldline_states"
 
 // MaxNotifyPayload is the largest payload we send: PostgreSQL's limit is 8000 bytes.
 const MaxNotifyPayload = 7900
@@ -53,7 +58,7 @@ func EncodeNotification(batch []telemetry.Reading) string {
 		if t.After(to) {
 			to = t
 		}
-		estimate += rowEstimate + len(batch[i].Device) + len(batch[i].Metric) + len(batch[i].Sensor)
+		estimate += rowEstimate + len(batch[i].Device) + len(batch[i].Metric) + len(batch[i].Sensor) + len(batch[i].Text)
 	}
 	head := make([]byte, 0, 96)
 	head = append(head, `{"v":1,"from":`...)
@@ -82,7 +87,14 @@ func EncodeNotification(batch []telemetry.Reading) string {
 		buf = append(buf, ',')
 		buf = appendJSONString(buf, r.Sensor)
 		buf = append(buf, ',')
-		buf = strconv.AppendFloat(buf, r.Value, 'g', -1, 64)
+		switch r.Kind {
+		case telemetry.KindText:
+			buf = appendJSONString(buf, r.Text)
+		case telemetry.KindBool:
+			buf = append(buf, r.Text...) // "true" or "false"
+		default:
+			buf = strconv.AppendFloat(buf, r.Value, 'g', -1, 64)
+		}
 		buf = append(buf, ']')
 		if len(buf) > MaxNotifyPayload {
 			return string(append(head, '}'))
@@ -93,6 +105,28 @@ func EncodeNotification(batch []telemetry.Reading) string {
 		return string(append(head, '}'))
 	}
 	return string(buf)
+}
+
+// decodeValue reads a row's value: a number (a reading), a string (a text state) or a boolean (a bool state).
+func decodeValue(raw json.RawMessage, r *telemetry.Reading) error {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case float64:
+		r.Value = v
+	case string:
+		r.Kind, r.Text = telemetry.KindText, v
+	case bool:
+		r.Kind, r.Text = telemetry.KindBool, "false"
+		if v {
+			r.Text, r.Value = "true", 1
+		}
+	default:
+		return fmt.Errorf("value is %s, want a number, a string or a boolean", raw)
+	}
+	return nil
 }
 
 func appendJSONString(buf []byte, s string) []byte {
@@ -154,7 +188,7 @@ func decodeNotificationJSON(payload string) (Notification, error) {
 				return Notification{}, fmt.Errorf("decode %s notification: row %d field %d: %w", Channel, i, j+1, err)
 			}
 		}
-		if err := json.Unmarshal(row[4], &r.Value); err != nil {
+		if err := decodeValue(row[4], &r); err != nil {
 			return Notification{}, fmt.Errorf("decode %s notification: row %d value: %w", Channel, i, err)
 		}
 		n.Rows = append(n.Rows, r)

@@ -26,7 +26,8 @@ func WriterSessionSetup(ctx context.Context, c *pgx.Conn) error {
 	return nil
 }
 
-// Writer stores batches of readings: one transaction per batch with COPY into readings and one NOTIFY on Channel.
+// Writer stores batches of readings: one transaction per batch with COPY into readings (numbers) and states (text
+// and boolean values), and one NOTIFY on Channel (numbers) and on StatesChannel (states).
 // The database's rollup trigger (migration 8) merges the batch into every rollup level and the series catalogue
 // within the same transaction, as it does for every other writer.
 type Writer struct {
@@ -68,17 +69,37 @@ func isDeadlock(err error) bool {
 }
 
 func (w *Writer) write(ctx context.Context, batch []telemetry.Reading) error {
+	numbers, states := splitStates(batch)
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{"readings"}, readingColumns, &copySource{rows: batch, i: -1})
-		if err != nil {
-			return fmt.Errorf("copy %d readings: %w", len(batch), err)
+		if len(numbers) > 0 {
+			n, err := tx.CopyFrom(ctx, pgx.Identifier{"readings"}, readingColumns, &copySource{rows: numbers, i: -1})
+			if err != nil {
+				return fmt.Errorf("copy %d readings: %w", len(numbers), err)
+			}
+			if int(n) != len(numbers) {
+				return fmt.Errorf("copy readings: stored %d of %d rows", n, len(numbers))
+			}
 		}
-		if int(n) != len(batch) {
-			return fmt.Errorf("copy readings: stored %d of %d rows", n, len(batch))
+		if len(states) > 0 {
+			n, err := tx.CopyFrom(ctx, pgx.Identifier{"states"}, stateColumns, &stateSource{rows: states, i: -1})
+			if err != nil {
+				return fmt.Errorf("copy %d states: %w", len(states), err)
+			}
+			if int(n) != len(states) {
+				return fmt.Errorf("copy states: stored %d of %d rows", n, len(states))
+			}
 		}
 		if w.notify {
-			if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, EncodeNotification(batch)); err != nil {
-				return fmt.Errorf("notify %s: %w", Channel, err)
+			for _, c := range [...]struct {
+				channel string
+				rows    []telemetry.Reading
+			}{{Channel, numbers}, {StatesChannel, states}} {
+				if len(c.rows) == 0 {
+					continue
+				}
+				if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", c.channel, EncodeNotification(c.rows)); err != nil {
+					return fmt.Errorf("notify %s: %w", c.channel, err)
+				}
 			}
 		}
 		return nil
@@ -87,6 +108,48 @@ func (w *Writer) write(ctx context.Context, batch []telemetry.Reading) error {
 		return fmt.Errorf("write batch to PostgreSQL: %w", err)
 	}
 	return nil
+}
+
+// splitStates returns the batch's numbers and its states. A batch without states (the common case) is returned
+// as it is, without copying.
+func splitStates(batch []telemetry.Reading) (numbers, states []telemetry.Reading) {
+	first := -1
+	for i := range batch {
+		if batch[i].IsState() {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return batch, nil
+	}
+	numbers = make([]telemetry.Reading, 0, len(batch))
+	numbers = append(numbers, batch[:first]...)
+	for i := first; i < len(batch); i++ {
+		if batch[i].IsState() {
+			states = append(states, batch[i])
+		} else {
+			numbers = append(numbers, batch[i])
+		}
+	}
+	return numbers, states
+}
+
+var stateColumns = []string{"time", "device", "metric", "sensor", "value", "kind"}
+
+// stateSource feeds states to COPY.
+type stateSource struct {
+	rows []telemetry.Reading
+	i    int
+	vals [6]any
+}
+
+func (s *stateSource) Next() bool { s.i++; return s.i < len(s.rows) }
+func (s *stateSource) Err() error { return nil }
+func (s *stateSource) Values() ([]any, error) {
+	r := &s.rows[s.i]
+	s.vals[0], s.vals[1], s.vals[2], s.vals[3], s.vals[4], s.vals[5] = r.Time, r.Device, r.Metric, r.Sensor, r.Text, r.Kind.String()
+	return s.vals[:], nil
 }
 
 // copySource feeds a batch to COPY, reusing one values slice (pgx encodes each row before asking for the next).

@@ -21,6 +21,8 @@ type Reading struct {
 	Sensor string // "" when the topic has none
 	Unit   string // optional, "" when unknown
 	Value  float64
+	Kind   Kind   // KindNumber (Value), or a state: KindText or KindBool (Text)
+	Text   string // a state's value; "" for numbers
 }
 
 // Format is the payload format of a subscription.
@@ -92,6 +94,7 @@ type Options struct {
 	MaxPayloadBytes int           // default 65536 when 0
 	MaxFuture       time.Duration // default 1h when 0; readings with time > received+MaxFuture are rejected
 	Static          Labels        // labels used when the template does not provide them (template wins)
+	ValueType       ValueType     // default ValueNumber: which values are readings and which are states
 	JSON            JSONOptions   // FormatJSON only (ignored otherwise)
 	Influx          InfluxOptions // FormatInflux only (ignored otherwise)
 }
@@ -134,6 +137,7 @@ type Decoder struct {
 	maxPayload int
 	maxFuture  time.Duration
 	static     Labels
+	valueType  ValueType
 
 	// json
 	timePath   []string // nil = none
@@ -161,6 +165,9 @@ func NewDecoder(template string, opts Options) (*Decoder, error) {
 
 	if d.format, err = ParseFormat(string(opts.Format)); err != nil {
 		return nil, bad("unknown Format %s (want %q, %q or %q)", quoteTrunc(string(opts.Format)), FormatValue, FormatJSON, FormatInflux)
+	}
+	if d.valueType, err = ParseValueType(string(opts.ValueType)); err != nil {
+		return nil, bad("unknown ValueType %s (want number, text, bool or auto)", quoteTrunc(string(opts.ValueType)))
 	}
 	switch {
 	case opts.MaxPayloadBytes < 0:
@@ -349,6 +356,20 @@ func (d *Decoder) Decode(topic string, payload []byte, received time.Time, dst [
 func (d *Decoder) decodeValue(l Labels, p []byte, received time.Time, dst []Reading) ([]Reading, *Rejection) {
 	if len(p) >= 2 && p[0] == '"' && p[len(p)-1] == '"' {
 		p = p[1 : len(p)-1]
+	}
+	if d.valueType != ValueNumber && d.valueType != "" {
+		r, rej := d.decodeState(l, p)
+		if rej == nil {
+			rej = checkReadingLabels(l)
+		}
+		if rej == nil {
+			rej = d.checkTime(received, received)
+		}
+		if rej != nil {
+			return dst, rej
+		}
+		r.Time = received
+		return append(dst, r), nil
 	}
 	// ParseFloat does not retain its argument (its errors hold a copy), so a zero-copy view is safe.
 	v, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(p), len(p)), 64)

@@ -249,6 +249,13 @@ func TestDecodeRejections(t *testing.T) {
 		{"line protocol overflowing time", influx, "pico/temperature/dht22", "t value=1 99999999999999999999", time.Time{}, ReasonTimeRange},
 		{"line protocol bad label from tag", influx, "pico/temperature/dht22", "t,unit=" + strings.Repeat("u", 300) + " value=1", time.Time{}, ReasonBadLabel},
 		{"line protocol empty device", influx, "/temperature/dht22", "t value=1", time.Time{}, ReasonBadLabel},
+
+		{"bool: not a boolean word", Options{ValueType: ValueBool}, "pico/relay/r1", "open", time.Time{}, ReasonNotABool},
+		{"text: too long", Options{ValueType: ValueText}, "pico/fw/main", strings.Repeat("v", MaxTextBytes+1), time.Time{}, ReasonTextTooLong},
+		{"text: NUL", Options{ValueType: ValueText}, "pico/fw/main", "1.2\x00", time.Time{}, ReasonBadText},
+		{"text: bad label", Options{ValueType: ValueText}, "pico//main", "online", time.Time{}, ReasonBadLabel},
+		{"json text: escaped NUL", Options{Format: FormatJSON, ValueType: ValueAuto}, "pico/temperature/dht22", `{"fw":"1\u0000"}`, time.Time{}, ReasonBadText},
+		{"line protocol text: newline", Options{Format: FormatInflux, ValueType: ValueText}, "pico/temperature/dht22", `t fw="a\nb"`, time.Time{}, ReasonBadText},
 	}
 	seen := map[Reason]bool{}
 	for _, tc := range tests {
@@ -310,8 +317,8 @@ func TestDecodeAllOrNothing(t *testing.T) {
 
 func TestReasons(t *testing.T) {
 	rs := Reasons()
-	if len(rs) != 13 {
-		t.Fatalf("Reasons() has %d entries, want 13", len(rs))
+	if len(rs) != 16 {
+		t.Fatalf("Reasons() has %d entries, want 16", len(rs))
 	}
 	seen := map[Reason]bool{}
 	for _, r := range rs {

@@ -48,6 +48,25 @@ func checkDecodeResult(t *testing.T, d *Decoder, topic string, payload []byte, r
 				t.Fatalf("bad label %q in %+v", l, r)
 			}
 		}
+		switch r.Kind {
+		case KindNumber:
+			if r.Text != "" {
+				t.Fatalf("number with text: %+v", r)
+			}
+		case KindBool:
+			if r.Text != "true" && r.Text != "false" {
+				t.Fatalf("bool state %q", r.Text)
+			}
+		case KindText:
+			if reason, msg := CheckText(r.Text); reason != "" {
+				t.Fatalf("stored text %q fails its own check: %s", r.Text, msg)
+			}
+		default:
+			t.Fatalf("unknown kind %d", r.Kind)
+		}
+		if r.IsState() && d.valueType == ValueNumber {
+			t.Fatalf("state from a number-only decoder: %+v", r)
+		}
 		if r.Time.Before(MinTime) || r.Time.After(received.Add(d.maxFuture)) {
 			t.Fatalf("time %v out of bounds (received %v)", r.Time, received)
 		}
@@ -160,12 +179,25 @@ func FuzzDecodeValue(f *testing.F) {
 	f.Add("pico//dht22", []byte("1"), int64(1700000000))
 	f.Add("pico/temp\x7f/dht22", []byte("1"), int64(1700000000))
 	f.Add("pico/temperature/dht22", []byte("1"), int64(0))
+	f.Add("pico/status/x", []byte("offline"), int64(1700000000))
+	f.Add("pico/relay/x", []byte("ON"), int64(1700000000))
 	d, err := NewDecoder("{device}/{metric}/{sensor}", Options{MaxPayloadBytes: 64})
 	if err != nil {
 		f.Fatal(err)
 	}
+	var states []*Decoder
+	for _, vt := range []ValueType{ValueText, ValueBool, ValueAuto} {
+		sd, err := NewDecoder("{device}/{metric}/{sensor}", Options{MaxPayloadBytes: 2048, ValueType: vt})
+		if err != nil {
+			f.Fatal(err)
+		}
+		states = append(states, sd)
+	}
 	f.Fuzz(func(t *testing.T, topic string, payload []byte, recvSec int64) {
 		checkDecodeResult(t, d, topic, payload, time.Unix(recvSec, 0))
+		for _, sd := range states {
+			checkDecodeResult(t, sd, topic, payload, time.Unix(recvSec, 0))
+		}
 	})
 }
 
@@ -182,6 +214,10 @@ func FuzzDecodeJSON(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	autoStates, err := NewDecoder("iiot/{device}/{metric}", Options{Format: FormatJSON, ValueType: ValueAuto, JSON: JSONOptions{TimeField: "ts"}})
+	if err != nil {
+		f.Fatal(err)
+	}
 	fields := map[string]Labels{"ts2": {}}
 	for k, v := range secondReportFields {
 		fields[k] = v
@@ -194,6 +230,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, topic string, payload []byte, recvSec int64) {
 		received := time.Unix(recvSec, 0)
 		checkDecodeResult(t, auto, topic, payload, received)
+		checkDecodeResult(t, autoStates, topic, payload, received)
 		checkDecodeResult(t, mapped, topic, payload, received)
 	})
 }
@@ -212,7 +249,7 @@ func FuzzDecodeInflux(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	sec, err := NewDecoder("iiot/#", Options{Format: FormatInflux, Influx: InfluxOptions{Precision: "s"}})
+	sec, err := NewDecoder("iiot/#", Options{Format: FormatInflux, ValueType: ValueText, Influx: InfluxOptions{Precision: "s"}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -10,8 +10,9 @@ import (
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 )
 
-// decodeInflux decodes one or more lines of line protocol. Each numeric field of each line is a reading:
-// the field "value" has the measurement as its metric, any other field f has "<measurement>_<f>".
+// decodeInflux decodes one or more lines of line protocol. Each numeric field of each line is a reading, each
+// string or boolean field a state when the value type admits it (see jsonState): the field "value" has the
+// measurement as its metric, any other field f has "<measurement>_<f>".
 func (d *Decoder) decodeInflux(base Labels, p []byte, received time.Time, dst []Reading) ([]Reading, *Rejection) {
 	lp := lineprotocol.NewDecoderWithBytes(p)
 	n0 := len(dst)
@@ -75,19 +76,34 @@ func (d *Decoder) decodeInflux(base Labels, p []byte, received time.Time, dst []
 				} else {
 					f = float64(val.UintV())
 				}
-			case lineprotocol.Bool:
-				if _, err := lineprotocol.NewValueFromBytes(kind, v); err != nil {
+			case lineprotocol.Bool, lineprotocol.String:
+				val, err := lineprotocol.NewValueFromBytes(kind, v)
+				if err != nil {
 					return dst, reject(ReasonBadLine, "line %d field %s: %v", line, quoteTruncBytes(k), err)
 				}
-				continue // not numeric
+				if d.valueType == ValueNumber || d.valueType == "" {
+					continue // not numeric
+				}
+				ml := l
+				ml.Metric = influxMetric(measurement, k)
+				var state any
+				if kind == lineprotocol.Bool {
+					state = val.BoolV()
+				} else {
+					state = val.StringV()
+				}
+				r, isState, rej := d.jsonState(ml, "line "+strconv.Itoa(line)+" field "+string(k), state)
+				if rej != nil {
+					return dst, rej
+				}
+				if isState {
+					dst = append(dst, r)
+				}
+				continue
 			default:
-				continue // strings are not numeric
+				continue
 			}
-			metric := measurement
-			if string(k) != "value" {
-				metric = measurement + "_" + string(k)
-			}
-			dst = append(dst, Reading{Device: l.Device, Metric: metric, Sensor: l.Sensor, Unit: l.Unit, Value: f})
+			dst = append(dst, Reading{Device: l.Device, Metric: influxMetric(measurement, k), Sensor: l.Sensor, Unit: l.Unit, Value: f})
 		}
 		tb, err := lp.TimeBytes()
 		if err != nil {
@@ -121,6 +137,14 @@ func (d *Decoder) decodeInflux(base Labels, p []byte, received time.Time, dst []
 		return dst, reject(ReasonNoFields, "no numeric field in %d line(s) of line protocol", line)
 	}
 	return dst, nil
+}
+
+// influxMetric names a field's metric: the field "value" is the measurement, any other f is "<measurement>_<f>".
+func influxMetric(measurement string, field []byte) string {
+	if string(field) == "value" {
+		return measurement
+	}
+	return measurement + "_" + string(field)
 }
 
 func badLine(line int, err error) *Rejection {

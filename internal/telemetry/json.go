@@ -42,13 +42,20 @@ func (d *Decoder) decodeJSON(base Labels, p []byte, received time.Time, dst []Re
 			if !ok {
 				continue
 			}
-			num, ok := v.(json.Number)
-			if !ok {
-				continue // only numbers are readings
-			}
 			l := overlay(base, f.labels)
 			if l.Metric == "" {
 				l.Metric = f.path
+			}
+			num, ok := v.(json.Number)
+			if !ok {
+				r, isState, rej := d.jsonState(l, f.path, v)
+				if rej != nil {
+					return dst, rej
+				}
+				if isState {
+					dst = append(dst, r)
+				}
+				continue // other leaves are neither readings nor states
 			}
 			if dst, rej = appendJSONReading(dst, l, f.path, num); rej != nil {
 				return dst, rej
@@ -58,6 +65,9 @@ func (d *Decoder) decodeJSON(base Labels, p []byte, received time.Time, dst []Re
 		return dst, rej
 	}
 	if len(dst) == n0 {
+		if d.valueType != ValueNumber && d.valueType != "" {
+			return dst, reject(ReasonNoFields, "no numeric, string or boolean field in the JSON payload")
+		}
 		return dst, reject(ReasonNoFields, "no numeric field in the JSON payload")
 	}
 	for i := n0; i < len(dst); i++ {
@@ -72,7 +82,8 @@ func (d *Decoder) decodeJSON(base Labels, p []byte, received time.Time, dst []Re
 	return dst, nil
 }
 
-// walkJSON appends a reading for every numeric leaf under v, in sorted key order.
+// walkJSON appends a reading for every numeric leaf under v, in sorted key order, and a state for every string
+// or boolean leaf the value type admits (jsonState).
 func (d *Decoder) walkJSON(v any, path string, base Labels, dst []Reading) ([]Reading, *Rejection) {
 	var rej *Rejection
 	switch v := v.(type) {
@@ -96,18 +107,27 @@ func (d *Decoder) walkJSON(v any, path string, base Labels, dst []Reading) ([]Re
 				return dst, rej
 			}
 		}
-	case json.Number:
+	case json.Number, string, bool:
 		if d.timePath != nil && path == d.timeField {
 			return dst, nil
 		}
 		l := base
 		switch path {
-		case "", "value": // a bare number or a top-level "value" field: the topic's metric
+		case "", "value": // a bare value or a top-level "value" field: the topic's metric
 			l.Metric = cmpOr(base.Metric, "value")
 		default:
 			l.Metric = path
 		}
-		return appendJSONReading(dst, l, cmpOr(path, "(top level)"), v)
+		if num, ok := v.(json.Number); ok {
+			return appendJSONReading(dst, l, cmpOr(path, "(top level)"), num)
+		}
+		r, isState, rej := d.jsonState(l, cmpOr(path, "(top level)"), v)
+		if rej != nil {
+			return dst, rej
+		}
+		if isState {
+			dst = append(dst, r)
+		}
 	}
 	return dst, nil
 }

@@ -26,6 +26,9 @@ const (
 	ReasonTimeRange     Reason = "time_out_of_range" // before 2000-01-01 or more than MaxFuture ahead of receive time
 	ReasonTopicMismatch Reason = "topic_mismatch"    // topic does not match the template
 	ReasonBadLabel      Reason = "bad_label"         // empty device or metric, label longer than 256 bytes, control chars
+	ReasonNotABool      Reason = "not_a_bool"        // value type bool: the payload is not a boolean word
+	ReasonTextTooLong   Reason = "text_too_long"     // a state's text is longer than MaxTextBytes
+	ReasonBadText       Reason = "bad_text"          // a state's text holds a control character (NUL, newline, …)
 )
 
 var allReasons = [...]Reason{
@@ -42,6 +45,9 @@ var allReasons = [...]Reason{
 	ReasonTimeRange,
 	ReasonTopicMismatch,
 	ReasonBadLabel,
+	ReasonNotABool,
+	ReasonTextTooLong,
+	ReasonBadText,
 }
 
 // Reasons returns every Reason in a stable order (for pre-registering metric label values). The caller may
