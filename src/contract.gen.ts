@@ -21,6 +21,7 @@ export const QUERY_FIELDS = [
   "refId",
   "sensor",
   "source",
+  "state",
   "template",
   "topic",
   "variable"
@@ -57,7 +58,8 @@ export const QUERY_VALUES = {
   ],
   "mode": [
     "builder",
-    "code"
+    "code",
+    "states"
   ],
   "payloadFormat": [
     "value",

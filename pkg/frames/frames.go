@@ -330,9 +330,9 @@ func copyField(f *data.Field) *data.Field {
 // LabelsPush is a frame in Grafana's labels push mode: a string field "labels" (one label set per row, in
 // Prometheus form {k="v", ...}, see PromLabels), then time, then the value. Live streams send these; nil
 // slices make the empty frame a live query answers with.
-func LabelsPush(refID, valueName string, labels []string, times []time.Time, values []float64) *data.Frame {
+func LabelsPush[V float64 | string](refID, valueName string, labels []string, times []time.Time, values []V) *data.Frame {
 	if labels == nil {
-		labels, times, values = []string{}, []time.Time{}, []float64{}
+		labels, times, values = []string{}, []time.Time{}, []V{}
 	}
 	f := data.NewFrame(refID,
 		data.NewField("labels", nil, labels),

@@ -93,7 +93,7 @@ func TestPromLabels(t *testing.T) {
 	if want := `{device="no'de 1", metric="a/b"}`; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
-	f := LabelsPush("A", "v", nil, nil, nil)
+	f := LabelsPush[float64]("A", "v", nil, nil, nil)
 	if len(f.Fields) != 3 || f.Fields[0].Name != "labels" || f.Rows() != 0 {
 		t.Fatalf("empty labels frame: %+v", f)
 	}

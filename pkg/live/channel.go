@@ -52,6 +52,8 @@ type Selector struct {
 	// Series is true when the channel carries one series (exact device and sensor): frames are wide
 	// (time, value). Otherwise frames use Grafana's labels push mode (labels, time, value).
 	Series bool
+	// States is true for a states query: the stream reads the states table and StatesChannel, values are text.
+	States bool
 	// Aggregated builder queries: the stream emits one value per closed bucket of Interval (Agg = avg, min, …).
 	Agg      string
 	Interval time.Duration
@@ -76,6 +78,9 @@ func (s *Selector) marshal() []byte {
 	}
 	if s.ExcludeDevices != nil {
 		flags |= 4
+	}
+	if s.States {
+		flags |= 8
 	}
 	b = append(b, flags)
 	b = appendStr(b, s.Metric)
@@ -195,6 +200,7 @@ func unmarshalSelector(b []byte) (*Selector, error) {
 	r.b = r.b[4:]
 	flags := r.byte()
 	s.Series = flags&1 == 1
+	s.States = flags&8 != 0
 	s.Metric = r.str()
 	s.Devices = r.list()
 	s.Sensors = r.list()
@@ -212,8 +218,9 @@ func unmarshalSelector(b []byte) (*Selector, error) {
 			return nil, errBadSelector
 		}
 	}
-	// A one-series channel names exactly one series: the stream indexes Devices[0] and Sensors[0].
-	if s.Series && (len(s.Devices) != 1 || len(s.Sensors) != 1) {
+	// A one-series channel names exactly one series: the stream indexes Devices[0] and Sensors[0]. States are
+	// never aggregated, and only PostgreSQL has them.
+	if s.Series && (len(s.Devices) != 1 || len(s.Sensors) != 1) || s.States && (s.Agg != "" || s.Kind != KindPostgres) {
 		return nil, errBadSelector
 	}
 	for _, l := range [][]string{{s.Metric}, s.Devices, s.Sensors, s.ExcludeDevices, s.ExcludeSensors} {

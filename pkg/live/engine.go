@@ -92,6 +92,7 @@ type Engine struct {
 	mu       sync.Mutex // guards closed, listener, mqtt; RunStream joins goroutines under it
 	closed   bool
 	listener *pglisten.Listener[store.Notification]
+	states   *pglisten.Listener[store.Notification] // StatesChannel, started on the first states stream
 	mqtt     *mqttlive.Client
 
 	streams atomic.Int64 // running streams
@@ -139,6 +140,9 @@ func (e *Engine) Stats() Stats {
 	defer e.mu.Unlock()
 	if e.listener != nil {
 		s.ListenerConnections = e.listener.Connections()
+	}
+	if e.states != nil {
+		s.ListenerConnections += e.states.Connections()
 	}
 	if e.mqtt != nil {
 		s.MQTTConnections = e.mqtt.Connections()
@@ -224,7 +228,7 @@ func (e *Engine) available(sel *Selector) error {
 	switch {
 	case sel.Kind == KindPostgres && e.cfg.Postgres == nil:
 		return errors.New("live: PostgreSQL is not configured for this data source")
-	case sel.Kind == KindPostgres && e.cfg.Table != nil && e.cfg.NotifyChannel == "":
+	case sel.Kind == KindPostgres && !sel.States && e.cfg.Table != nil && e.cfg.NotifyChannel == "":
 		return errors.New("live: the data source reads your own table; set postgres.table.notifyChannel to the channel its trigger notifies on")
 	case sel.Kind == KindMQTT && e.cfg.MQTT == nil:
 		return errors.New("live: MQTT is not configured for this data source")
@@ -246,16 +250,24 @@ func (e *Engine) startLocked(fn func()) bool {
 	return true
 }
 
-// pgListener returns the instance's listener, starting it on first use.
-func (e *Engine) pgListener() *pglisten.Listener[store.Notification] {
+// pgListener returns the instance's listener for readings (states: for the states table), starting it on first
+// use: one LISTEN connection per channel in use, shared by every stream of the instance.
+func (e *Engine) pgListener(states bool) *pglisten.Listener[store.Notification] {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.listener != nil {
-		return e.listener
+	slot := &e.listener
+	if states {
+		slot = &e.states
+	}
+	if *slot != nil {
+		return *slot
 	}
 	base := e.cfg.Postgres.ConnConfig()
 	channel, decode := store.Channel, store.DecodeNotification
-	if e.cfg.Table != nil {
+	switch {
+	case states:
+		channel = store.StatesChannel
+	case e.cfg.Table != nil:
 		channel, decode = e.cfg.NotifyChannel, newRowDecoder(e.cfg.Table)
 	}
 	l := pglisten.New(pglisten.Config[store.Notification]{
@@ -275,7 +287,7 @@ func (e *Engine) pgListener() *pglisten.Listener[store.Notification] {
 		// As for MQTT (MQTTClient): under load, one read per frame interval.
 		ReadInterval: e.settings.FrameInterval,
 	})
-	e.listener = l
+	*slot = l
 	e.startLocked(func() { _ = l.Run(e.ctx) })
 	return l
 }

@@ -127,7 +127,7 @@ func (e *Engine) MQTTFrames(ctx context.Context, q MQTTQuery) (data.Frames, erro
 		return nil, fmt.Errorf("mqtt query: %w", err)
 	}
 	sel := &Selector{Kind: KindMQTT, Seam: time.Now(), Nonce: randomNonce(), Topic: q.Topic, Template: q.Template, PayloadFormat: q.PayloadFormat, JSON: q.JSON}
-	f := frames.LabelsPush(q.RefID, "value", nil, nil, nil)
+	f := frames.LabelsPush[float64](q.RefID, "value", nil, nil, nil)
 	f.Name = q.RefID
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
 	e.setChannel(ctx, f, sel)

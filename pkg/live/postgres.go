@@ -57,8 +57,13 @@ func keyOf(seed maphash.Seed, r *telemetry.Reading) rowKey {
 	us := r.Time.UnixMicro()
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], uint64(us))
-	binary.LittleEndian.PutUint64(b[8:], math.Float64bits(r.Value))
-	h.Write(b[:])
+	if r.IsState() {
+		h.Write(b[:8])
+		h.WriteString(r.Text) // a state's text is its value (a bool's Value is not kept by the read-back)
+	} else {
+		binary.LittleEndian.PutUint64(b[8:], math.Float64bits(r.Value))
+		h.Write(b[:])
+	}
 	return rowKey{us, h.Sum64()}
 }
 
@@ -206,7 +211,7 @@ func (s *pgStream) Notify(ns []store.Notification) {
 
 func (e *Engine) runPostgresStream(ctx context.Context, sel *Selector, sender *backend.StreamSender) error {
 	s := newPGStream(e, sel)
-	unsubscribe := e.pgListener().Subscribe(s)
+	unsubscribe := e.pgListener(sel.States).Subscribe(s)
 	defer unsubscribe()
 	if sel.Agg != "" {
 		// Buckets close with time, not only when rows arrive: wake the stream a few times per bucket.
@@ -321,6 +326,7 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 	sql, args, ok := sqlquery.ReadBackSQL(sqlquery.ReadBack{
 		Metric: s.sel.Metric, From: from, To: to, Devices: s.sel.Devices, Sensors: s.sel.Sensors,
 		ExcludeDevices: s.sel.ExcludeDevices, ExcludeSensors: s.sel.ExcludeSensors, Limit: limit, Table: s.e.cfg.Table,
+		States: s.sel.States,
 	})
 	if !ok {
 		return nil // an empty list selects nothing
@@ -336,7 +342,12 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 			defer rows.Close()
 			for rows.Next() {
 				r := telemetry.Reading{Metric: s.sel.Metric}
-				if err := rows.Scan(&r.Time, &r.Device, &r.Sensor, &r.Value); err != nil {
+				if s.sel.States {
+					r.Kind = telemetry.KindText // the stream shows every state as text
+					if err := rows.Scan(&r.Time, &r.Device, &r.Sensor, &r.Text); err != nil {
+						return err
+					}
+				} else if err := rows.Scan(&r.Time, &r.Device, &r.Sensor, &r.Value); err != nil {
 					return err
 				}
 				r.Time = r.Time.UTC()
@@ -388,12 +399,19 @@ func (s *pgStream) labels(device, sensor string) string {
 // frame builds the frame for s.rows: wide (time, value) with the series' labels for a one-series channel,
 // labels push mode otherwise.
 func (s *pgStream) frame() *data.Frame {
+	if s.sel.States {
+		return frameOf(s, func(r *telemetry.Reading) string { return r.Text })
+	}
+	return frameOf(s, func(r *telemetry.Reading) float64 { return r.Value })
+}
+
+func frameOf[V float64 | string](s *pgStream, value func(*telemetry.Reading) V) *data.Frame {
 	n := len(s.rows)
 	times := make([]time.Time, n)
-	values := make([]float64, n)
+	values := make([]V, n)
 	for i := range s.rows {
 		times[i] = s.rows[i].Time
-		values[i] = s.rows[i].Value
+		values[i] = value(&s.rows[i])
 	}
 	var f *data.Frame
 	if s.sel.Series {

@@ -33,6 +33,7 @@ type SQLQuery struct {
 	Agg              string        // "" for raw rows; avg, min, max, last, count, sum
 	Interval         time.Duration // the bucket width of an aggregated query
 	From, To         time.Time     // the panel's time range
+	States           bool          // a states query: text values from the states table (never aggregated)
 }
 
 // History answers the query's history for [From, to) as dataplane time-series-multi frames, one per series
@@ -51,7 +52,7 @@ func (e *Engine) HistoryEnd(to time.Time) time.Time {
 // SQLFrames answers a live builder SQL query: its history until the seam (from history), and a channel per
 // series frame, plus one channel in labels push mode for series that are not in the history yet.
 func (e *Engine) SQLFrames(ctx context.Context, q SQLQuery, history History) (data.Frames, error) {
-	if err := e.available(&Selector{Kind: KindPostgres}); err != nil {
+	if err := e.available(&Selector{Kind: KindPostgres, States: q.States}); err != nil {
 		return nil, backend.DownstreamError(err)
 	}
 	seam := e.HistoryEnd(q.To)
@@ -73,8 +74,8 @@ func (e *Engine) SQLFrames(ctx context.Context, q SQLQuery, history History) (da
 	if len(result) == 1 && len(result[0].Fields) == 0 {
 		// No series yet: one channel for the whole selector, in labels push mode (series appear as they come).
 		sel := &Selector{Kind: KindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors,
-			Agg: q.Agg, Interval: q.Interval}
-		f := frames.LabelsPush(q.RefID, q.Metric, nil, nil, nil)
+			Agg: q.Agg, Interval: q.Interval, States: q.States}
+		f := emptyPush(q)
 		f.Meta = result[0].Meta
 		e.setChannel(ctx, f, sel)
 		return data.Frames{f}, nil
@@ -86,7 +87,7 @@ func (e *Engine) SQLFrames(ctx context.Context, q SQLQuery, history History) (da
 		}
 		l := f.Fields[1].Labels
 		sel := &Selector{Kind: KindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Series: true,
-			Devices: []string{l["device"]}, Sensors: []string{l["sensor"]}, Agg: q.Agg, Interval: q.Interval}
+			Devices: []string{l["device"]}, Sensors: []string{l["sensor"]}, Agg: q.Agg, Interval: q.Interval, States: q.States}
 		e.setChannel(ctx, f, sel)
 		exDevices, exSensors = append(exDevices, l["device"]), append(exSensors, l["sensor"])
 	}
@@ -96,12 +97,20 @@ func (e *Engine) SQLFrames(ctx context.Context, q SQLQuery, history History) (da
 	enumerated := q.Devices != nil && q.Sensors != nil && len(exDevices) >= len(q.Devices)*len(q.Sensors)
 	if !enumerated && len(exDevices) > 0 && len(exDevices) <= maxExcludedSeries {
 		sel := &Selector{Kind: KindPostgres, Seam: seam, Nonce: nonce, Metric: q.Metric, Devices: q.Devices, Sensors: q.Sensors,
-			Agg: q.Agg, Interval: q.Interval, ExcludeDevices: exDevices, ExcludeSensors: exSensors}
-		f := frames.LabelsPush(q.RefID, q.Metric, nil, nil, nil)
+			Agg: q.Agg, Interval: q.Interval, ExcludeDevices: exDevices, ExcludeSensors: exSensors, States: q.States}
+		f := emptyPush(q)
 		f.Name = q.Metric
 		f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesMulti, TypeVersion: data.FrameTypeVersion{0, 1}}
 		e.setChannel(ctx, f, sel)
 		result = append(result, f)
 	}
 	return result, nil
+}
+
+// emptyPush is an empty labels-push frame of the query's value type (text for states).
+func emptyPush(q SQLQuery) *data.Frame {
+	if q.States {
+		return frames.LabelsPush[string](q.RefID, q.Metric, nil, nil, nil)
+	}
+	return frames.LabelsPush[float64](q.RefID, q.Metric, nil, nil, nil)
 }

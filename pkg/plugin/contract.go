@@ -43,7 +43,7 @@ type Contract struct {
 // exactly these (plus documented aliases of older queries).
 var (
 	QuerySources   = []string{SourceSQL, SourceFlux, SourceInfluxQL, SourceMQTT}
-	QueryModes     = []string{ModeBuilder, ModeCode}
+	QueryModes     = []string{ModeBuilder, ModeCode, ModeStates}
 	ResultFormats  = []string{FormatTimeSeries, FormatTable}
 	FillModes      = []string{FillNone, FillNull, FillPrevious, FillZero}
 	PayloadFormats = []string{string(telemetry.FormatValue), string(telemetry.FormatJSON), string(telemetry.FormatInflux)}

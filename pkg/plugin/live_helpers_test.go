@@ -25,9 +25,24 @@ type liveRow struct {
 	series string
 	us     int64
 	v      float64
+	s      string // a state's text (string value fields)
 }
 
-func (r liveRow) String() string { return fmt.Sprintf("%s@%d=%v", r.series, r.us, r.v) }
+func (r liveRow) String() string {
+	if r.s != "" {
+		return fmt.Sprintf("%s@%d=%q", r.series, r.us, r.s)
+	}
+	return fmt.Sprintf("%s@%d=%v", r.series, r.us, r.v)
+}
+
+// cell reads a value cell: a number, or a string value's text.
+func cell(f *data.Field, i int) (float64, string) {
+	if s, ok := f.At(i).(string); ok {
+		return 0, s
+	}
+	v, _ := f.FloatAt(i)
+	return v, ""
+}
 
 // frameSink is a StreamPacketSender that decodes and keeps every frame a stream sends.
 type frameSink struct {
@@ -70,8 +85,8 @@ func frameRows(f *data.Frame) []liveRow {
 	var out []liveRow
 	if len(f.Fields) == 3 && f.Fields[0].Name == "labels" {
 		for i := 0; i < f.Rows(); i++ {
-			v, _ := f.Fields[2].FloatAt(i)
-			out = append(out, liveRow{f.Fields[0].At(i).(string), f.Fields[1].At(i).(time.Time).UnixMicro(), v})
+			v, s := cell(f.Fields[2], i)
+			out = append(out, liveRow{f.Fields[0].At(i).(string), f.Fields[1].At(i).(time.Time).UnixMicro(), v, s})
 		}
 		return out
 	}
@@ -80,8 +95,8 @@ func frameRows(f *data.Frame) []liveRow {
 	}
 	key := labelsKey(f.Fields[1].Labels)
 	for i := 0; i < f.Rows(); i++ {
-		v, _ := f.Fields[1].FloatAt(i)
-		out = append(out, liveRow{key, f.Fields[0].At(i).(time.Time).UnixMicro(), v})
+		v, s := cell(f.Fields[1], i)
+		out = append(out, liveRow{key, f.Fields[0].At(i).(time.Time).UnixMicro(), v, s})
 	}
 	return out
 }
@@ -217,7 +232,10 @@ func reading(device, sensor string, t time.Time, v float64) telemetry.Reading {
 }
 
 func rowOf(r telemetry.Reading) liveRow {
-	return liveRow{labelsKey(frames.SeriesLabels(r.Device, r.Sensor)), r.Time.UnixMicro(), r.Value}
+	if r.IsState() {
+		return liveRow{labelsKey(frames.SeriesLabels(r.Device, r.Sensor)), r.Time.UnixMicro(), 0, r.Text}
+	}
+	return liveRow{labelsKey(frames.SeriesLabels(r.Device, r.Sensor)), r.Time.UnixMicro(), r.Value, ""}
 }
 
 var _ = math.Abs

@@ -271,6 +271,7 @@ func (p *postgresBackend) discover(ctx context.Context, d sqlquery.Discovery) ([
 		return nil, err
 	}
 	switch {
+	case d.States: // the states table's own series index
 	case p.cfg.Table != nil:
 		d.Table, d.MaxScan = p.cfg.Table, mappedDiscoveryScan
 	case info.Version >= seriesCatalogueVersion:

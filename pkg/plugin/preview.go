@@ -112,6 +112,16 @@ func (d *Datasource) preview(r *http.Request, req previewRequest) (Preview, erro
 			}
 			return Preview{Language: "sql", Text: text}, nil
 		}
+		if q.Mode == ModeStates {
+			sr := d.statesRequest(q, dq)
+			text, args := sqlquery.StatesSQL(sr)
+			p := Preview{Language: "sql", Text: text, Params: formatArgs(args), Code: sqlquery.StatesCodeSQL(sr)}
+			if q.Live && q.Format != FormatTable {
+				p.Notes = append(p.Notes, fmt.Sprintf("Live: history until %s (the seam), then the same series' new states pushed over Grafana Live",
+					d.live.HistoryEnd(dq.TimeRange.To).UTC().Format(time.RFC3339)))
+			}
+			return p, nil
+		}
 		sr, err := d.sqlRequest(q, dq)
 		if err != nil {
 			return Preview{}, err

@@ -27,6 +27,8 @@ const (
 
 	ModeBuilder = "builder"
 	ModeCode    = "code"
+	// ModeStates is the builder over text and boolean values (the states table): state changes per series.
+	ModeStates = "states"
 
 	FormatTimeSeries = "time_series"
 	FormatTable      = "table"
@@ -64,6 +66,7 @@ type Query struct {
 	Format        string        // time_series | table
 	Fill          string        // none | null | previous | zero
 	Variable      sqlquery.Label
+	State         string // states mode: keep only the changes to this value ("": every change)
 }
 
 // queryJSON is the wire form. device and sensor may be comma-separated lists (multi-value template variables
@@ -90,6 +93,7 @@ type queryJSON struct {
 	Format      string `json:"format"`
 	Fill        string `json:"fill"`
 	Variable    string `json:"variable"`
+	State       string `json:"state"` // states mode: only changes to this value
 }
 
 // ParseQuery decodes and validates one query's JSON. Unknown fields (datasource, intervalMs, hide, …) are
@@ -206,6 +210,21 @@ func ParseQuery(raw []byte) (Query, error) {
 	case q.Source == SourceMQTT:
 		if q.Topic == "" {
 			return Query{}, errors.New("mqtt query: topic is required")
+		}
+	case q.Mode == ModeStates:
+		if q.Source != SourceSQL {
+			return Query{}, errors.New("states mode reads the states table: it needs source sql")
+		}
+		if q.Metric == "" {
+			return Query{}, errors.New("states query: metric is required")
+		}
+		// States are not aggregated or gap-filled: aggregation, interval and fill are ignored (an editor
+		// switching modes may leave them set).
+		q.Aggregation, q.Interval, q.Fill = sqlquery.None, 0, FillNone
+		if q.State = strings.TrimSpace(j.State); q.State != "" {
+			if reason, msg := telemetry.CheckText(q.State); reason != "" {
+				return Query{}, fmt.Errorf("state: %s", msg)
+			}
 		}
 	case q.Mode == ModeBuilder:
 		if q.Metric == "" {

@@ -87,7 +87,7 @@ func (d *Datasource) query(ctx context.Context, pc backend.PluginContext, dq bac
 // run dispatches one parsed query.
 func (d *Datasource) run(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
 	if q.Variable != "" {
-		values, err := d.discover(ctx, q.Source, q.Variable, q.Metric, q.Devices, q.Sensors)
+		values, err := d.discover(ctx, q.Source, q.Mode == ModeStates, q.Variable, q.Metric, q.Devices, q.Sensors)
 		if err != nil {
 			return nil, err
 		}
@@ -105,6 +105,9 @@ func (d *Datasource) run(ctx context.Context, q Query, dq backend.DataQuery) (da
 		}
 		if q.Mode == ModeCode {
 			return withLiveNotice(q, "Live tail is available for builder queries; this code query shows its history only")(d.codeSQL(ctx, q, dq))
+		}
+		if q.Mode == ModeStates {
+			return d.statesSQL(ctx, q, dq)
 		}
 		if q.Live {
 			return d.liveBuilderSQL(ctx, q, dq)
@@ -364,9 +367,19 @@ func fillFrames(result data.Frames, fill *sqlquery.Fill, tr backend.TimeRange) d
 
 // discover lists metrics, devices or sensors from PostgreSQL when configured (and source is not flux), else
 // from InfluxDB.
-func (d *Datasource) discover(ctx context.Context, source string, label sqlquery.Label, metric string, devices, sensors []string) ([]string, error) {
+func (d *Datasource) discover(ctx context.Context, source string, states bool, label sqlquery.Label, metric string, devices, sensors []string) ([]string, error) {
 	if d.settingsErr != nil {
 		return nil, downstream(d.settingsErr)
+	}
+	if states {
+		if d.pg == nil {
+			return nil, downstream(errors.New("states are stored in PostgreSQL, which is not configured for this data source"))
+		}
+		disc := sqlquery.Discovery{Label: label, Devices: devices, Sensors: sensors, Limit: discoveryLimit, MaxSeries: discoveryMaxSeries, States: true}
+		if metric != "" {
+			disc.Metrics = []string{metric}
+		}
+		return d.pg.discover(ctx, disc)
 	}
 	influx := source == SourceFlux || source == SourceInfluxQL // both read InfluxDB
 	if d.pg != nil && (!influx || d.influx == nil) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -69,7 +70,16 @@ func (d *Datasource) labelHandler(label sqlquery.Label) http.HandlerFunc {
 		if metric == "*" {
 			metric = ""
 		}
-		values, err := d.discover(r.Context(), qs.Get("source"), label, metric, devices, sensors)
+		var states bool
+		switch mode := qs.Get("mode"); mode {
+		case "", ModeBuilder, ModeCode:
+		case ModeStates:
+			states = true
+		default:
+			writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: want builder or states", quoteTrunc(mode)))
+			return
+		}
+		values, err := d.discover(r.Context(), qs.Get("source"), states, label, metric, devices, sensors)
 		if err != nil {
 			status := http.StatusBadGateway
 			if errors.Is(err, context.Canceled) {

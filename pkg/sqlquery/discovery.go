@@ -50,6 +50,9 @@ type Discovery struct {
 	// interval (there is no series index to walk on a mapped table).
 	Table   *Table
 	MaxScan int
+	// States lists the series of the states table (its series index, the same loose index scan) instead of
+	// readings; Catalogue and Table are then ignored.
+	States bool
 }
 
 // DiscoverySQL returns a statement listing the label's values (one text column, sorted, at most Limit rows).
@@ -67,10 +70,13 @@ func DiscoverySQL(d Discovery) (string, []any, error) {
 	if d.Limit <= 0 || d.MaxSeries <= 0 {
 		return "", nil, fmt.Errorf("discovery: limits must be positive")
 	}
-	if d.Table != nil {
+	relation := "readings"
+	switch {
+	case d.States:
+		relation = StatesTable
+	case d.Table != nil:
 		return scanSQL(d)
-	}
-	if d.Catalogue {
+	case d.Catalogue:
 		return catalogueSQL(d)
 	}
 	var args []any
@@ -113,12 +119,12 @@ func DiscoverySQL(d Discovery) (string, []any, error) {
 
 	var b strings.Builder
 	b.WriteString("WITH RECURSIVE s(metric, device, sensor, n) AS (\n")
-	b.WriteString("  (SELECT r.metric, r.device, r.sensor, 1 FROM readings r")
+	b.WriteString("  (SELECT r.metric, r.device, r.sensor, 1 FROM " + relation + " r")
 	b.WriteString(innerWhere(""))
 	b.WriteString(" ORDER BY r.metric, r.device, r.sensor LIMIT 1)\n")
 	b.WriteString("  UNION ALL\n")
 	b.WriteString("  SELECT x.metric, x.device, x.sensor, s.n + 1 FROM s CROSS JOIN LATERAL (\n")
-	b.WriteString("    SELECT r.metric, r.device, r.sensor FROM readings r")
+	b.WriteString("    SELECT r.metric, r.device, r.sensor FROM " + relation + " r")
 	// With the metric fixed, the row comparison covers (device, sensor) only: btree then starts the descent
 	// at (metric, device, sensor); "metric = $1 AND (metric, device, sensor) > (...)" would restart every
 	// step at the metric's first entry.

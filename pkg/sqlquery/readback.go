@@ -20,6 +20,8 @@ type ReadBack struct {
 	Limit                          int
 	// Table, when set, is the user's own table to read instead of readings.
 	Table *Table
+	// States reads the states table (value is text) instead of readings or Table.
+	States bool
 }
 
 // ReadBackSQL returns the statement for r, with the same series selection SQL as Build; ok is false when r
@@ -30,7 +32,11 @@ func ReadBackSQL(r ReadBack) (sql string, args []any, ok bool) {
 	}
 	var b strings.Builder
 	args = []any{r.Metric, r.From}
-	b.WriteString("SELECT time, device, sensor, value FROM " + r.Table.Relation() + " WHERE metric = $1 AND time >= $2")
+	relation := r.Table.Relation()
+	if r.States {
+		relation = StatesTable
+	}
+	b.WriteString("SELECT time, device, sensor, value FROM " + relation + " WHERE metric = $1 AND time >= $2")
 	if !r.To.IsZero() {
 		args = append(args, r.To)
 		b.WriteString(" AND time <= $" + strconv.Itoa(len(args)))
