@@ -13,7 +13,7 @@ import { Observable } from 'rxjs';
 
 import { VariableQueryEditor } from './components/VariableQueryEditor';
 import { splitList } from './preview';
-import { DEFAULT_QUERY, FieldlineOptions, FieldlineQuery, QuerySource } from './types';
+import { DEFAULT_QUERY, FieldlineOptions, FieldlineQuery, QueryMode, QuerySource } from './types';
 
 /** A picker option; `isVariable` marks dashboard template variables. */
 export interface NameOption {
@@ -52,6 +52,12 @@ export function formatSqlValue(value: string | string[], variable?: { multi?: bo
     return quote(value);
   }
   return value;
+}
+
+/** A picker's resource parameters: the mode only when it changes the list (states). */
+function pickerFilter<F extends { mode?: QueryMode }>(filter: F): Omit<F, 'mode'> & { mode?: 'states' } {
+  const { mode, ...rest } = filter;
+  return mode === 'states' ? { ...rest, mode } : rest;
 }
 
 /** What the backend runs for a query: the /preview resource's answer. */
@@ -125,6 +131,7 @@ export class DataSource extends DataSourceWithBackend<FieldlineQuery, FieldlineO
       influxql: plain(query.influxql),
       topic: plain(query.topic),
       template: plain(query.template),
+      state: plain(query.state),
     };
   }
 
@@ -172,17 +179,26 @@ export class DataSource extends DataSourceWithBackend<FieldlineQuery, FieldlineO
     return Array.isArray(result) ? result : [];
   }
 
-  /** Picker lists; `source` names the database the query reads (sql: PostgreSQL, flux: InfluxDB). */
-  getDevices(filter: { metric?: string; sensor?: string; source?: QuerySource } = {}): Promise<string[]> {
-    return this.names('devices', filter);
+  /**
+   * Picker lists; `source` names the database the query reads (sql: PostgreSQL, flux: InfluxDB), `mode` states
+   * lists the series of the states table (text and on/off values) instead of the readings'.
+   */
+  getDevices(
+    filter: { metric?: string; sensor?: string; source?: QuerySource; mode?: QueryMode } = {}
+  ): Promise<string[]> {
+    return this.names('devices', pickerFilter(filter));
   }
 
-  getMetrics(filter: { device?: string; sensor?: string; source?: QuerySource } = {}): Promise<string[]> {
-    return this.names('metrics', filter);
+  getMetrics(
+    filter: { device?: string; sensor?: string; source?: QuerySource; mode?: QueryMode } = {}
+  ): Promise<string[]> {
+    return this.names('metrics', pickerFilter(filter));
   }
 
-  getSensors(filter: { device?: string; metric?: string; source?: QuerySource } = {}): Promise<string[]> {
-    return this.names('sensors', filter);
+  getSensors(
+    filter: { device?: string; metric?: string; source?: QuerySource; mode?: QueryMode } = {}
+  ): Promise<string[]> {
+    return this.names('sensors', pickerFilter(filter));
   }
 
   /**

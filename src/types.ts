@@ -54,6 +54,8 @@ export interface FieldlineQuery extends DataQuery {
   fill?: FillMode;
   /** Only for variable queries: which list to return. */
   variable?: VariableKind;
+  /** States mode: keep only the changes to this value (e.g. offline, for an annotation); empty: every change. */
+  state?: string;
 }
 
 /** True when A and B are the same set of keys. */

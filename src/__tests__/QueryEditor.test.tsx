@@ -97,6 +97,34 @@ describe('QueryEditor', () => {
     expect(changes[changes.length - 1].rawSql ?? '').toBe('');
   });
 
+  it('offers states for SQL only: pickers list the states table, no aggregation, a state filter instead', async () => {
+    const { ds, getResource, postResource } = makeDatasource({ metrics: ['status', 'relay'] });
+    const changes: FieldlineQuery[] = [];
+    const { container } = render(
+      <Harness ds={ds} initial={{ ...base, metric: 'status', aggregation: 'avg' }} changes={changes} />
+    );
+    fireEvent.click(screen.getByLabelText('States'));
+    expect(changes[changes.length - 1].mode).toBe('states');
+    expect(container.querySelector('#fl-aggregation')).toBeNull();
+    expect(container.querySelector('#fl-interval')).toBeNull();
+    const state = container.querySelector('#fl-state') as HTMLInputElement;
+    fireEvent.blur(state, { target: { value: 'offline' } });
+    expect(changes[changes.length - 1].state).toBe('offline');
+    await openSelect(container, 'fl-metric');
+    expect(await screen.findByText('relay')).toBeInTheDocument();
+    expect(getResource).toHaveBeenCalledWith('metrics', { source: 'sql', mode: 'states' });
+    await waitFor(() =>
+      expect(postResource).toHaveBeenLastCalledWith(
+        'preview',
+        expect.objectContaining({ query: expect.objectContaining({ mode: 'states', state: 'offline' }) })
+      )
+    );
+    // Flux has no states: switching there goes back to the builder.
+    fireEvent.click(screen.getByLabelText('Flux'));
+    expect(changes[changes.length - 1]).toEqual(expect.objectContaining({ source: 'flux', mode: 'builder' }));
+    expect(screen.queryByLabelText('States')).toBeNull();
+  });
+
   it('keeps the selector when switching to MQTT (topic from the template)', () => {
     const { ds } = makeDatasource();
     const changes: FieldlineQuery[] = [];

@@ -51,7 +51,13 @@ const SOURCES = optionsOf<QuerySource>(QUERY_VALUES.source, {
 const MODES = optionsOf<QueryMode>(QUERY_VALUES.mode, {
   builder: { label: 'Builder' },
   code: { label: 'Code' },
+  states: {
+    label: 'States',
+    description: 'Text and on/off values (device status, relays, doors, versions): each series’ state changes',
+  },
 });
+/** States live in PostgreSQL: other sources offer builder and code. */
+const modesFor = (source: QuerySource) => (source === 'sql' ? MODES : MODES.filter((m) => m.value !== 'states'));
 
 const AGGREGATIONS = optionsOf<Aggregation>(QUERY_VALUES.aggregation, {
   none: { label: 'none (raw)', description: 'Every reading (live: each reading as it arrives)' },
@@ -111,8 +117,14 @@ export function QueryEditor(props: Props) {
     }
   };
 
+  // the builder over text and on/off values (PostgreSQL's states table)
+  const states = query.source === 'sql' && query.mode === 'states';
+
   const onSource = (source: QuerySource) => {
     const patch: Partial<FieldlineQuery> = { source };
+    if (source !== 'sql' && query.mode === 'states') {
+      patch.mode = 'builder'; // states are in PostgreSQL only
+    }
     // keep what we can: an MQTT topic filter from the builder's selector
     if (source === 'mqtt' && !query.topic && query.metric) {
       patch.topic = topicFromSelector(query);
@@ -127,7 +139,7 @@ export function QueryEditor(props: Props) {
     const empty = query.source === 'flux' ? !query.flux?.trim() : !query.rawSql?.trim();
     if (mode === 'code' && query.metric && query.source !== 'mqtt' && empty) {
       try {
-        const p = await datasource.preview({ ...query, mode: 'builder' }, range);
+        const p = await datasource.preview({ ...query, mode: query.mode === 'states' ? 'states' : 'builder' }, range);
         if (p.code) {
           patch[query.source === 'flux' ? 'flux' : 'rawSql'] = p.code;
         }
@@ -142,8 +154,10 @@ export function QueryEditor(props: Props) {
   // the panel's range changes.
   const [preview, setPreview] = useState<Partial<QueryPreview> & { error?: string }>({});
   const previewKey =
-    query.mode === 'builder' && (query.source === 'sql' || query.source === 'flux') && query.metric
+    (query.mode === 'builder' || states) && (query.source === 'sql' || query.source === 'flux') && query.metric
       ? JSON.stringify([
+          query.mode,
+          query.state,
           query.source,
           query.metric,
           query.device,
@@ -184,7 +198,12 @@ export function QueryEditor(props: Props) {
         </InlineField>
         {(query.source === 'sql' || query.source === 'flux') && (
           <InlineField label="Mode" labelWidth={8}>
-            <RadioButtonGroup<QueryMode> options={MODES} value={query.mode} onChange={onMode} size="sm" />
+            <RadioButtonGroup<QueryMode>
+              options={modesFor(query.source)}
+              value={query.mode}
+              onChange={onMode}
+              size="sm"
+            />
           </InlineField>
         )}
         {query.source !== 'mqtt' && (
@@ -200,7 +219,7 @@ export function QueryEditor(props: Props) {
         )}
       </InlineFieldRow>
 
-      {(query.source === 'sql' || query.source === 'flux') && query.mode === 'builder' && (
+      {(((query.source === 'sql' || query.source === 'flux') && query.mode === 'builder') || states) && (
         <>
           <InlineFieldRow>
             <InlineField label="Metric" labelWidth={LABEL} tooltip="Measurement, e.g. temperature">
@@ -210,7 +229,14 @@ export function QueryEditor(props: Props) {
                 value={query.metric}
                 placeholder="Choose a metric"
                 variables={variables}
-                load={() => datasource.getMetrics({ device: query.device, sensor: query.sensor, source: query.source })}
+                load={() =>
+                  datasource.getMetrics({
+                    device: query.device,
+                    sensor: query.sensor,
+                    source: query.source,
+                    mode: query.mode,
+                  })
+                }
                 onChange={(metric) => update({ metric })}
               />
             </InlineField>
@@ -221,7 +247,14 @@ export function QueryEditor(props: Props) {
                 value={query.device}
                 placeholder="All devices"
                 variables={variables}
-                load={() => datasource.getDevices({ metric: query.metric, sensor: query.sensor, source: query.source })}
+                load={() =>
+                  datasource.getDevices({
+                    metric: query.metric,
+                    sensor: query.sensor,
+                    source: query.source,
+                    mode: query.mode,
+                  })
+                }
                 onChange={(device) => update({ device })}
               />
             </InlineField>
@@ -232,44 +265,73 @@ export function QueryEditor(props: Props) {
                 value={query.sensor}
                 placeholder="All sensors"
                 variables={variables}
-                load={() => datasource.getSensors({ device: query.device, metric: query.metric, source: query.source })}
+                load={() =>
+                  datasource.getSensors({
+                    device: query.device,
+                    metric: query.metric,
+                    source: query.source,
+                    mode: query.mode,
+                  })
+                }
                 onChange={(sensor) => update({ sensor })}
               />
             </InlineField>
           </InlineFieldRow>
           <InlineFieldRow>
-            <InlineField label="Aggregation" labelWidth={LABEL}>
-              <Select<Aggregation>
-                inputId="fl-aggregation"
-                width={12}
-                options={AGGREGATIONS}
-                value={aggregationOf(query)}
-                onChange={(v) => update({ aggregation: v.value })}
-              />
-            </InlineField>
-            <InlineField label="Interval" labelWidth={10} tooltip="Bucket width, e.g. 1m. Empty: $__interval">
-              <Input
-                id="fl-interval"
-                width={12}
-                placeholder="$__interval"
-                defaultValue={query.interval ?? ''}
-                onBlur={(e: ChangeEvent<HTMLInputElement>) => {
-                  if (e.currentTarget.value !== (query.interval ?? '')) {
-                    update({ interval: e.currentTarget.value });
-                  }
-                }}
-              />
-            </InlineField>
-            {aggregationOf(query) !== 'none' && (
-              <InlineField label="Fill" labelWidth={6} tooltip="What empty buckets become">
-                <Select<FillMode>
-                  inputId="fl-fill"
-                  width={12}
-                  options={FILLS}
-                  value={query.fill ?? 'none'}
-                  onChange={(v) => update({ fill: v.value })}
+            {states ? (
+              <InlineField
+                label="Only changes to"
+                labelWidth={LABEL}
+                tooltip="Keep only the changes to this value, e.g. offline (for an annotation). Empty: every change"
+              >
+                <Input
+                  id="fl-state"
+                  width={20}
+                  placeholder="every change"
+                  defaultValue={query.state ?? ''}
+                  onBlur={(e: ChangeEvent<HTMLInputElement>) => {
+                    if (e.currentTarget.value !== (query.state ?? '')) {
+                      update({ state: e.currentTarget.value });
+                    }
+                  }}
                 />
               </InlineField>
+            ) : (
+              <>
+                <InlineField label="Aggregation" labelWidth={LABEL}>
+                  <Select<Aggregation>
+                    inputId="fl-aggregation"
+                    width={12}
+                    options={AGGREGATIONS}
+                    value={aggregationOf(query)}
+                    onChange={(v) => update({ aggregation: v.value })}
+                  />
+                </InlineField>
+                <InlineField label="Interval" labelWidth={10} tooltip="Bucket width, e.g. 1m. Empty: $__interval">
+                  <Input
+                    id="fl-interval"
+                    width={12}
+                    placeholder="$__interval"
+                    defaultValue={query.interval ?? ''}
+                    onBlur={(e: ChangeEvent<HTMLInputElement>) => {
+                      if (e.currentTarget.value !== (query.interval ?? '')) {
+                        update({ interval: e.currentTarget.value });
+                      }
+                    }}
+                  />
+                </InlineField>
+                {aggregationOf(query) !== 'none' && (
+                  <InlineField label="Fill" labelWidth={6} tooltip="What empty buckets become">
+                    <Select<FillMode>
+                      inputId="fl-fill"
+                      width={12}
+                      options={FILLS}
+                      value={query.fill ?? 'none'}
+                      onChange={(v) => update({ fill: v.value })}
+                    />
+                  </InlineField>
+                )}
+              </>
             )}
             <InlineField
               label="Live"
