@@ -194,6 +194,9 @@ func Default() Config {
 			Subs: []Subscription{
 				{Filter: "pico/+/+", QoS: 1, Template: "{device}/{metric}/{sensor}", Format: "value"},
 				{Filter: "iiot/+/+", QoS: 1, Template: "iiot/{device}/{metric}", Format: "value"},
+				// The Pico W firmware's retained online/offline (its last will): a text state. No overlap with
+				// pico/+/+ (one level less), so the broker delivers it once.
+				{Filter: "pico/status", QoS: 1, Template: "{device}/{metric}", Format: "value", ValueType: "text"},
 			},
 		},
 		Postgres: Postgres{
