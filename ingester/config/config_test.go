@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/fieldline-iot/fieldline/internal/mqttconn"
-
 	"errors"
 	"io"
 	"os"
@@ -11,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
 )
 
