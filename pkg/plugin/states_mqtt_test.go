@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -88,7 +89,7 @@ func TestStatesFromMQTT(t *testing.T) {
 			if err == nil {
 				return tm
 			}
-			if err != pgx.ErrNoRows || time.Now().After(deadline) {
+			if !errors.Is(err, pgx.ErrNoRows) || time.Now().After(deadline) {
 				t.Fatalf("state %q not stored: %v", text, err)
 			}
 			time.Sleep(100 * time.Millisecond)
