@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +18,7 @@ import (
 
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/internal/store"
-	"github.com/fieldline-iot/fieldline/internal/telemetry"
+	"github.com/fieldline-iot/fieldline/internal/tablemap"
 	"github.com/fieldline-iot/fieldline/internal/tlsconf"
 	"github.com/fieldline-iot/fieldline/pkg/fluxquery"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
@@ -156,49 +155,7 @@ type jsonSettings struct {
 }
 
 // tableJSON is jsonData.postgres.table: the user's own table (docs/plugin.md, "Your own table").
-type tableJSON struct {
-	Name          string `json:"name"`
-	TimeColumn    string `json:"timeColumn"`
-	ValueColumn   string `json:"valueColumn"`
-	DeviceColumn  string `json:"deviceColumn"`
-	MetricColumn  string `json:"metricColumn"`
-	SensorColumn  string `json:"sensorColumn"`
-	TopicColumn   string `json:"topicColumn"`
-	TopicTemplate string `json:"topicTemplate"`
-	MetricName    string `json:"metricName"`
-	NotifyChannel string `json:"notifyChannel"`
-}
-
-// load validates the mapping; nil when no table is named.
-func (j *tableJSON) load() (*sqlquery.Table, string, error) {
-	if j == nil || j.Name == "" {
-		return nil, "", nil
-	}
-	t := &sqlquery.Table{Name: j.Name, Time: j.TimeColumn, Value: j.ValueColumn, Device: j.DeviceColumn,
-		Metric: j.MetricColumn, Sensor: j.SensorColumn, Topic: j.TopicColumn, MetricName: j.MetricName}
-	var errs []error
-	if j.TopicTemplate != "" {
-		tpl, err := telemetry.ParseTemplate(j.TopicTemplate)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("topicTemplate: %w", err))
-		}
-		t.Template = tpl
-	}
-	if t.Template != nil || j.TopicTemplate == "" {
-		if err := t.Validate(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if j.NotifyChannel != "" && !identPattern.MatchString(j.NotifyChannel) {
-		errs = append(errs, errors.New("notifyChannel: a channel name of letters, digits and _ (at most 63 bytes)"))
-	}
-	if len(errs) > 0 {
-		return nil, "", fmt.Errorf("postgres.table: %w", errors.Join(errs...))
-	}
-	return t, j.NotifyChannel, nil
-}
-
-var identPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+type tableJSON = tablemap.JSON
 
 // LoadSettings parses and validates a data source's settings. Errors name the offending field and never
 // contain a secret.
@@ -220,7 +177,7 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 			errs = append(errs, err)
 		} else {
 			p.Password = sec["postgresPassword"]
-			if p.Table, p.NotifyChannel, err = j.Postgres.Table.load(); err != nil {
+			if p.Table, p.NotifyChannel, err = j.Postgres.Table.Load(); err != nil {
 				errs = append(errs, err)
 			}
 			p.TLS = tlsSecrets(sec, postgresTLSKeys, nil, nil)

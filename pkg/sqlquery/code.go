@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/fieldline-iot/fieldline/internal/tablemap"
 )
 
 // codeAgg are the aggregates "switch to code" writes: they run on plain PostgreSQL and on TimescaleDB alike
@@ -47,9 +49,8 @@ func CodeSQL(req Request) string {
 		interval, agg, cond)
 }
 
-// Literal quotes s as a PostgreSQL string literal (standard_conforming_strings, the default since 9.1: only the
-// quote is doubled). NUL cannot be in a label (telemetry.CheckLabel), so it needs no escape.
-func Literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// Literal quotes s as a PostgreSQL string literal (tablemap.Literal).
+func Literal(s string) string { return tablemap.Literal(s) }
 
 func literalList(values []string) string {
 	q := make([]string, len(values))
