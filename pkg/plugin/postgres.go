@@ -46,6 +46,43 @@ type postgresBackend struct {
 
 	mu     sync.Mutex
 	schema *store.SchemaInfo // detected once per instance
+	// The rollups installed on the user's own table for this mapping (nil: none), looked up at most every
+	// tableRollupsTTL, so rollups installed while Grafana runs are used within a minute.
+	tableRollups   *store.TableRollups
+	tableRollupsAt time.Time
+}
+
+// tableRollupsTTL is how long a lookup of the own table's rollups is kept.
+const tableRollupsTTL = time.Minute
+
+// ownTableRollups returns the rollups installed on the user's table for this mapping, nil when there are none
+// (or useRollup is off).
+func (p *postgresBackend) ownTableRollups(ctx context.Context) (*store.TableRollups, error) {
+	if p.cfg.Table == nil || p.cfg.NoRollup {
+		return nil, nil
+	}
+	p.mu.Lock()
+	if time.Since(p.tableRollupsAt) < tableRollupsTTL {
+		r := p.tableRollups
+		p.mu.Unlock()
+		return r, nil
+	}
+	p.mu.Unlock()
+	var found *store.TableRollups
+	err := p.readOnly(ctx, func(tx pgx.Tx) error {
+		r, ok, err := store.LookupTableRollups(ctx, tx, p.cfg.Table)
+		if ok {
+			found = &r
+		}
+		return err
+	})
+	if err != nil {
+		return nil, downstream(fmt.Errorf("PostgreSQL: %w", err))
+	}
+	p.mu.Lock()
+	p.tableRollups, p.tableRollupsAt = found, time.Now()
+	p.mu.Unlock()
+	return found, nil
 }
 
 func newPostgresBackend(cfg *PostgresSettings, statementTimeout time.Duration, b *budgets, socks secureSocks) (*postgresBackend, error) {
@@ -191,7 +228,11 @@ func (p *postgresBackend) statement(ctx context.Context, req sqlquery.Request) (
 	if err != nil {
 		return sqlquery.Statement{}, err
 	}
-	st, err := sqlquery.Build(req, sqlquery.Options{Timescale: info.Timescale(), NoRollup: p.cfg.NoRollup, Table: p.cfg.Table})
+	rollups, err := p.ownTableRollups(ctx)
+	if err != nil {
+		return sqlquery.Statement{}, err
+	}
+	st, err := sqlquery.Build(req, sqlquery.Options{Timescale: info.Timescale(), NoRollup: p.cfg.NoRollup, Table: p.cfg.Table, TableRollups: rollups})
 	if err != nil {
 		return st, downstream(err)
 	}

@@ -67,8 +67,11 @@ type Request struct {
 type Options struct {
 	Timescale bool // time_bucket and last() instead of date_bin and array_agg
 	NoRollup  bool // never read the rollups (schemas before 9, where foreign writers bypassed them)
-	// Table, when set, is the user's own table the statements read instead of readings (no rollups there).
+	// Table, when set, is the user's own table the statements read instead of readings.
 	Table *Table
+	// TableRollups, with Table, are the rollups installed on that table for this very mapping
+	// (store.InstallTableRollups); nil: aggregates are computed from the table's rows.
+	TableRollups *store.TableRollups
 }
 
 // Statement is a statement ready to run: one row per (device, sensor, time) with columns
@@ -110,8 +113,12 @@ func Build(req Request, opt Options) (Statement, error) {
 			return Statement{}, fmt.Errorf("builder query: %w", err)
 		}
 		st.From, st.To = timebucket.Range(req.From, req.To, req.Interval)
-		if !opt.NoRollup && opt.Table == nil {
+		switch {
+		case opt.NoRollup:
+		case opt.Table == nil:
 			level = store.RollupFor(req.Interval)
+		case opt.TableRollups != nil:
+			level = opt.TableRollups.For(req.Interval)
 		}
 		st.Rollup = level != nil
 	}
