@@ -22,6 +22,7 @@ import (
 
 	"github.com/fieldline-iot/fieldline/deploy/provcheck"
 	"github.com/fieldline-iot/fieldline/ingester/config"
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
 )
 
@@ -586,17 +587,73 @@ func ingesterConfig(t *testing.T, p *types.Project) config.Config {
 	for _, sub := range cfg.MQTT.Subs {
 		filters = append(filters, sub.Filter)
 	}
-	for _, f := range []string{"pico/+/+", "iiot/+/+", "pico/json"} {
+	for _, f := range []string{"pico/status", "iiot/+/status", "pico/+/+", "iiot/+/+", "pico/json"} {
 		if !slices.Contains(filters, f) {
 			t.Errorf("ingester subscriptions %v lack %s (the simulator publishes it)", filters, f)
 		}
 	}
+	checkDemoRouting(t, "deploy/ingester.yaml", cfg)
 	sim := envOf(p.Services["simulator"])
 	composeEndpoint(t, p, "simulator broker", hostPort(t, sim["FIELDLINE_SIM_BROKER"]))
 	return cfg
 }
 
 func TestIngesterConfig(t *testing.T) { ingesterConfig(t, load(t, map[string]string{})) }
+
+// TestIngesterSampleRouting: the sample configuration's subscriptions route the demo's topics as
+// deploy/ingester.yaml does (its status subscriptions before iiot/+/+).
+func TestIngesterSampleRouting(t *testing.T) {
+	cfg, err := config.Load([]string{"-config", filepath.Join(root, "ingester", "fieldline-ingester.sample.yaml")}, func(string) string { return "" }, os.Stderr)
+	if err != nil {
+		t.Fatalf("ingester/fieldline-ingester.sample.yaml: %v", err)
+	}
+	checkDemoRouting(t, "ingester/fieldline-ingester.sample.yaml", cfg)
+}
+
+// checkDemoRouting routes the demo's topics (fieldline-sim, the Pico W firmware) as the ingester does, to the first
+// configured subscription whose filter matches (ingester/pipeline: route, and paho's router in configuration
+// order), and decodes a typical payload with that subscription's decoder: the values are readings, the retained
+// status ("online"/"offline") one text state per device, metric status, never rejected.
+func checkDemoRouting(t *testing.T, name string, cfg config.Config) {
+	t.Helper()
+	now := time.Now()
+	for _, m := range []struct{ topic, payload, want string }{
+		{"pico/temperature/dht22", "22.4", "reading pico/temperature/dht22 22.4"},
+		{"pico/humidity/dht22", "39.7", "reading pico/humidity/dht22 39.7"},
+		{"pico/temperature/internal", "30.6", "reading pico/temperature/internal 30.6"},
+		{"iiot/node1/temperature", "27.6", "reading node1/temperature/ 27.6"},
+		{"iiot/node1/gas_resistance", "101169", "reading node1/gas_resistance/ 101169"},
+		{"iiot/signal/rssi", "-39", "reading signal/rssi/ -39"},
+		{"iiot/stats/crc_errors", "0", "reading stats/crc_errors/ 0"},
+		{"pico/status", "online", "state pico/status/ online"},
+		{"pico/status", "offline", "state pico/status/ offline"},
+		{"iiot/gateway/status", "online", "state gateway/status/ online"},
+		{"iiot/gateway/status", "offline", "state gateway/status/ offline"},
+	} {
+		i := slices.IndexFunc(cfg.MQTT.Subs, func(s config.Subscription) bool { return mqttconn.Match(s.Filter, m.topic) })
+		if i < 0 {
+			t.Errorf("%s: no subscription matches %s", name, m.topic)
+			continue
+		}
+		dec, err := cfg.NewDecoder(cfg.MQTT.Subs[i])
+		if err != nil {
+			t.Fatalf("%s: subscription %s: %v", name, cfg.MQTT.Subs[i].Filter, err)
+		}
+		rs, err := dec.Decode(m.topic, []byte(m.payload), now, nil)
+		var got []string
+		for _, r := range rs {
+			v := strconv.FormatFloat(r.Value, 'f', -1, 64)
+			kind := "reading"
+			if r.IsState() {
+				kind, v = "state", r.Text
+			}
+			got = append(got, fmt.Sprintf("%s %s/%s/%s %s", kind, r.Device, r.Metric, r.Sensor, v))
+		}
+		if err != nil || len(got) != 1 || got[0] != m.want {
+			t.Errorf("%s: %s %q goes to subscription %s: %v, error %v; want %s", name, m.topic, m.payload, cfg.MQTT.Subs[i].Filter, got, err, m.want)
+		}
+	}
+}
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
