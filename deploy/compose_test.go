@@ -670,9 +670,12 @@ func hostPath(t *testing.T, s types.ServiceConfig, inContainer string) string {
 }
 
 type dashboard struct {
-	UID        string  `json:"uid"`
-	Title      string  `json:"title"`
-	Panels     []panel `json:"panels"`
+	UID         string  `json:"uid"`
+	Title       string  `json:"title"`
+	Panels      []panel `json:"panels"`
+	Annotations struct {
+		List []annotation `json:"list"`
+	} `json:"annotations"`
 	Templating struct {
 		List []struct {
 			Name       string          `json:"name"`
@@ -681,6 +684,16 @@ type dashboard struct {
 			Query      json.RawMessage `json:"query"`
 		} `json:"list"`
 	} `json:"templating"`
+}
+
+// annotation is a dashboard's annotation query (annotations.list): Grafana sends target to the data source.
+type annotation struct {
+	Name       string          `json:"name"`
+	Datasource *dsRef          `json:"datasource"`
+	Enable     bool            `json:"enable"`
+	IconColor  string          `json:"iconColor"`
+	BuiltIn    int             `json:"builtIn"`
+	Target     json.RawMessage `json:"target"`
 }
 
 type dsRef struct {
@@ -811,6 +824,18 @@ func TestProvisionedDashboards(t *testing.T) {
 			}
 		}
 		walk(d.Panels)
+		for _, a := range d.Annotations.List {
+			if a.BuiltIn == 1 {
+				continue // Grafana's own "Annotations & Alerts"
+			}
+			if a.Datasource == nil || a.Datasource.UID != dsUID || a.Datasource.Type != pluginID {
+				t.Errorf("%s: annotation %q: data source %+v, want uid %s", d.Title, a.Name, a.Datasource, dsUID)
+			}
+			if _, err := plugin.ParseQuery(a.Target); err != nil {
+				t.Errorf("%s: annotation %q: the backend rejects the query: %v\n%s", d.Title, a.Name, err, a.Target)
+			}
+			queries++
+		}
 	}
 	if queries == 0 {
 		t.Fatal("no queries found")
@@ -832,9 +857,10 @@ func TestProvisionedDashboards(t *testing.T) {
 					continue
 				}
 				live = live || q.Live
-				// The plugin streams builder SQL time series (and MQTT); a live Flux, code or table query would show
-				// its history only.
-				if q.Live && q.Source != "mqtt" && (q.Mode != "builder" || q.Source != "sql" || q.Format == plugin.FormatTable) {
+				// The plugin streams builder SQL time series and SQL states (and MQTT); a live Flux, code or table
+				// query would show its history only.
+				streamed := q.Source == "sql" && (q.Mode == "builder" && q.Format != plugin.FormatTable || q.Mode == "states")
+				if q.Live && q.Source != "mqtt" && !streamed {
 					t.Errorf("%s / %s: live query (%s %s, format %s) is not streamed", title, pn.Title, q.Source, q.Mode, q.Format)
 				}
 				out[pn.Title] = want{pn.Type, strings.Join(q.Devices, ","), q.Metric, strings.Join(q.Sensors, ","), pn.thresholds()}
@@ -874,6 +900,37 @@ func TestProvisionedDashboards(t *testing.T) {
 	check("Signal & stats", "Packets received", want{"stat", "stats", "packets_received", "", ""})
 	if got := panelQueries("Signal & stats")["Error rate"]; got.typ != "gauge" {
 		t.Errorf("Signal & stats: error rate panel %+v", got)
+	}
+
+	// The retained status (pico/status, iiot/gateway/status; value_type text in deploy/ingester.yaml): a live
+	// state timeline per device, and the last will's "offline" as an annotation.
+	check("Pico W live", "Device status", want{"state-timeline", "pico", "status", "", ""})
+	check("Signal & stats", "Device status", want{"state-timeline", "gateway", "status", "", ""})
+	for _, title := range []string{"Pico W live", "Signal & stats"} {
+		for _, pn := range dashboards[title].Panels {
+			if pn.Type != "state-timeline" {
+				continue
+			}
+			var q struct{ Mode string }
+			if err := json.Unmarshal(pn.Targets[0], &q); err != nil || q.Mode != "states" {
+				t.Errorf("%s / %s: mode %q, want states", title, pn.Title, q.Mode)
+			}
+		}
+		var found bool
+		for _, a := range dashboards[title].Annotations.List {
+			if a.Name != "Went offline" {
+				continue
+			}
+			found = true
+			var q struct{ RefID, Source, Mode, Metric, State string }
+			if err := json.Unmarshal(a.Target, &q); err != nil || !a.Enable || a.IconColor != "red" ||
+				q != (struct{ RefID, Source, Mode, Metric, State string }{"Anno", "sql", "states", "status", "offline"}) {
+				t.Errorf("%s: annotation %q: enable %v, iconColor %q, target %s (%v)", title, a.Name, a.Enable, a.IconColor, a.Target, err)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no \"Went offline\" annotation", title)
+		}
 	}
 }
 
