@@ -22,6 +22,7 @@ import (
 
 	"github.com/fieldline-iot/fieldline/deploy/provcheck"
 	"github.com/fieldline-iot/fieldline/ingester/config"
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
 )
 
@@ -586,17 +587,73 @@ func ingesterConfig(t *testing.T, p *types.Project) config.Config {
 	for _, sub := range cfg.MQTT.Subs {
 		filters = append(filters, sub.Filter)
 	}
-	for _, f := range []string{"pico/+/+", "iiot/+/+", "pico/json"} {
+	for _, f := range []string{"pico/status", "iiot/+/status", "pico/+/+", "iiot/+/+", "pico/json"} {
 		if !slices.Contains(filters, f) {
 			t.Errorf("ingester subscriptions %v lack %s (the simulator publishes it)", filters, f)
 		}
 	}
+	checkDemoRouting(t, "deploy/ingester.yaml", cfg)
 	sim := envOf(p.Services["simulator"])
 	composeEndpoint(t, p, "simulator broker", hostPort(t, sim["FIELDLINE_SIM_BROKER"]))
 	return cfg
 }
 
 func TestIngesterConfig(t *testing.T) { ingesterConfig(t, load(t, map[string]string{})) }
+
+// TestIngesterSampleRouting: the sample configuration's subscriptions route the demo's topics as
+// deploy/ingester.yaml does (its status subscriptions before iiot/+/+).
+func TestIngesterSampleRouting(t *testing.T) {
+	cfg, err := config.Load([]string{"-config", filepath.Join(root, "ingester", "fieldline-ingester.sample.yaml")}, func(string) string { return "" }, os.Stderr)
+	if err != nil {
+		t.Fatalf("ingester/fieldline-ingester.sample.yaml: %v", err)
+	}
+	checkDemoRouting(t, "ingester/fieldline-ingester.sample.yaml", cfg)
+}
+
+// checkDemoRouting routes the demo's topics (fieldline-sim, the Pico W firmware) as the ingester does, to the first
+// configured subscription whose filter matches (ingester/pipeline: route, and paho's router in configuration
+// order), and decodes a typical payload with that subscription's decoder: the values are readings, the retained
+// status ("online"/"offline") one text state per device, metric status, never rejected.
+func checkDemoRouting(t *testing.T, name string, cfg config.Config) {
+	t.Helper()
+	now := time.Now()
+	for _, m := range []struct{ topic, payload, want string }{
+		{"pico/temperature/dht22", "22.4", "reading pico/temperature/dht22 22.4"},
+		{"pico/humidity/dht22", "39.7", "reading pico/humidity/dht22 39.7"},
+		{"pico/temperature/internal", "30.6", "reading pico/temperature/internal 30.6"},
+		{"iiot/node1/temperature", "27.6", "reading node1/temperature/ 27.6"},
+		{"iiot/node1/gas_resistance", "101169", "reading node1/gas_resistance/ 101169"},
+		{"iiot/signal/rssi", "-39", "reading signal/rssi/ -39"},
+		{"iiot/stats/crc_errors", "0", "reading stats/crc_errors/ 0"},
+		{"pico/status", "online", "state pico/status/ online"},
+		{"pico/status", "offline", "state pico/status/ offline"},
+		{"iiot/gateway/status", "online", "state gateway/status/ online"},
+		{"iiot/gateway/status", "offline", "state gateway/status/ offline"},
+	} {
+		i := slices.IndexFunc(cfg.MQTT.Subs, func(s config.Subscription) bool { return mqttconn.Match(s.Filter, m.topic) })
+		if i < 0 {
+			t.Errorf("%s: no subscription matches %s", name, m.topic)
+			continue
+		}
+		dec, err := cfg.NewDecoder(cfg.MQTT.Subs[i])
+		if err != nil {
+			t.Fatalf("%s: subscription %s: %v", name, cfg.MQTT.Subs[i].Filter, err)
+		}
+		rs, err := dec.Decode(m.topic, []byte(m.payload), now, nil)
+		var got []string
+		for _, r := range rs {
+			v := strconv.FormatFloat(r.Value, 'f', -1, 64)
+			kind := "reading"
+			if r.IsState() {
+				kind, v = "state", r.Text
+			}
+			got = append(got, fmt.Sprintf("%s %s/%s/%s %s", kind, r.Device, r.Metric, r.Sensor, v))
+		}
+		if err != nil || len(got) != 1 || got[0] != m.want {
+			t.Errorf("%s: %s %q goes to subscription %s: %v, error %v; want %s", name, m.topic, m.payload, cfg.MQTT.Subs[i].Filter, got, err, m.want)
+		}
+	}
+}
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
@@ -613,9 +670,12 @@ func hostPath(t *testing.T, s types.ServiceConfig, inContainer string) string {
 }
 
 type dashboard struct {
-	UID        string  `json:"uid"`
-	Title      string  `json:"title"`
-	Panels     []panel `json:"panels"`
+	UID         string  `json:"uid"`
+	Title       string  `json:"title"`
+	Panels      []panel `json:"panels"`
+	Annotations struct {
+		List []annotation `json:"list"`
+	} `json:"annotations"`
 	Templating struct {
 		List []struct {
 			Name       string          `json:"name"`
@@ -624,6 +684,16 @@ type dashboard struct {
 			Query      json.RawMessage `json:"query"`
 		} `json:"list"`
 	} `json:"templating"`
+}
+
+// annotation is a dashboard's annotation query (annotations.list): Grafana sends target to the data source.
+type annotation struct {
+	Name       string          `json:"name"`
+	Datasource *dsRef          `json:"datasource"`
+	Enable     bool            `json:"enable"`
+	IconColor  string          `json:"iconColor"`
+	BuiltIn    int             `json:"builtIn"`
+	Target     json.RawMessage `json:"target"`
 }
 
 type dsRef struct {
@@ -754,6 +824,18 @@ func TestProvisionedDashboards(t *testing.T) {
 			}
 		}
 		walk(d.Panels)
+		for _, a := range d.Annotations.List {
+			if a.BuiltIn == 1 {
+				continue // Grafana's own "Annotations & Alerts"
+			}
+			if a.Datasource == nil || a.Datasource.UID != dsUID || a.Datasource.Type != pluginID {
+				t.Errorf("%s: annotation %q: data source %+v, want uid %s", d.Title, a.Name, a.Datasource, dsUID)
+			}
+			if _, err := plugin.ParseQuery(a.Target); err != nil {
+				t.Errorf("%s: annotation %q: the backend rejects the query: %v\n%s", d.Title, a.Name, err, a.Target)
+			}
+			queries++
+		}
 	}
 	if queries == 0 {
 		t.Fatal("no queries found")
@@ -775,9 +857,10 @@ func TestProvisionedDashboards(t *testing.T) {
 					continue
 				}
 				live = live || q.Live
-				// The plugin streams builder SQL time series (and MQTT); a live Flux, code or table query would show
-				// its history only.
-				if q.Live && q.Source != "mqtt" && (q.Mode != "builder" || q.Source != "sql" || q.Format == plugin.FormatTable) {
+				// The plugin streams builder SQL time series and SQL states (and MQTT); a live Flux, code or table
+				// query would show its history only.
+				streamed := q.Source == "sql" && (q.Mode == "builder" && q.Format != plugin.FormatTable || q.Mode == "states")
+				if q.Live && q.Source != "mqtt" && !streamed {
 					t.Errorf("%s / %s: live query (%s %s, format %s) is not streamed", title, pn.Title, q.Source, q.Mode, q.Format)
 				}
 				out[pn.Title] = want{pn.Type, strings.Join(q.Devices, ","), q.Metric, strings.Join(q.Sensors, ","), pn.thresholds()}
@@ -817,6 +900,37 @@ func TestProvisionedDashboards(t *testing.T) {
 	check("Signal & stats", "Packets received", want{"stat", "stats", "packets_received", "", ""})
 	if got := panelQueries("Signal & stats")["Error rate"]; got.typ != "gauge" {
 		t.Errorf("Signal & stats: error rate panel %+v", got)
+	}
+
+	// The retained status (pico/status, iiot/gateway/status; value_type text in deploy/ingester.yaml): a live
+	// state timeline per device, and the last will's "offline" as an annotation.
+	check("Pico W live", "Device status", want{"state-timeline", "pico", "status", "", ""})
+	check("Signal & stats", "Device status", want{"state-timeline", "gateway", "status", "", ""})
+	for _, title := range []string{"Pico W live", "Signal & stats"} {
+		for _, pn := range dashboards[title].Panels {
+			if pn.Type != "state-timeline" {
+				continue
+			}
+			var q struct{ Mode string }
+			if err := json.Unmarshal(pn.Targets[0], &q); err != nil || q.Mode != "states" {
+				t.Errorf("%s / %s: mode %q, want states", title, pn.Title, q.Mode)
+			}
+		}
+		var found bool
+		for _, a := range dashboards[title].Annotations.List {
+			if a.Name != "Went offline" {
+				continue
+			}
+			found = true
+			var q struct{ RefID, Source, Mode, Metric, State string }
+			if err := json.Unmarshal(a.Target, &q); err != nil || !a.Enable || a.IconColor != "red" ||
+				q != (struct{ RefID, Source, Mode, Metric, State string }{"Anno", "sql", "states", "status", "offline"}) {
+				t.Errorf("%s: annotation %q: enable %v, iconColor %q, target %s (%v)", title, a.Name, a.Enable, a.IconColor, a.Target, err)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no \"Went offline\" annotation", title)
+		}
 	}
 }
 

@@ -52,10 +52,22 @@ func demoReadings(now time.Time) []telemetry.Reading {
 	return out
 }
 
-// TestProvisionedQueriesRun runs every provisioned dashboard query and alert-rule query through the plugin's
-// QueryData against a real PostgreSQL database with the ingester's schema and demo readings (skipped when
-// the services are not up): the code SQL (error rate, node silence) is valid against the real schema, and
-// each query returns data.
+// demoStates are the demo's retained status as the ingester stores it (value_type text): the Pico W online, its
+// last will "offline" 20 minutes ago, online again a minute later; the gateway online all along.
+func demoStates(now time.Time) []telemetry.Reading {
+	state := func(ago time.Duration, device, value string) telemetry.Reading {
+		return telemetry.Reading{Time: now.Add(-ago), Device: device, Metric: "status", Kind: telemetry.KindText, Text: value}
+	}
+	return []telemetry.Reading{
+		state(30*time.Minute, "pico", "online"), state(30*time.Minute, "gateway", "online"),
+		state(20*time.Minute, "pico", "offline"), state(19*time.Minute, "pico", "online"),
+	}
+}
+
+// TestProvisionedQueriesRun runs every provisioned dashboard query (panels, variables, annotations) and alert-rule
+// query through the plugin's QueryData against a real PostgreSQL database with the ingester's schema and demo
+// readings and states (skipped when the services are not up): the code SQL (error rate, node silence) is valid
+// against the real schema, and each query returns data.
 func TestProvisionedQueriesRun(t *testing.T) {
 	dbURL := testsvc.NewPostgresDB(t)
 	ctx := context.Background()
@@ -69,7 +81,7 @@ func TestProvisionedQueriesRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	rows := demoReadings(now)
+	rows := append(demoReadings(now), demoStates(now)...)
 	w := store.NewWriter(pool, info, false)
 	for len(rows) > 0 {
 		n := min(len(rows), 500)
@@ -147,6 +159,11 @@ func TestProvisionedQueriesRun(t *testing.T) {
 		for _, pn := range d.Panels {
 			for _, q := range pn.Targets {
 				run(d.Title+" / "+pn.Title, interpolate(q), now.Add(-time.Hour), now)
+			}
+		}
+		for _, a := range d.Annotations.List {
+			if a.BuiltIn != 1 {
+				run(d.Title+" / annotation "+a.Name, a.Target, now.Add(-time.Hour), now)
 			}
 		}
 	}

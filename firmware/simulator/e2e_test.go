@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fieldline-iot/fieldline/firmware/simulator/internal/sim"
@@ -69,13 +71,25 @@ func cleanEnv() []string {
 	return out
 }
 
-// ingesterConfig subscribes the simulator's three topic families under prefix: value topics of both reports
-// and the Pico W firmware's JSON mode (used by the late fault).
+// ingesterConfig subscribes the simulator's topic families under prefix as deploy/ingester.yaml does: the
+// retained status topics as text states, value topics of both reports and the Pico W firmware's JSON mode (used
+// by the late fault). The first configured subscription whose filter matches takes a message, so iiot/+/status
+// comes before iiot/+/+, which would reject "online" as not_a_number.
 func ingesterConfig(broker, clientID, pgURL, spool, prefix string) string {
 	return fmt.Sprintf(`mqtt:
   url: %[1]s
   client_id: %[2]s
   subscriptions:
+    - filter: %[5]spico/status
+      qos: 1
+      template: "{device}/{metric}"
+      format: value
+      value_type: text
+    - filter: %[5]siiot/+/status
+      qos: 1
+      template: "%[5]siiot/{device}/{metric}"
+      format: value
+      value_type: text
     - filter: %[5]spico/+/+
       qos: 1
       template: "{device}/{metric}/{sensor}"
@@ -166,6 +180,48 @@ func pgQuery(t *testing.T, url string, f func(ctx context.Context, c *pgx.Conn) 
 	}
 }
 
+// states returns the states table as "device|metric|sensor|value" rows, per device in time order.
+func states(t *testing.T, url string) []string {
+	t.Helper()
+	var out []string
+	pgQuery(t, url, func(ctx context.Context, c *pgx.Conn) error {
+		rows, err := c.Query(ctx, "SELECT device, metric, sensor, value FROM states ORDER BY device, time")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var d, m, s, v string
+			if err := rows.Scan(&d, &m, &s, &v); err != nil {
+				return err
+			}
+			out = append(out, d+"|"+m+"|"+s+"|"+v)
+		}
+		return rows.Err()
+	})
+	return out
+}
+
+// waitStates waits until the states table holds want (per device in time order), then checks that no duplicate
+// follows.
+func waitStates(t *testing.T, url string, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := states(t, url)
+		if slices.Equal(got, want) {
+			break
+		}
+		if len(got) > len(want) || time.Now().After(deadline) {
+			t.Fatalf("states:\n got %q\nwant %q", got, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if got := states(t, url); !slices.Equal(got, want) {
+		t.Fatalf("states a second after reaching %q: %q", want, got)
+	}
+}
+
 func countRows(t *testing.T, url, where string) (n int64) {
 	t.Helper()
 	pgQuery(t, url, func(ctx context.Context, c *pgx.Conn) error {
@@ -204,27 +260,39 @@ func series(prefix, topic string) string {
 }
 
 // TestSimulatorDrivesIngester: 3 nodes × 3 s at 10 readings/s per topic, QoS 1, both reports' topic trees →
-// exactly the readings the simulator reports as sent, per series, in PostgreSQL.
+// exactly the readings the simulator reports as sent, per series, in PostgreSQL; and the status topics'
+// "online" at connect and "offline" at exit as states, nothing rejected.
 func TestSimulatorDrivesIngester(t *testing.T) {
 	broker, pgURL := testsvc.MQTTURL(t), testsvc.NewPostgresDB(t)
 	prefix := testsvc.RandomName("sim") + "-"
+	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/gateway/status")
 	in := startIngester(t, broker, pgURL, prefix)
 
 	sum, code := runSim(t, broker, 0, "-prefix", prefix, "-nodes", "3", "-rate", "10", "-duration", "3s", "-qos", "1", "-seed", "7")
 	if code != 0 || sum.Errors != 0 {
 		t.Fatalf("fieldline-sim exit %d, %d errors: %+v", code, sum.Errors, sum)
 	}
-	// 3 s at 100 ms = 30 ticks; per tick 3 Pico topics + node1..3 (2 + gas on node1 and node3 = 8) + 4 gateway.
-	const ticks, perTick = 30, 3 + 8 + 4
-	if sum.Ticks != ticks || sum.Valid != ticks*perTick || sum.Sent != sum.Valid || sum.Readings != sum.Valid || len(sum.PerTopic) != perTick {
-		t.Fatalf("summary: ticks %d valid %d sent %d readings %d topics %d; want %d ticks × %d topics",
-			sum.Ticks, sum.Valid, sum.Sent, sum.Readings, len(sum.PerTopic), ticks, perTick)
+	// 3 s at 100 ms = 30 ticks; per tick 3 Pico topics + node1..3 (2 + gas on node1 and node3 = 8) + 4 gateway;
+	// and two status topics, "online" once (one connect) and "offline" once (the clean exit).
+	const ticks, perTick, status = 30, 3 + 8 + 4, 2
+	if sum.Ticks != ticks || sum.Valid != ticks*perTick || sum.States != 2*status || sum.Sent != sum.Valid+sum.States ||
+		sum.Readings != sum.Valid || len(sum.PerTopic) != perTick+status {
+		t.Fatalf("summary: ticks %d valid %d states %d sent %d readings %d topics %d; want %d ticks × %d topics + %d status topics × 2",
+			sum.Ticks, sum.Valid, sum.States, sum.Sent, sum.Readings, len(sum.PerTopic), ticks, perTick, status)
+	}
+	for _, tp := range []string{prefix + "pico/status", prefix + "iiot/gateway/status"} {
+		if st := sum.PerTopic[tp]; st == nil || st.Sent != 2 || st.States != 2 {
+			t.Errorf("summary for %s: %+v, want online and offline sent", tp, st)
+		}
 	}
 	waitRows(t, pgURL, sum.Readings)
+	waitStates(t, pgURL, []string{"gateway|status||online", "gateway|status||offline", prefix + "pico|status||online", prefix + "pico|status||offline"})
 
 	want := map[string]int64{}
 	for topic, st := range sum.PerTopic {
-		want[series(prefix, topic)] += st.Readings
+		if st.Readings > 0 {
+			want[series(prefix, topic)] += st.Readings
+		}
 	}
 	got := map[string]int64{}
 	pgQuery(t, pgURL, func(ctx context.Context, c *pgx.Conn) error {
@@ -269,6 +337,7 @@ func TestSimulatorDrivesIngester(t *testing.T) {
 func TestSimulatorFaultsThroughIngester(t *testing.T) {
 	broker, pgURL := testsvc.MQTTURL(t), testsvc.NewPostgresDB(t)
 	prefix := testsvc.RandomName("simf") + "-"
+	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/gateway/status")
 	in := startIngester(t, broker, pgURL, prefix)
 
 	sum, code := runSim(t, broker, 0, "-prefix", prefix, "-nodes", "2", "-rate", "10", "-duration", "2s", "-seed", "11",
@@ -276,9 +345,10 @@ func TestSimulatorFaultsThroughIngester(t *testing.T) {
 	if code != 0 || sum.Errors != 0 || sum.Bad == 0 || sum.Late == 0 || sum.Valid == 0 {
 		t.Fatalf("fieldline-sim exit %d: %+v", code, sum)
 	}
-	// 20 ticks, 4 of them bursts of 1+10 samplings: 20 + 4×10 = 60 samplings of 12 value topics + 1 JSON message.
-	if sum.Sent != 60*13 || sum.Late != 60 || sum.Readings != sum.Valid+3*sum.Late {
-		t.Fatalf("summary: sent %d (want %d), late %d, readings %d", sum.Sent, 60*13, sum.Late, sum.Readings)
+	// 20 ticks, 4 of them bursts of 1+10 samplings: 20 + 4×10 = 60 samplings of 12 value topics + 1 JSON message;
+	// and "online" and "offline" on the two status topics (never replaced by a bad payload).
+	if sum.Sent != 60*13+4 || sum.States != 4 || sum.Late != 60 || sum.Readings != sum.Valid+3*sum.Late {
+		t.Fatalf("summary: sent %d (want %d), states %d, late %d, readings %d", sum.Sent, 60*13+4, sum.States, sum.Late, sum.Readings)
 	}
 	waitRows(t, pgURL, sum.Readings)
 
@@ -301,16 +371,141 @@ func TestSimulatorFaultsThroughIngester(t *testing.T) {
 	}
 }
 
-// TestSimulatorSIGTERM: without -duration the simulator runs until SIGTERM, then drains and prints its summary.
+// TestSimulatorSIGTERM: without -duration the simulator runs until SIGTERM, then drains and prints its summary;
+// it leaves a retained "offline" on its status topic (the pico tree only: no gateway status).
 func TestSimulatorSIGTERM(t *testing.T) {
 	broker := testsvc.MQTTURL(t)
 	binaries(t)
+	prefix := testsvc.RandomName("simt") + "-"
+	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/gateway/status")
 	start := time.Now()
-	sum, code := runSim(t, broker, 1500*time.Millisecond, "-prefix", testsvc.RandomName("simt")+"-", "-rate", "20", "-topics", "pico")
+	sum, code := runSim(t, broker, 1500*time.Millisecond, "-prefix", prefix, "-rate", "20", "-topics", "pico")
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("exit took %v after SIGTERM", took)
 	}
-	if code != 0 || sum.Errors != 0 || sum.Ticks < 10 || sum.Sent != int64(sum.Ticks)*3 {
+	if code != 0 || sum.Errors != 0 || sum.Ticks < 10 || sum.States != 2 || sum.Sent != int64(sum.Ticks)*3+2 {
 		t.Errorf("exit %d, summary %+v", code, sum)
 	}
+	if got := retained(t, broker, prefix+"pico/status"); got != "offline" {
+		t.Errorf("after SIGTERM, %spico/status retains %q, want offline", prefix, got)
+	}
+	if got := retained(t, broker, prefix+"iiot/gateway/status"); got != "" {
+		t.Errorf("-topics pico published %q on the gateway's status topic", got)
+	}
+}
+
+// TestSimulatorWillOnKill: while fieldline-sim runs, its status topics retain "online"; killed (SIGKILL: no
+// DISCONNECT, no "offline" of its own), the broker publishes its last will, a retained "offline" on
+// <prefix>pico/status. The gateway's status keeps "online": MQTT gives a connection one will, the Pico's.
+func TestSimulatorWillOnKill(t *testing.T) {
+	broker := testsvc.MQTTURL(t)
+	bin, _ := binaries(t)
+	prefix := testsvc.RandomName("simk") + "-"
+	pico, gw := prefix+"pico/status", prefix+"iiot/gateway/status"
+	clearRetained(t, broker, pico, gw)
+	offline := make(chan string, 4)
+	subscribe(t, broker, pico, func(payload string, retained bool) {
+		if payload == "offline" && !retained {
+			offline <- payload
+		}
+	})
+
+	cmd := exec.Command(bin, "-broker", broker, "-client-id", testsvc.RandomName("fieldline-sim-e2e-"), "-prefix", prefix, "-rate", "10", "-nodes", "1")
+	cmd.Env = cleanEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for retained(t, broker, pico) != "online" || retained(t, broker, gw) != "online" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retained online on %s and %s within 15s\n%s", pico, gw, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	killed = true
+	select {
+	case <-offline:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no last will on %s within 10s of SIGKILL\n%s", pico, stderr.String())
+	}
+	if got := retained(t, broker, pico); got != "offline" {
+		t.Errorf("after SIGKILL, %s retains %q, want the will, offline", pico, got)
+	}
+	if got := retained(t, broker, gw); got != "online" {
+		t.Errorf("after SIGKILL, %s retains %q, want online (no will of its own)", gw, got)
+	}
+}
+
+// subscribe subscribes a test client to topic (disconnected at cleanup) and calls f for every message.
+func subscribe(t *testing.T, broker, topic string, f func(payload string, retained bool)) {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(testsvc.RandomName("fieldline-sim-e2e-sub-")).
+		SetCleanSession(true).SetAutoReconnect(false))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", broker, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	tok := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) { f(string(m.Payload()), m.Retained()) })
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe %s: %v", topic, tok.Error())
+	}
+}
+
+// retained returns the payload the broker retains on topic, as a fresh subscriber gets it ("" when none arrives
+// within a second).
+func retained(t *testing.T, broker, topic string) string {
+	t.Helper()
+	got := make(chan string, 1)
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(testsvc.RandomName("fieldline-sim-e2e-sub-")).
+		SetCleanSession(true).SetAutoReconnect(false))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", broker, tok.Error())
+	}
+	defer c.Disconnect(0)
+	tok := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+		if m.Retained() {
+			select {
+			case got <- string(m.Payload()):
+			default:
+			}
+		}
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe %s: %v", topic, tok.Error())
+	}
+	select {
+	case p := <-got:
+		return p
+	case <-time.After(time.Second):
+		return ""
+	}
+}
+
+// clearRetained removes the retained status messages of a test's prefix at cleanup (an empty retained payload),
+// so the shared broker does not keep two per test run. Called before the ingester starts, it runs after the
+// ingester stopped.
+func clearRetained(t *testing.T, broker string, topics ...string) {
+	t.Cleanup(func() {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(testsvc.RandomName("fieldline-sim-e2e-sub-")).SetCleanSession(true))
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Logf("clear retained status: connect: %v", tok.Error())
+			return
+		}
+		defer c.Disconnect(100)
+		for _, tp := range topics {
+			c.Publish(tp, 1, true, []byte{}).WaitTimeout(5 * time.Second)
+		}
+	})
 }

@@ -3,9 +3,14 @@
 // pico/temperature/internal) and the LoRa nodes and gateway of the second (iiot/node1/temperature, …,
 // iiot/signal/rssi, iiot/stats/crc_errors). Fault modes add bursts, bad payloads and late timestamps.
 //
+// Like the Pico W firmware, it keeps a retained status per simulated tree: pico/status and iiot/gateway/status
+// (under -prefix: lab-pico/status, …) are "online" after every (re)connect and "offline" after a clean exit. The
+// connection's last will is a retained "offline" on the first of them (pico/status with -topics both; MQTT allows
+// one will per connection), which the broker publishes when the connection drops without a DISCONNECT.
+//
 // Configuration: defaults < FIELDLINE_SIM_* environment variables < flags (see -h). On exit (after -duration,
 // or on SIGINT/SIGTERM) it waits for the broker's outstanding acknowledgements and prints a summary: messages
-// sent per topic, bad and late ones, errors. Exit status 0, 1 when a publication failed or the broker was
+// sent per topic (status messages too), bad and late ones, errors. Exit status 0, 1 when a publication failed or the broker was
 // unreachable, 2 for a usage error.
 package main
 
@@ -43,6 +48,19 @@ type options struct {
 func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("fieldline-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: fieldline-sim [flags]
+
+Publishes the field reports' topics with realistic values: the Pico W (pico/temperature/dht22,
+pico/humidity/dht22, pico/temperature/internal) and the LoRa nodes and gateway (iiot/nodeN/temperature, …,
+iiot/signal/rssi, iiot/stats/crc_errors). Retained status, as the Pico W firmware: pico/status and
+iiot/gateway/status are "online" after every (re)connect and "offline" after a clean exit; the last will,
+a retained "offline", is on pico/status (on iiot/gateway/status with -topics iiot). -prefix applies to all.
+
+Flags (each also FIELDLINE_SIM_<FLAG>, dashes as underscores; flags win):
+`)
+		fs.PrintDefaults()
+	}
 	var (
 		o                       options
 		rate, badRate           float64
@@ -58,11 +76,11 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 	fs.DurationVar(&c.Interval, "interval", 5*time.Second, "time between two readings of one topic")
 	fs.Float64Var(&rate, "rate", 0, "readings per second per topic (overrides -interval when > 0)")
 	fs.IntVar(&qos, "qos", 1, "MQTT QoS 0, 1 or 2")
-	fs.BoolVar(&c.Retain, "retain", false, "publish retained messages")
+	fs.BoolVar(&c.Retain, "retain", false, "publish the readings retained (the status topics always are)")
 	fs.DurationVar(&c.Duration, "duration", 0, "how long to run (0: until SIGINT/SIGTERM)")
 	fs.Uint64Var(&seed, "seed", 0, "random seed (0: a random one, printed in the summary)")
 	fs.StringVar(&topics, "topics", "both", "topic set: pico, iiot or both")
-	fs.StringVar(&c.Fleet.Prefix, "prefix", "", `prepended to the topic roots "pico" and "iiot" (e.g. "lab-" gives lab-pico/…, lab-iiot/…)`)
+	fs.StringVar(&c.Fleet.Prefix, "prefix", "", `prepended to the topic roots "pico" and "iiot" (e.g. "lab-" gives lab-pico/…, lab-iiot/…, lab-pico/status)`)
 	fs.DurationVar(&c.Fleet.Day, "day", 24*time.Hour, "length of one simulated day (shorter shows the diurnal cycle in a demo)")
 	fs.StringVar(&fault, "fault", "", "fault modes, comma-separated: burst, bad, late")
 	fs.Float64Var(&badRate, "bad-rate", 0.1, "bad fault: fraction of value messages replaced by a bad payload")

@@ -94,9 +94,16 @@ func (f Faults) String() string {
 type Kind uint8
 
 const (
-	Valid Kind = iota // a value payload the ingester stores as one reading
-	Bad               // a payload the ingester must reject (Message.Reason says which rejection reason)
-	Late              // a JSON payload with an old "ts": Message.Readings readings stored at that time
+	Valid  Kind = iota // a value payload the ingester stores as one reading
+	Bad                // a payload the ingester must reject (Message.Reason says which rejection reason)
+	Late               // a JSON payload with an old "ts": Message.Readings readings stored at that time
+	Status             // a retained status ("online"/"offline"): one state for a value_type text subscription
+)
+
+// The status payloads, as the Pico W firmware publishes them (firmware/pico-w/fieldline_node.py).
+const (
+	Online  = "online"
+	Offline = "offline"
 )
 
 // Message is one MQTT publication.
@@ -105,7 +112,8 @@ type Message struct {
 	Payload  []byte
 	Kind     Kind
 	Reason   string // Bad: the ingester's rejection reason (fieldline_ingester_messages_rejected_total{reason})
-	Readings int    // readings the ingester stores for it (0 for Bad)
+	Readings int    // readings the ingester stores for it (0 for Bad and Status)
+	Retain   bool   // always retained (Status); the others follow Config.Retain
 }
 
 // badPayloads are the bad payloads, each with the reason the ingester rejects it for (internal/telemetry reasons).
@@ -233,8 +241,8 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 // Config returns the validated configuration.
 func (f *Fleet) Config() FleetConfig { return f.cfg }
 
-// Topics returns every topic the fleet publishes to (without faults, plus <pico>/json in late mode), in
-// publication order.
+// Topics returns every topic a tick publishes to (without faults, plus <pico>/json in late mode), in
+// publication order. The retained status topics, published on connect and at exit: StatusTopics.
 func (f *Fleet) Topics() []string {
 	var out []string
 	if f.pico != nil {
@@ -254,6 +262,34 @@ func (f *Fleet) Topics() []string {
 	if f.link != nil {
 		b := f.iiotRoot + "/"
 		out = append(out, b+"signal/rssi", b+"signal/snr", b+"stats/packets_received", b+"stats/crc_errors")
+	}
+	return out
+}
+
+// StatusTopics returns the retained status topics of the simulated trees: <pico>/status for the Pico W (as its
+// firmware publishes it) and <iiot>/gateway/status for the LoRa gateway. The first one is the connection's last
+// will (MQTT allows one per connection): with both trees, <pico>/status.
+func (f *Fleet) StatusTopics() []string {
+	var out []string
+	if f.pico != nil {
+		out = append(out, f.pico.root+"/status")
+	}
+	if f.link != nil {
+		out = append(out, f.iiotRoot+"/gateway/status")
+	}
+	return out
+}
+
+// Status returns one retained status message per status topic: "online" (after every connect) or "offline" (on
+// a clean shutdown, before disconnecting; the last will says it for the first topic when the connection drops).
+func (f *Fleet) Status(online bool) []Message {
+	payload := Offline
+	if online {
+		payload = Online
+	}
+	var out []Message
+	for _, t := range f.StatusTopics() {
+		out = append(out, Message{Topic: t, Payload: []byte(payload), Kind: Status, Retain: true})
 	}
 	return out
 }

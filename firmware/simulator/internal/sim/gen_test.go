@@ -350,3 +350,77 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusTopics: the retained status topics follow the trees and -prefix, are never part of a tick, and
+// decode as the demo ingester's value_type text subscriptions read them (deploy/ingester.yaml): one text state
+// "status" per device. The numeric iiot/+/+ subscription would reject them, which is why the status
+// subscriptions come first in that file.
+func TestStatusTopics(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  FleetConfig
+		want []string
+	}{
+		{FleetConfig{Seed: 1, Nodes: 2}, []string{"pico/status", "iiot/gateway/status"}},
+		{FleetConfig{Seed: 1, Nodes: 2, Prefix: "lab-"}, []string{"lab-pico/status", "lab-iiot/gateway/status"}},
+		{FleetConfig{Seed: 1, Nodes: 2, Prefix: "lab-", Topics: TopicsPico}, []string{"lab-pico/status"}},
+		{FleetConfig{Seed: 1, Nodes: 2, Topics: TopicsIIoT}, []string{"iiot/gateway/status"}},
+	} {
+		f, err := NewFleet(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.StatusTopics(); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: status topics %q, want %q", tc.cfg, got, tc.want)
+		}
+		for _, online := range []bool{true, false} {
+			msgs := f.Status(online)
+			want := map[bool]string{true: "online", false: "offline"}[online]
+			if len(msgs) != len(tc.want) {
+				t.Fatalf("Status(%v): %d messages, want %d", online, len(msgs), len(tc.want))
+			}
+			for i, m := range msgs {
+				if m.Topic != tc.want[i] || string(m.Payload) != want || m.Kind != Status || !m.Retain || m.Readings != 0 {
+					t.Errorf("Status(%v)[%d] = %+v", online, i, m)
+				}
+			}
+		}
+		for _, topic := range f.Topics() {
+			if slices.Contains(tc.want, topic) {
+				t.Errorf("Topics() lists the status topic %s", topic)
+			}
+		}
+		for _, m := range f.Tick(day) {
+			if m.Kind == Status || m.Retain || slices.Contains(tc.want, m.Topic) {
+				t.Errorf("a tick publishes %+v", m)
+			}
+		}
+	}
+
+	text := func(template string) *telemetry.Decoder {
+		d, err := telemetry.NewDecoder(template, telemetry.Options{ValueType: telemetry.ValueText})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	f, _ := NewFleet(FleetConfig{Seed: 1, Nodes: 2})
+	decoders := map[string]*telemetry.Decoder{"pico/status": text("{device}/{metric}"), "iiot/gateway/status": text("iiot/{device}/{metric}")}
+	devices := map[string]string{"pico/status": "pico", "iiot/gateway/status": "gateway"}
+	for _, online := range []bool{true, false} {
+		for _, m := range f.Status(online) {
+			rs, err := decoders[m.Topic].Decode(m.Topic, m.Payload, day, nil)
+			if err != nil || len(rs) != 1 || !rs[0].IsState() || rs[0].Device != devices[m.Topic] || rs[0].Metric != "status" ||
+				rs[0].Sensor != "" || rs[0].Text != string(m.Payload) {
+				t.Errorf("%s %q decodes to %+v, %v; want one text state %s/status = %q", m.Topic, m.Payload, rs, err, devices[m.Topic], m.Payload)
+			}
+		}
+	}
+	numeric, err := telemetry.NewDecoder("iiot/{device}/{metric}", telemetry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rej *telemetry.Rejection
+	if _, err := numeric.Decode("iiot/gateway/status", []byte("online"), day, nil); !errors.As(err, &rej) || rej.Reason != telemetry.ReasonNotANumber {
+		t.Errorf("the numeric iiot/+/+ decoder on iiot/gateway/status: %v, want a not_a_number rejection", err)
+	}
+}

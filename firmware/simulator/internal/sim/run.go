@@ -43,6 +43,7 @@ type TopicStats struct {
 	Bad      int64 `json:"bad"`
 	Late     int64 `json:"late"`
 	Readings int64 `json:"readings"` // readings the ingester stores from what was sent
+	States   int64 `json:"states"`   // status messages sent: states the ingester stores (value_type text)
 	Errors   int64 `json:"errors"`   // publications that failed or were not acknowledged in time
 }
 
@@ -63,6 +64,7 @@ type Summary struct {
 	Bad            int64                  `json:"bad"`
 	Late           int64                  `json:"late"`
 	Readings       int64                  `json:"readings"`
+	States         int64                  `json:"states"`
 	Errors         int64                  `json:"errors"`
 	Rejected       map[string]int64       `json:"rejected"` // bad messages sent, by the ingester's rejection reason
 	PerTopic       map[string]*TopicStats `json:"per_topic"`
@@ -72,13 +74,13 @@ type Summary struct {
 func (s *Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "fieldline-sim: %d ticks in %.1fs, qos %d, seed %d, topics %s, nodes %d, faults %s\n",
 		s.Ticks, s.ElapsedSeconds, s.QoS, s.Seed, s.Topics, s.Nodes, s.Faults)
-	fmt.Fprintf(w, "%-44s %8s %8s %8s %8s %8s\n", "topic", "sent", "valid", "bad", "late", "errors")
+	fmt.Fprintf(w, "%-44s %8s %8s %8s %8s %8s %8s\n", "topic", "sent", "valid", "bad", "late", "status", "errors")
 	for _, t := range slices.Sorted(maps.Keys(s.PerTopic)) {
 		st := s.PerTopic[t]
-		fmt.Fprintf(w, "%-44s %8d %8d %8d %8d %8d\n", t, st.Sent, st.Valid, st.Bad, st.Late, st.Errors)
+		fmt.Fprintf(w, "%-44s %8d %8d %8d %8d %8d %8d\n", t, st.Sent, st.Valid, st.Bad, st.Late, st.States, st.Errors)
 	}
-	fmt.Fprintf(w, "%-44s %8d %8d %8d %8d %8d\n", "total", s.Sent, s.Valid, s.Bad, s.Late, s.Errors)
-	fmt.Fprintf(w, "readings the ingester should store: %d", s.Readings)
+	fmt.Fprintf(w, "%-44s %8d %8d %8d %8d %8d %8d\n", "total", s.Sent, s.Valid, s.Bad, s.Late, s.States, s.Errors)
+	fmt.Fprintf(w, "readings the ingester should store: %d; states (status topics, value_type text): %d", s.Readings, s.States)
 	if len(s.Rejected) > 0 {
 		fmt.Fprint(w, "; rejections expected:")
 		for _, r := range slices.Sorted(maps.Keys(s.Rejected)) {
@@ -112,6 +114,9 @@ func (s *Summary) add(m Message, ok bool) {
 	case Late:
 		st.Late++
 		s.Late++
+	case Status:
+		st.States++
+		s.States++
 	}
 	st.Readings += int64(m.Readings)
 	s.Readings += int64(m.Readings)
@@ -127,6 +132,13 @@ func RandomClientID() string {
 // Run connects, publishes one tick of messages every Interval until Duration has passed or ctx is cancelled,
 // waits for the outstanding acknowledgements, disconnects and returns the summary. The error is non-nil only
 // when nothing could run (bad configuration, no connection); publication failures are counted in the summary.
+//
+// Status, as the Pico W firmware does it: the connection's last will is a retained "offline" on the first status
+// topic (Fleet.StatusTopics; MQTT allows one will per connection), and after every connect, the first and each
+// automatic reconnect, every status topic gets a retained "online". At the end, before the acknowledgements are
+// drained and the client disconnects, every status topic gets a retained "offline": a clean DISCONNECT discards
+// the will. A connection that drops without one (a crash, a kill, a network cut) leaves the broker to publish
+// the will: only the first status topic then says "offline"; the others keep their "online".
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if cfg.Interval <= 0 {
 		return nil, errors.New("interval must be positive")
@@ -153,24 +165,59 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 
+	// Acknowledgements are collected (below) from this queue; the on-connect handler queues its "online"
+	// publications too, until the end of the run (closing, under statusMu) stops it.
+	type pending struct {
+		m   Message
+		tok mqtt.Token
+	}
+	queue := make(chan pending, 50_000)
+	online, offline := fleet.Status(true), fleet.Status(false)
+	var (
+		statusMu sync.Mutex
+		closing  bool
+	)
+	stopStatus := func() {
+		statusMu.Lock()
+		closing = true
+		statusMu.Unlock()
+	}
+	onConnect := func(c mqtt.Client) {
+		log.Info("connected", "broker", cfg.Broker, "client_id", cfg.ClientID)
+		statusMu.Lock()
+		defer statusMu.Unlock()
+		if closing {
+			return // "offline" is being published: a late reconnect must not say "online" after it
+		}
+		for _, m := range online {
+			queue <- pending{m: m, tok: c.Publish(m.Topic, cfg.QoS, true, m.Payload)}
+		}
+	}
+
 	opts := mqtt.NewClientOptions().AddBroker(cfg.Broker).SetClientID(cfg.ClientID).SetCleanSession(true).
 		SetUsername(cfg.Username).SetPassword(cfg.Password).
 		SetAutoReconnect(true).SetMaxReconnectInterval(5 * time.Second).
 		SetConnectRetry(true).SetConnectRetryInterval(time.Second).SetConnectTimeout(10 * time.Second).
 		SetKeepAlive(30 * time.Second).SetOrderMatters(false).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { log.Warn("connection lost", "error", err) }).
-		SetOnConnectHandler(func(mqtt.Client) { log.Info("connected", "broker", cfg.Broker, "client_id", cfg.ClientID) })
+		SetOnConnectHandler(onConnect) // paho runs it in a goroutine of its own, after every connect
+	if len(offline) > 0 {
+		opts.SetBinaryWill(offline[0].Topic, offline[0].Payload, cfg.QoS, true)
+	}
 	client := mqtt.NewClient(opts)
 	tok := client.Connect()
 	select {
 	case <-tok.Done():
 		if tok.Error() != nil {
+			stopStatus()
 			return nil, fmt.Errorf("connect to %s: %w", cfg.Broker, tok.Error())
 		}
 	case <-time.After(30 * time.Second):
+		stopStatus()
 		client.Disconnect(0)
 		return nil, fmt.Errorf("connect to %s: no connection within 30s", cfg.Broker)
 	case <-ctx.Done():
+		stopStatus()
 		client.Disconnect(0)
 		return nil, fmt.Errorf("connect to %s: %w", cfg.Broker, ctx.Err())
 	}
@@ -181,17 +228,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		Topics: cfg.Fleet.Topics.String(), Nodes: cfg.Fleet.Nodes, Faults: cfg.Fleet.Faults.String(),
 		Interval: cfg.Interval.String(), Rejected: map[string]int64{}, PerTopic: map[string]*TopicStats{},
 	}
-	for _, t := range fleet.Topics() {
+	for _, t := range append(fleet.Topics(), fleet.StatusTopics()...) {
 		sum.PerTopic[t] = &TopicStats{}
 	}
 
 	// One goroutine collects acknowledgements in publication order (they complete nearly in order), so the
 	// publishing loop never waits for the broker unless 50 000 messages are outstanding.
-	type pending struct {
-		m   Message
-		tok mqtt.Token
-	}
-	queue := make(chan pending, 50_000)
 	var mu sync.Mutex
 	drainDeadline := make(chan time.Time, 1)
 	collected := make(chan struct{})
@@ -248,9 +290,15 @@ loop:
 			}
 		}
 		for _, m := range fleet.Tick(start.Add(offset)) {
-			queue <- pending{m: m, tok: client.Publish(m.Topic, cfg.QoS, cfg.Retain, m.Payload)}
+			queue <- pending{m: m, tok: client.Publish(m.Topic, cfg.QoS, cfg.Retain || m.Retain, m.Payload)}
 		}
 		sum.Ticks++
+	}
+	// A clean shutdown: "offline" on every status topic, acknowledged (drained) before the deferred DISCONNECT,
+	// which makes the broker discard the will.
+	stopStatus()
+	for _, m := range offline {
+		queue <- pending{m: m, tok: client.Publish(m.Topic, cfg.QoS, true, m.Payload)}
 	}
 	drainDeadline <- time.Now().Add(cfg.DrainTimeout)
 	close(queue)
