@@ -73,8 +73,7 @@ func cleanEnv() []string {
 
 // ingesterConfig subscribes the simulator's topic families under prefix as deploy/ingester.yaml does: the
 // retained status topics as text states, value topics of both reports and the Pico W firmware's JSON mode (used
-// by the late fault). The first configured subscription whose filter matches takes a message, so iiot/+/status
-// comes before iiot/+/+, which would reject "online" as not_a_number.
+// by the late fault). No two filters overlap (a broker may deliver a message once per matching subscription).
 func ingesterConfig(broker, clientID, pgURL, spool, prefix string) string {
 	return fmt.Sprintf(`mqtt:
   url: %[1]s
@@ -85,9 +84,10 @@ func ingesterConfig(broker, clientID, pgURL, spool, prefix string) string {
       template: "{device}/{metric}"
       format: value
       value_type: text
-    - filter: %[5]siiot/+/status
+    - filter: %[5]siiot/status
       qos: 1
-      template: "%[5]siiot/{device}/{metric}"
+      template: "%[5]siiot/{metric}"
+      labels: {device: gateway}
       format: value
       value_type: text
     - filter: %[5]spico/+/+
@@ -265,7 +265,7 @@ func series(prefix, topic string) string {
 func TestSimulatorDrivesIngester(t *testing.T) {
 	broker, pgURL := testsvc.MQTTURL(t), testsvc.NewPostgresDB(t)
 	prefix := testsvc.RandomName("sim") + "-"
-	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/gateway/status")
+	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/status")
 	in := startIngester(t, broker, pgURL, prefix)
 
 	sum, code := runSim(t, broker, 0, "-prefix", prefix, "-nodes", "3", "-rate", "10", "-duration", "3s", "-qos", "1", "-seed", "7")
@@ -280,7 +280,7 @@ func TestSimulatorDrivesIngester(t *testing.T) {
 		t.Fatalf("summary: ticks %d valid %d states %d sent %d readings %d topics %d; want %d ticks × %d topics + %d status topics × 2",
 			sum.Ticks, sum.Valid, sum.States, sum.Sent, sum.Readings, len(sum.PerTopic), ticks, perTick, status)
 	}
-	for _, tp := range []string{prefix + "pico/status", prefix + "iiot/gateway/status"} {
+	for _, tp := range []string{prefix + "pico/status", prefix + "iiot/status"} {
 		if st := sum.PerTopic[tp]; st == nil || st.Sent != 2 || st.States != 2 {
 			t.Errorf("summary for %s: %+v, want online and offline sent", tp, st)
 		}
@@ -337,7 +337,7 @@ func TestSimulatorDrivesIngester(t *testing.T) {
 func TestSimulatorFaultsThroughIngester(t *testing.T) {
 	broker, pgURL := testsvc.MQTTURL(t), testsvc.NewPostgresDB(t)
 	prefix := testsvc.RandomName("simf") + "-"
-	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/gateway/status")
+	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/status")
 	in := startIngester(t, broker, pgURL, prefix)
 
 	sum, code := runSim(t, broker, 0, "-prefix", prefix, "-nodes", "2", "-rate", "10", "-duration", "2s", "-seed", "11",
@@ -377,7 +377,7 @@ func TestSimulatorSIGTERM(t *testing.T) {
 	broker := testsvc.MQTTURL(t)
 	binaries(t)
 	prefix := testsvc.RandomName("simt") + "-"
-	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/gateway/status")
+	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/status")
 	start := time.Now()
 	sum, code := runSim(t, broker, 1500*time.Millisecond, "-prefix", prefix, "-rate", "20", "-topics", "pico")
 	if took := time.Since(start); took > 10*time.Second {
@@ -389,7 +389,7 @@ func TestSimulatorSIGTERM(t *testing.T) {
 	if got := retained(t, broker, prefix+"pico/status"); got != "offline" {
 		t.Errorf("after SIGTERM, %spico/status retains %q, want offline", prefix, got)
 	}
-	if got := retained(t, broker, prefix+"iiot/gateway/status"); got != "" {
+	if got := retained(t, broker, prefix+"iiot/status"); got != "" {
 		t.Errorf("-topics pico published %q on the gateway's status topic", got)
 	}
 }
@@ -401,7 +401,7 @@ func TestSimulatorWillOnKill(t *testing.T) {
 	broker := testsvc.MQTTURL(t)
 	bin, _ := binaries(t)
 	prefix := testsvc.RandomName("simk") + "-"
-	pico, gw := prefix+"pico/status", prefix+"iiot/gateway/status"
+	pico, gw := prefix+"pico/status", prefix+"iiot/status"
 	clearRetained(t, broker, pico, gw)
 	offline := make(chan string, 4)
 	subscribe(t, broker, pico, func(payload string, retained bool) {

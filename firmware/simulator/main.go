@@ -3,7 +3,7 @@
 // pico/temperature/internal) and the LoRa nodes and gateway of the second (iiot/node1/temperature, …,
 // iiot/signal/rssi, iiot/stats/crc_errors). Fault modes add bursts, bad payloads and late timestamps.
 //
-// Like the Pico W firmware, it keeps a retained status per simulated tree: pico/status and iiot/gateway/status
+// Like the Pico W firmware, it keeps a retained status per simulated tree: pico/status and iiot/status
 // (under -prefix: lab-pico/status, …) are "online" after every (re)connect and "offline" after a clean exit. The
 // connection's last will is a retained "offline" on the first of them (pico/status with -topics both; MQTT allows
 // one will per connection), which the broker publishes when the connection drops without a DISCONNECT.
@@ -54,8 +54,8 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 Publishes the field reports' topics with realistic values: the Pico W (pico/temperature/dht22,
 pico/humidity/dht22, pico/temperature/internal) and the LoRa nodes and gateway (iiot/nodeN/temperature, …,
 iiot/signal/rssi, iiot/stats/crc_errors). Retained status, as the Pico W firmware: pico/status and
-iiot/gateway/status are "online" after every (re)connect and "offline" after a clean exit; the last will,
-a retained "offline", is on pico/status (on iiot/gateway/status with -topics iiot). -prefix applies to all.
+iiot/status are "online" after every (re)connect and "offline" after a clean exit; the last will,
+a retained "offline", is on pico/status (on iiot/status with -topics iiot). -prefix applies to all.
 
 Flags (each also FIELDLINE_SIM_<FLAG>, dashes as underscores; flags win):
 `)

@@ -68,7 +68,7 @@ func TestUsageNamesStatusTopics(t *testing.T) {
 	if _, err := parse([]string{"-h"}, env(), &out); err == nil {
 		t.Fatal("-h: no flag.ErrHelp")
 	}
-	for _, want := range []string{"pico/status", "iiot/gateway/status", "last will", "-prefix"} {
+	for _, want := range []string{"pico/status", "iiot/status", "last will", "-prefix"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-h does not mention %q:\n%s", want, out.String())
 		}

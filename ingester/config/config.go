@@ -194,9 +194,11 @@ func Default() Config {
 			Subs: []Subscription{
 				{Filter: "pico/+/+", QoS: 1, Template: "{device}/{metric}/{sensor}", Format: "value"},
 				{Filter: "iiot/+/+", QoS: 1, Template: "iiot/{device}/{metric}", Format: "value"},
-				// The Pico W firmware's retained online/offline (its last will): a text state. No overlap with
-				// pico/+/+ (one level less), so the broker delivers it once.
+				// The retained online/offline (the last will) of the Pico W firmware and of fieldline-sim's
+				// gateway: text states. No overlap with pico/+/+ and iiot/+/+ (one level less), so a broker delivers
+				// each message once.
 				{Filter: "pico/status", QoS: 1, Template: "{device}/{metric}", Format: "value", ValueType: "text"},
+				{Filter: "iiot/status", QoS: 1, Template: "iiot/{metric}", Format: "value", ValueType: "text", Labels: Labels{Device: "gateway"}},
 			},
 		},
 		Postgres: Postgres{

@@ -26,14 +26,14 @@ func TestZeroConfiguration(t *testing.T) {
 	if !strings.Contains(cfg.Postgres.URL, "127.0.0.1:5432/fieldline") {
 		t.Errorf("postgres default %q", cfg.Postgres.URL)
 	}
-	if len(cfg.MQTT.Subs) != 3 || cfg.MQTT.Subs[0].Template != "{device}/{metric}/{sensor}" || cfg.MQTT.Subs[1].Template != "iiot/{device}/{metric}" ||
+	if len(cfg.MQTT.Subs) != 4 || cfg.MQTT.Subs[0].Template != "{device}/{metric}/{sensor}" || cfg.MQTT.Subs[1].Template != "iiot/{device}/{metric}" ||
 		cfg.MQTT.Subs[2].Filter != "pico/status" || cfg.MQTT.Subs[2].ValueType != "text" {
 		t.Errorf("default subscriptions %+v", cfg.MQTT.Subs)
 	}
 	// No two default filters match one topic: a broker delivers such a message once per matching subscription.
 	for i, a := range cfg.MQTT.Subs {
 		for _, b := range cfg.MQTT.Subs[i+1:] {
-			for _, topic := range []string{"pico/status", "pico/temperature/dht22", "iiot/node1/temperature", "iiot/gateway/status"} {
+			for _, topic := range []string{"pico/status", "pico/temperature/dht22", "iiot/node1/temperature", "iiot/status"} {
 				if mqttconn.Match(a.Filter, topic) && mqttconn.Match(b.Filter, topic) {
 					t.Errorf("default filters %s and %s both match %s", a.Filter, b.Filter, topic)
 				}

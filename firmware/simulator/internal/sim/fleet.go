@@ -267,7 +267,7 @@ func (f *Fleet) Topics() []string {
 }
 
 // StatusTopics returns the retained status topics of the simulated trees: <pico>/status for the Pico W (as its
-// firmware publishes it) and <iiot>/gateway/status for the LoRa gateway. The first one is the connection's last
+// firmware publishes it) and <iiot>/status for the LoRa gateway. The first one is the connection's last
 // will (MQTT allows one per connection): with both trees, <pico>/status.
 func (f *Fleet) StatusTopics() []string {
 	var out []string
@@ -275,7 +275,7 @@ func (f *Fleet) StatusTopics() []string {
 		out = append(out, f.pico.root+"/status")
 	}
 	if f.link != nil {
-		out = append(out, f.iiotRoot+"/gateway/status")
+		out = append(out, f.iiotRoot+"/status")
 	}
 	return out
 }

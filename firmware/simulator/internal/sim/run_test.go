@@ -137,7 +137,7 @@ func TestRunStatusWillAndReconnect(t *testing.T) {
 	proxy := testsvc.NewProxy(t, u.Host)
 	proxy.Up()
 	prefix := testsvc.RandomName("simw") + "-"
-	pico, gw := prefix+"pico/status", prefix+"iiot/gateway/status"
+	pico, gw := prefix+"pico/status", prefix+"iiot/status"
 	clearRetained(t, broker, pico, gw)
 	w := watch(t, broker, pico, gw)
 
