@@ -1,6 +1,9 @@
 // Command ingest (bench/ingest) measures fieldline-ingester's drain throughput: it queues N QoS-1 messages for the
 // ingester's persistent session at the broker, starts the ingester, and prints how fast it drains them,
-// its CPU seconds per 100 000 messages and its peak RSS — PostgreSQL only, then PostgreSQL + InfluxDB.
+// its CPU per message, its peak RSS and PostgreSQL's CPU per stored reading — PostgreSQL only, then PostgreSQL +
+// InfluxDB. Mode "limit" drains the same queue to mosquitto_sub (a C subscriber that does nothing), what one
+// subscriber connection gets out of this broker, and every later mode is printed as a share of it; mode "json50"
+// queues gateway-style JSON messages of -json-readings readings each (PostgreSQL only) and prints readings/s.
 //
 // It reads the services from FIELDLINE_TEST_* (see scripts/services.sh env); `go tool mage bench:ingest` runs it.
 package main
@@ -32,24 +35,158 @@ func main() {
 	bin := flag.String("ingester", "bin/fieldline-ingester", "path of the fieldline-ingester binary")
 	n := flag.Int("n", envInt("FIELDLINE_BENCH_MESSAGES", 200_000), "messages to queue and drain")
 	series := flag.Int("series", 20, "distinct devices the messages spread over")
-	modes := flag.String("modes", "postgres,postgres+influxdb", "comma-separated runs")
+	modes := flag.String("modes", "limit,postgres,postgres+influxdb,json50", "comma-separated runs: limit, postgres, postgres+influxdb, json50")
+	flag.IntVar(&jsonReadings, "json-readings", 50, "readings per message in mode json50 (it queues n/json-readings messages)")
 	maxRows := flag.Int("batch", 0, "batch.max_rows for the ingester (0: its default)")
 	flag.IntVar(&brokerPID, "broker-pid", 0, "PID of the local broker, to print its CPU use during the drain (0: skip)")
 	flag.Parse()
+	limit := 0.0 // msg/s of mode limit in this run
 	for _, mode := range strings.Split(*modes, ",") {
-		r, err := run(*bin, mode, *n, *series, *maxRows)
+		msgs := *n
+		if mode == "json50" {
+			msgs = max(*n/jsonReadings, 1)
+		}
+		if mode == "limit" {
+			d, err := drainLimit(msgs, *series)
+			if err != nil {
+				log.Fatalf("limit: %v", err)
+			}
+			limit = float64(msgs) / d.Seconds()
+			fmt.Printf("ingest %-18s %7d msgs  drain %6.2f s  %8.0f msg/s  (mosquitto_sub, one QoS-1 connection: the broker's limit)\n", mode, msgs, d.Seconds(), limit)
+			continue
+		}
+		r, err := run(*bin, mode, msgs, *series, *maxRows)
 		if err != nil {
 			log.Fatalf("%s: %v", mode, err)
 		}
-		fmt.Printf("ingest %-18s %7d msgs  drain %6.2f s  %8.0f msg/s  CPU %.2f s/100k msgs  peak RSS %5.1f MB  (batches %d, avg %.0f rows; broker CPU %.0f%% of a core)\n",
-			mode, *n, r.drain.Seconds(), float64(*n)/r.drain.Seconds(), r.cpu/float64(*n)*100_000, r.rssMB, r.batches,
-			float64(*n)/float64(max(r.batches, 1)), r.brokerCPU/r.drain.Seconds()*100)
+		rate := float64(msgs) / r.drain.Seconds()
+		share := ""
+		if limit > 0 && mode != "json50" {
+			share = fmt.Sprintf(" = %.0f%% of the limit", rate/limit*100)
+		}
+		fmt.Printf("ingest %-18s %7d msgs  drain %6.2f s  %8.0f msg/s%s  CPU %.2f µs/msg  peak RSS %5.1f MB  PostgreSQL CPU %.2f µs/reading  (batches %d, avg %.0f rows; broker CPU %.0f%% of a core)\n",
+			mode, msgs, r.drain.Seconds(), rate, share, r.cpu/float64(msgs)*1e6, r.rssMB, r.pgCPU/float64(r.readings)*1e6, r.batches,
+			float64(msgs)/float64(max(r.batches, 1)), r.brokerCPU/r.drain.Seconds()*100)
+		if mode == "json50" {
+			fmt.Printf("ingest %-18s %7d readings/s (%d readings per message)\n", mode, int(float64(r.readings)/r.drain.Seconds()), jsonReadings)
+		}
 	}
 }
 
-var brokerPID int
+var (
+	brokerPID    int
+	jsonReadings int
+)
+
+// drainLimit queues n messages for a persistent session and times mosquitto_sub draining them (it exits after n):
+// what one QoS-1 subscriber connection gets out of the broker, with nothing stored.
+func drainLimit(n, series int) (time.Duration, error) {
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	broker := must("FIELDLINE_TEST_MQTT_URL")
+	u, err := url.Parse(broker)
+	if err != nil {
+		return 0, err
+	}
+	clientID, prefix := "fieldline-bench-limit-"+stamp, "benchlimit"+stamp
+	if err := queue(broker, clientID, prefix, n, series, func(int) string { return "21.5" }); err != nil {
+		return 0, err
+	}
+	defer dropSession(broker, clientID)
+	cmd := exec.Command("mosquitto_sub", "-h", u.Hostname(), "-p", u.Port(), "-i", clientID, "-c", "-q", "1",
+		"-t", prefix+"/+/+", "-C", strconv.Itoa(n))
+	cmd.Stdout, cmd.Stderr = nil, os.Stderr
+	t0 := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("mosquitto_sub: %w", err)
+	}
+	return time.Since(t0), nil
+}
+
+// queue creates a persistent session subscribed to prefix/+/+ and publishes n QoS-1 messages for it.
+func queue(broker, clientID, prefix string, n, series int, payload func(i int) string) error {
+	sess := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(false))
+	if t := sess.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return fmt.Errorf("session connect: %w", t.Error())
+	}
+	if t := sess.Subscribe(prefix+"/+/+", 1, nil); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return fmt.Errorf("subscribe: %w", t.Error())
+	}
+	sess.Disconnect(100)
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID + "-pub").SetCleanSession(true))
+	if t := pub.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return fmt.Errorf("publisher connect: %w", t.Error())
+	}
+	defer pub.Disconnect(100)
+	start := time.Now()
+	window := make(chan mqtt.Token, 1000)
+	done := make(chan error, 1)
+	go func() {
+		for t := range window {
+			if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
+				done <- fmt.Errorf("publish: %w", t.Error())
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < n; i++ {
+		window <- pub.Publish(fmt.Sprintf("%s/node%d/temperature", prefix, i%series), 1, false, payload(i))
+	}
+	close(window)
+	if err := <-done; err != nil {
+		return err
+	}
+	log.Printf("queued %d messages in %s", n, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func dropSession(broker, clientID string) {
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(true))
+	if t := c.Connect(); t.WaitTimeout(5 * time.Second) {
+		c.Disconnect(100)
+	}
+}
+
+// gatewayJSON is a gateway-style message: k readings of one node, {"r00": 21.37, …}.
+func gatewayJSON(i, k int) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for j := 0; j < k; j++ {
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"r%02d":%s`, j, strconv.FormatFloat(20+float64((i+j)%1000)/100, 'f', 2, 64))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// postgresCPU sums the CPU seconds of every PostgreSQL process (the server and its backends).
+func postgresCPU() float64 {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	total := 0.0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		if cpu, _, err := procStats(pid); err == nil {
+			total += cpu
+		}
+	}
+	return total
+}
 
 type result struct {
+	pgCPU     float64 // PostgreSQL's CPU seconds during the drain
+	readings  int     // readings stored
 	brokerCPU float64
 	drain     time.Duration
 	cpu       float64
@@ -104,49 +241,16 @@ func run(bin, mode string, n, series, maxRows int) (result, error) {
 		influx = fmt.Sprintf("influx:\n  url: %s\n  bucket: %s\n  org: fieldline\n", ix, db)
 	}
 
-	// 1. Create the persistent session and its subscription, then go away.
+	// 1. A persistent session subscribed to prefix/+/+, with n QoS-1 messages queued for it.
 	filter := prefix + "/+/+"
-	sess := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(false))
-	if t := sess.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return result{}, fmt.Errorf("session connect: %w", t.Error())
+	payload := func(i int) string { return strconv.FormatFloat(20+float64(i%1000)/100, 'f', 2, 64) }
+	if mode == "json50" {
+		payload = func(i int) string { return gatewayJSON(i, jsonReadings) }
 	}
-	if t := sess.Subscribe(filter, 1, nil); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return result{}, fmt.Errorf("subscribe: %w", t.Error())
-	}
-	sess.Disconnect(100)
-	defer func() {
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(true))
-		if t := c.Connect(); t.WaitTimeout(5 * time.Second) {
-			c.Disconnect(100)
-		}
-	}()
-
-	// 2. Queue n QoS-1 messages for it.
-	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID + "-pub").SetCleanSession(true))
-	if t := pub.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return result{}, fmt.Errorf("publisher connect: %w", t.Error())
-	}
-	start := time.Now()
-	window := make(chan mqtt.Token, 1000)
-	done := make(chan error, 1)
-	go func() {
-		for t := range window {
-			if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-				done <- fmt.Errorf("publish: %w", t.Error())
-				return
-			}
-		}
-		done <- nil
-	}()
-	for i := 0; i < n; i++ {
-		window <- pub.Publish(fmt.Sprintf("%s/node%d/temperature", prefix, i%series), 1, false, strconv.FormatFloat(20+float64(i%1000)/100, 'f', 2, 64))
-	}
-	close(window)
-	if err := <-done; err != nil {
+	if err := queue(broker, clientID, prefix, n, series, payload); err != nil {
 		return result{}, err
 	}
-	pub.Disconnect(100)
-	log.Printf("%s: queued %d messages in %s", mode, n, time.Since(start).Round(time.Millisecond))
+	defer dropSession(broker, clientID)
 
 	// 3. Start the ingester and time the drain.
 	dir, err := os.MkdirTemp("", "ingestbench-")
@@ -154,6 +258,10 @@ func run(bin, mode string, n, series, maxRows int) (result, error) {
 		return result{}, err
 	}
 	defer os.RemoveAll(dir)
+	metric, format := "{metric}", "value"
+	if mode == "json50" {
+		metric, format = "+", "json" // every numeric leaf a reading, its metric the field name
+	}
 	batch := ""
 	if maxRows > 0 {
 		batch = fmt.Sprintf("batch:\n  max_rows: %d\n", maxRows)
@@ -164,14 +272,15 @@ func run(bin, mode string, n, series, maxRows int) (result, error) {
   subscriptions:
     - filter: %s
       qos: 1
-      template: "%s/{device}/{metric}"
+      template: "%s/{device}/%s"
+      format: %s
 postgres:
   url: %s
 %s%sspool:
   dir: %s
 log:
   level: warn
-`, broker, clientID, filter, prefix, u.String(), influx, batch, filepath.Join(dir, "spool"))
+`, broker, clientID, filter, prefix, metric, format, u.String(), influx, batch, filepath.Join(dir, "spool"))
 	cfgPath := filepath.Join(dir, "ingester.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return result{}, err
@@ -184,7 +293,7 @@ log:
 	ln.Close()
 	cmd := exec.Command(bin, "-config", cfgPath, "-http-addr", addr)
 	cmd.Stderr = os.Stderr
-	b0 := brokerCPU()
+	b0, pg0 := brokerCPU(), postgresCPU()
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		return result{}, err
@@ -199,7 +308,7 @@ log:
 		}
 	}
 	drain := time.Since(t0)
-	b1 := brokerCPU()
+	b1, pg1 := brokerCPU(), postgresCPU()
 	log.Printf("%s: %s", mode, meanWrite(addr))
 	cpu, rss, err := procStats(cmd.Process.Pid)
 	if err != nil {
@@ -217,10 +326,14 @@ log:
 	if err := c.QueryRow(ctx, "SELECT count(*) FROM readings").Scan(&stored); err != nil {
 		return result{}, err
 	}
-	if stored < n {
-		return result{}, fmt.Errorf("PostgreSQL holds %d of %d readings", stored, n)
+	want := n
+	if mode == "json50" {
+		want = n * jsonReadings
 	}
-	return result{drain: drain, cpu: cpu, rssMB: rss, batches: int(batches), brokerCPU: b1 - b0}, nil
+	if stored < want {
+		return result{}, fmt.Errorf("PostgreSQL holds %d of %d readings", stored, want)
+	}
+	return result{drain: drain, cpu: cpu, rssMB: rss, batches: int(batches), brokerCPU: b1 - b0, pgCPU: pg1 - pg0, readings: stored}, nil
 }
 
 func brokerCPU() float64 {
