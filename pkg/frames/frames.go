@@ -1,5 +1,6 @@
 // Package frames builds the data frames Fieldline answers with, in one place for history and live: dataplane
-// time-series-multi frames from collected series (with gap filling on the bucket grid), table frames, variable
+// time-series-wide frames (series on a shared bucket grid) and time-series-multi frames (one per series) from
+// collected series, with gap filling on the bucket grid, table frames, variable
 // answers, code-query results split into multi frames, and Grafana's labels push-mode frames that live streams
 // send, with their Prometheus-form label sets. series labels are {device, sensor} everywhere.
 package frames
@@ -161,15 +162,7 @@ func TimeSeries(refID, metric string, all []*Series, fill *GridFill, executed st
 			timeField = data.NewField(data.TimeSeriesTimeFieldName, nil, s.Times)
 			valueField = data.NewField(metric, nil, s.Values)
 		}
-		valueField.Labels = SeriesLabels(s.Device, s.Sensor)
-		display := DisplayName(metric, s.Device, s.Sensor)
-		for k, v := range s.Extra {
-			valueField.Labels[k] = v
-		}
-		if len(s.Extra) > 0 {
-			display += " " + s.Extra.String()
-		}
-		valueField.Config = &data.FieldConfig{DisplayNameFromDS: display}
+		describe(valueField, metric, s)
 		f := data.NewFrame(metric, timeField, valueField)
 		f.RefID = refID
 		f.Meta = meta()
@@ -178,34 +171,117 @@ func TimeSeries(refID, metric string, all []*Series, fill *GridFill, executed st
 	return frames
 }
 
+// Wide builds one dataplane time-series-wide frame: a time field shared by every series, then one float64
+// value field per series named after the metric, with the series' labels and the legend (DisplayNameFromDS)
+// of its multi frame, in the order of all. With fill, the time field is the whole bucket grid and each series
+// is put on it as FillGrid does (fill null and previous: nullable values). Without fill, every series must have
+// the same timestamps; ok is false when they do not (one series lacks a bucket another has) or there is no
+// series, and the caller answers multi frames (TimeSeries) instead: a null in a wide frame is not the same
+// answer as an absent point (Grafana's time series panel breaks the line at a null but spans a point that is
+// missing from one of several frames, and alert reducers see the null), so missing buckets are not turned into
+// nulls unless the query asks for fill null.
+func Wide(refID, metric string, all []*Series, fill *GridFill, executed string) (f *data.Frame, ok bool) {
+	if len(all) == 0 {
+		return nil, false
+	}
+	fields := make([]*data.Field, 1, len(all)+1)
+	if fill != nil {
+		times := fill.grid()
+		fields[0] = data.NewField(data.TimeSeriesTimeFieldName, nil, times)
+		for _, s := range all {
+			fields = append(fields, fill.values(metric, s, times))
+		}
+	} else {
+		times := all[0].Times
+		for _, s := range all[1:] {
+			if !sameTimes(times, s.Times) {
+				return nil, false
+			}
+		}
+		fields[0] = data.NewField(data.TimeSeriesTimeFieldName, nil, times)
+		for _, s := range all {
+			fields = append(fields, data.NewField(metric, nil, s.Values))
+		}
+	}
+	for i, s := range all {
+		describe(fields[i+1], metric, s)
+	}
+	f = data.NewFrame(metric, fields...)
+	f.RefID = refID
+	f.Meta = &data.FrameMeta{
+		Type:                data.FrameTypeTimeSeriesWide,
+		TypeVersion:         data.FrameTypeVersion{0, 1},
+		ExecutedQueryString: executed,
+	}
+	return f, true
+}
+
+// sameTimes reports whether two ascending timestamp lists are equal.
+func sameTimes(a, b []time.Time) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// describe sets a series' value field labels ({device, sensor} and any extra labels) and its legend.
+func describe(valueField *data.Field, metric string, s *Series) {
+	valueField.Labels = SeriesLabels(s.Device, s.Sensor)
+	display := DisplayName(metric, s.Device, s.Sensor)
+	for k, v := range s.Extra {
+		valueField.Labels[k] = v
+	}
+	if len(s.Extra) > 0 {
+		display += " " + s.Extra.String()
+	}
+	valueField.Config = &data.FieldConfig{DisplayNameFromDS: display}
+}
+
 // FillGrid returns the series on the full bucket grid, filling missing buckets per the mode. Points are on the
 // grid already (bucket starts); the walk is linear.
 func FillGrid(metric string, s *Series, g *GridFill) (*data.Field, *data.Field) {
-	n := int(g.To.Sub(g.From) / g.Interval)
-	times := make([]time.Time, 0, n)
+	times := g.grid()
+	return data.NewField(data.TimeSeriesTimeFieldName, nil, times), g.values(metric, s, times)
+}
+
+// grid is the bucket starts of [From, To).
+func (g *GridFill) grid() []time.Time {
+	times := make([]time.Time, 0, int(g.To.Sub(g.From)/g.Interval))
+	for t := g.From; t.Before(g.To); t = t.Add(g.Interval) {
+		times = append(times, t)
+	}
+	return times
+}
+
+// values is the value field of s on the grid times, missing buckets filled per the mode. Nullable values point
+// into s.Values (no allocation per point).
+func (g *GridFill) values(metric string, s *Series, times []time.Time) *data.Field {
 	var vals []float64
 	var nvals []*float64
 	if g.nullable() {
-		nvals = make([]*float64, 0, n)
+		nvals = make([]*float64, 0, len(times))
 	} else {
-		vals = make([]float64, 0, n)
+		vals = make([]float64, 0, len(times))
 	}
 	i := 0
 	var prev *float64
-	for t := g.From; t.Before(g.To); t = t.Add(g.Interval) {
+	for _, t := range times {
 		for i < len(s.Times) && s.Times[i].Before(t) {
 			i++ // points off the grid (never produced by the builders) are skipped
 		}
-		times = append(times, t)
 		if i < len(s.Times) && s.Times[i].Equal(t) {
-			v := s.Values[i]
-			i++
 			if nvals != nil {
-				nvals = append(nvals, &v)
-				prev = &v
+				prev = &s.Values[i]
+				nvals = append(nvals, prev)
 			} else {
-				vals = append(vals, v)
+				vals = append(vals, s.Values[i])
 			}
+			i++
 			continue
 		}
 		switch g.Mode {
@@ -217,11 +293,10 @@ func FillGrid(metric string, s *Series, g *GridFill) (*data.Field, *data.Field) 
 			vals = append(vals, g.Value)
 		}
 	}
-	tf := data.NewField(data.TimeSeriesTimeFieldName, nil, times)
 	if nvals != nil {
-		return tf, data.NewField(metric, nil, nvals)
+		return data.NewField(metric, nil, nvals)
 	}
-	return tf, data.NewField(metric, nil, vals)
+	return data.NewField(metric, nil, vals)
 }
 
 // FillFrames puts the two-field (time, value) frames of result on the grid of g, filling gaps per its mode
