@@ -155,7 +155,7 @@ func run(n int, keep bool, dbName string) error {
 			}
 			rows, frames = 0, len(r.Frames)
 			for _, f := range r.Frames {
-				rows += f.Rows()
+				rows += f.Rows() * max(1, len(f.Fields)-1) // values: a wide frame has one value field per series
 			}
 		}
 		sort.Float64s(times)

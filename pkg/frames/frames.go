@@ -21,9 +21,12 @@ type Series struct {
 	Extra  data.Labels
 	Times  []time.Time
 	Values []float64
+
+	next *Series // Collector.Add: the series of the row that came after this series' last row
 }
 
-// Collector groups rows that arrive ordered by (device, sensor, time) or in any order.
+// Collector groups rows that arrive ordered by (device, sensor, time), bucket by bucket with the series in a
+// repeating order (aggregated reads), or in any order.
 type Collector struct {
 	byKey     map[[3]string]*Series
 	last      *Series
@@ -39,11 +42,20 @@ func (c *Collector) Add(t time.Time, device, sensor string, v float64) {
 	c.Rows++
 	s := c.last
 	if s == nil || s.Device != device || s.Sensor != sensor || s.Extra != nil {
-		k := [3]string{device, sensor}
-		s = c.byKey[k]
-		if s == nil {
-			s = &Series{Device: device, Sensor: sensor}
-			c.byKey[k] = s
+		// Aggregated reads come bucket by bucket with the series in the same order in each bucket: the series
+		// that followed the previous row's series last time is the likely one, checked before the map.
+		if n := s; n != nil && n.next != nil && n.next.Device == device && n.next.Sensor == sensor && n.next.Extra == nil {
+			s = n.next
+		} else {
+			k := [3]string{device, sensor}
+			s = c.byKey[k]
+			if s == nil {
+				s = &Series{Device: device, Sensor: sensor}
+				c.byKey[k] = s
+			}
+			if n != nil {
+				n.next = s
+			}
 		}
 		c.last = s
 	}

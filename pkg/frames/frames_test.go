@@ -169,3 +169,46 @@ func TestWide(t *testing.T) {
 		}
 	}
 }
+
+// Rows of aggregated reads come bucket by bucket, the series mostly in one order (the collector guesses the
+// next series from the previous bucket); changes of order, missing and new series must not mix series up.
+func TestCollectorInterleaved(t *testing.T) {
+	c := NewCollector()
+	buckets := [][]string{{"a", "b", "c"}, {"a", "b", "c"}, {"b", "a", "c"}, {"a", "c"}, {"c", "d", "a", "b"}, {"a", "b", "c", "d"}}
+	want := map[string][]int{}
+	for i, order := range buckets {
+		for _, dev := range order {
+			c.Add(at(i), dev, "s", float64(i*10+int(dev[0]-'a')))
+			want[dev] = append(want[dev], i)
+		}
+	}
+	c.AddExtra(at(9), "a", "s", data.Labels{"site": "x"}, 99) // another series with the same device and sensor
+	c.Add(at(10), "a", "s", 100)
+	want["a"] = append(want["a"], 10)
+	all := c.Sorted()
+	if len(all) != 5 || c.Rows != 21 {
+		t.Fatalf("%d series, %d rows", len(all), c.Rows)
+	}
+	for _, s := range all {
+		if s.Extra != nil {
+			if len(s.Times) != 1 || s.Values[0] != 99 {
+				t.Fatalf("extra series: %+v", s)
+			}
+			continue
+		}
+		if len(s.Times) != len(want[s.Device]) {
+			t.Fatalf("series %s: %d points, want %d", s.Device, len(s.Times), len(want[s.Device]))
+		}
+		for j, b := range want[s.Device] {
+			if b == 10 {
+				if s.Values[j] != 100 {
+					t.Fatalf("series %s: last value %v", s.Device, s.Values[j])
+				}
+				continue
+			}
+			if !s.Times[j].Equal(at(b)) || s.Values[j] != float64(b*10+int(s.Device[0]-'a')) {
+				t.Fatalf("series %s point %d: %v %v", s.Device, j, s.Times[j], s.Values[j])
+			}
+		}
+	}
+}
