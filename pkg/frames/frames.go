@@ -30,12 +30,30 @@ type Series struct {
 type Collector struct {
 	byKey     map[[3]string]*Series
 	last      *Series
+	perSeries int // initial capacity of a series' points
 	Rows      int64
 	Truncated bool // the statement stopped at its row limit (also when Rows > the limit)
 }
 
 func NewCollector() *Collector {
 	return &Collector{byKey: map[[3]string]*Series{}}
+}
+
+// maxExpectPoints bounds the points reserved per series up front (16 384 points: 512 KiB).
+const maxExpectPoints = 1 << 14
+
+// ExpectPoints reserves room for n points in each series (an aggregated read has one per bucket), so a series
+// does not grow its slices point by point. At most maxExpectPoints are reserved.
+func (c *Collector) ExpectPoints(n int) {
+	c.perSeries = max(0, min(n, maxExpectPoints))
+}
+
+func (c *Collector) newSeries(device, sensor string, extra data.Labels) *Series {
+	s := &Series{Device: device, Sensor: sensor, Extra: extra}
+	if c.perSeries > 0 {
+		s.Times, s.Values = make([]time.Time, 0, c.perSeries), make([]float64, 0, c.perSeries)
+	}
+	return s
 }
 
 func (c *Collector) Add(t time.Time, device, sensor string, v float64) {
@@ -50,7 +68,7 @@ func (c *Collector) Add(t time.Time, device, sensor string, v float64) {
 			k := [3]string{device, sensor}
 			s = c.byKey[k]
 			if s == nil {
-				s = &Series{Device: device, Sensor: sensor}
+				s = c.newSeries(device, sensor, nil)
 				c.byKey[k] = s
 			}
 			if n != nil {
@@ -73,7 +91,7 @@ func (c *Collector) AddExtra(t time.Time, device, sensor string, extra data.Labe
 	k := [3]string{device, sensor, extra.String()}
 	s := c.byKey[k]
 	if s == nil {
-		s = &Series{Device: device, Sensor: sensor, Extra: extra}
+		s = c.newSeries(device, sensor, extra)
 		c.byKey[k] = s
 	}
 	c.last = nil

@@ -212,3 +212,21 @@ func TestCollectorInterleaved(t *testing.T) {
 		}
 	}
 }
+
+func TestCollectorExpectPoints(t *testing.T) {
+	c := NewCollector()
+	c.ExpectPoints(60)
+	c.Add(at(0), "n1", "", 1)
+	c.AddExtra(at(0), "n1", "", data.Labels{"site": "x"}, 2)
+	for _, s := range c.Sorted() {
+		if cap(s.Times) != 60 || cap(s.Values) != 60 || len(s.Times) != 1 {
+			t.Fatalf("series %s %v: len %d, cap %d/%d", s.Device, s.Extra, len(s.Times), cap(s.Times), cap(s.Values))
+		}
+	}
+	c = NewCollector()
+	c.ExpectPoints(1 << 30) // bounded
+	c.Add(at(0), "n1", "", 1)
+	if s := c.Sorted()[0]; cap(s.Times) != maxExpectPoints {
+		t.Fatalf("cap %d, want %d", cap(s.Times), maxExpectPoints)
+	}
+}

@@ -59,23 +59,26 @@ func (l labels) column() *label { return &label{seen: l} }
 
 // label is a text column scanned into an interned string (pgx's BytesScanner: no copy of the value).
 type label struct {
-	s    string
-	seen labels
+	s, prev string // this row's value and the one before it (a sensor column often alternates)
+	seen    labels
 }
 
 func (l *label) ScanBytes(b []byte) error {
-	if b == nil {
+	switch {
+	case b == nil:
 		return errors.New("label is NULL")
-	}
-	if string(b) == l.s {
+	case string(b) == l.s:
+		return nil
+	case string(b) == l.prev:
+		l.s, l.prev = l.prev, l.s
 		return nil
 	}
-	if s, ok := l.seen[string(b)]; ok {
-		l.s = s
-		return nil
+	s, ok := l.seen[string(b)]
+	if !ok {
+		s = string(b)
+		l.seen[s] = s
 	}
-	l.s = string(b)
-	l.seen[l.s] = l.s
+	l.s, l.prev = s, l.s
 	return nil
 }
 
