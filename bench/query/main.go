@@ -31,6 +31,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	jsoniter "github.com/json-iterator/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -217,8 +218,8 @@ func serveGRPC(ds *plugin.Datasource) (pluginv2.DataClient, func(), error) {
 	return pluginv2.NewDataClient(conn), func() { _ = conn.Close(); srv.Stop() }, nil
 }
 
-// endToEnd times a query as a panel gets it: QueryData over gRPC (Arrow frames), then what Grafana does before
-// answering /api/ds/query: the frames decoded and the response encoded as JSON with the SDK's marshalling.
+// endToEnd times a query as a panel gets it: QueryData over gRPC (Arrow frames), then what Grafana does to
+// answer /api/ds/query: the frames decoded and the response streamed as JSON with the SDK's encoders.
 func endToEnd(ctx context.Context, wire pluginv2.DataClient, raw []byte, from, to time.Time, interval time.Duration, n int) ([]float64, int, error) {
 	req := &pluginv2.QueryDataRequest{PluginContext: &pluginv2.PluginContext{OrgId: 1, PluginId: plugin.PluginID},
 		Queries: []*pluginv2.DataQuery{{RefId: "A", Json: raw, IntervalMS: interval.Milliseconds(), MaxDataPoints: 2000,
@@ -239,17 +240,28 @@ func endToEnd(ctx context.Context, wire pluginv2.DataClient, raw []byte, from, t
 			}
 			out.Responses[refID] = backend.DataResponse{Frames: frames}
 		}
-		body, err := json.Marshal(out)
-		if err != nil {
+		// Grafana's /api/ds/query answers with response.JSONStreaming: jsoniter's standard-library-compatible
+		// encoder, which uses the SDK's registered encoders for the response and its frames, streamed to the
+		// client (here: counted and discarded).
+		var body countingWriter
+		if err := jsoniter.ConfigCompatibleWithStandardLibrary.NewEncoder(&body).Encode(out); err != nil {
 			return nil, 0, err
 		}
 		if i >= 3 {
 			times = append(times, float64(time.Since(start).Microseconds())/1000)
 		}
-		size = len(body)
+		size = int(body)
 	}
 	sort.Float64s(times)
 	return times, size, nil
+}
+
+// countingWriter counts the bytes written to it.
+type countingWriter int64
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	*w += countingWriter(len(p))
+	return len(p), nil
 }
 
 // generate writes the dataset with the project's writer and analyzes the tables.
