@@ -31,6 +31,7 @@ type Collector struct {
 	byKey     map[[3]string]*Series
 	last      *Series
 	perSeries int // initial capacity of a series' points
+	reserved  int // points reserved so far, at most maxReservedPoints
 	Rows      int64
 	Truncated bool // the statement stopped at its row limit (also when Rows > the limit)
 }
@@ -39,19 +40,25 @@ func NewCollector() *Collector {
 	return &Collector{byKey: map[[3]string]*Series{}}
 }
 
-// maxExpectPoints bounds the points reserved per series up front (16 384 points: 512 KiB).
-const maxExpectPoints = 1 << 14
+// Bounds of ExpectPoints' reservations: per series (16 384 points, 512 KiB) and for all series of a read
+// (524 288 points, 16 MiB), so a read of many sparse series reserves little that stays unused.
+const (
+	maxExpectPoints   = 1 << 14
+	maxReservedPoints = 1 << 19
+)
 
 // ExpectPoints reserves room for n points in each series (an aggregated read has one per bucket), so a series
-// does not grow its slices point by point. At most maxExpectPoints are reserved.
+// does not grow its slices point by point. At most maxExpectPoints per series are reserved, and no more once the
+// series so far have maxReservedPoints in all (later series grow as they fill).
 func (c *Collector) ExpectPoints(n int) {
 	c.perSeries = max(0, min(n, maxExpectPoints))
 }
 
 func (c *Collector) newSeries(device, sensor string, extra data.Labels) *Series {
 	s := &Series{Device: device, Sensor: sensor, Extra: extra}
-	if c.perSeries > 0 {
-		s.Times, s.Values = make([]time.Time, 0, c.perSeries), make([]float64, 0, c.perSeries)
+	if n := c.perSeries; n > 0 && c.reserved+n <= maxReservedPoints {
+		s.Times, s.Values = make([]time.Time, 0, n), make([]float64, 0, n)
+		c.reserved += n
 	}
 	return s
 }

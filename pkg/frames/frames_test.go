@@ -1,6 +1,7 @@
 package frames
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -224,9 +225,22 @@ func TestCollectorExpectPoints(t *testing.T) {
 		}
 	}
 	c = NewCollector()
-	c.ExpectPoints(1 << 30) // bounded
-	c.Add(at(0), "n1", "", 1)
-	if s := c.Sorted()[0]; cap(s.Times) != maxExpectPoints {
-		t.Fatalf("cap %d, want %d", cap(s.Times), maxExpectPoints)
+	c.ExpectPoints(1 << 30) // bounded per series, and in all
+	n := maxReservedPoints/maxExpectPoints + 2
+	for i := range n {
+		c.Add(at(0), fmt.Sprintf("n%04d", i), "", 1)
+	}
+	reserved := 0
+	for i, s := range c.Sorted() {
+		switch {
+		case i < n-2 && cap(s.Times) != maxExpectPoints:
+			t.Fatalf("series %d: cap %d, want %d", i, cap(s.Times), maxExpectPoints)
+		case i >= n-2 && cap(s.Times) > 1:
+			t.Fatalf("series %d beyond the budget: cap %d", i, cap(s.Times))
+		}
+		reserved += cap(s.Times)
+	}
+	if reserved > maxReservedPoints+2 {
+		t.Fatalf("reserved %d points in all", reserved)
 	}
 }
