@@ -207,7 +207,8 @@ func (p *postgresBackend) builder(ctx context.Context, req sqlquery.Request) (*f
 	}
 	c := frames.NewCollector()
 	if req.Aggregation != sqlquery.None {
-		c.ExpectPoints(int(timebucket.Count(st.From, st.To, req.Interval))) // one point per bucket
+		// One point per bucket in each series, and no series has more than the statement's rows.
+		c.ExpectPoints(int(min(timebucket.Count(st.From, st.To, req.Interval), req.Limit+1)))
 	}
 	err = p.readOnly(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, st.SQL, st.Args...)
