@@ -2,7 +2,9 @@
 // 10-second readings for 20 series (1 209 600 rows) written with store.Writer (COPY + rollup) in batches of
 // 10 000, then builder 24 h @ 1 m and 7 d @ 10 m over all 20 series and 24 h raw for one series. It prints
 // p50 and p95 in milliseconds, in process (QueryData) and end to end (QueryData over the SDK's gRPC adapter, the
-// Arrow frames decoded and the response encoded as JSON, what Grafana does for /api/ds/query), with the JSON size.
+// Arrow frames decoded and the response streamed as JSON with the SDK's encoders, what Grafana does for
+// /api/ds/query), with Grafana's part of that, the Arrow and JSON sizes and the process's CPU time per end-to-end
+// query. FIELDLINE_CPUPROFILE=file writes a CPU profile of the run.
 //
 //	eval "$(scripts/services.sh env)"; go run ./bench/query [-n 30] [-keep] [-db name]
 //
@@ -31,6 +33,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	jsoniter "github.com/json-iterator/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -117,18 +120,19 @@ func run(n int, keep bool, dbName string) error {
 	defer stop()
 
 	cases := []struct {
-		name     string
-		from     time.Time
-		interval time.Duration
-		model    map[string]any
-		target   float64
+		name      string
+		from      time.Time
+		interval  time.Duration
+		model     map[string]any
+		target    float64 // p50 in process
+		e2eTarget float64 // p50 end to end (0: none)
 	}{
 		{"builder 24h @ 1m, 20 series (avg)", end.Add(-24 * time.Hour), time.Minute,
-			map[string]any{"metric": "temperature", "aggregation": "avg", "interval": "1m"}, 20},
+			map[string]any{"metric": "temperature", "aggregation": "avg", "interval": "1m"}, 20, 15},
 		{"builder 7d @ 10m, 20 series (avg)", end.Add(-days * 24 * time.Hour), 10 * time.Minute,
-			map[string]any{"metric": "temperature", "aggregation": "avg", "interval": "10m"}, 35},
+			map[string]any{"metric": "temperature", "aggregation": "avg", "interval": "10m"}, 35, 20},
 		{"builder 24h raw, 1 series", end.Add(-24 * time.Hour), time.Minute,
-			map[string]any{"metric": "temperature", "device": "dev03", "sensor": "a"}, 30},
+			map[string]any{"metric": "temperature", "device": "dev03", "sensor": "a"}, 30, 0},
 	}
 	fmt.Printf("database %s: %d rows, %d series; %d runs per query after 3 warm-ups\n", dbName, days*24*360*devices*len(sensors), devices*len(sensors), n)
 	for _, c := range cases {
@@ -155,7 +159,7 @@ func run(n int, keep bool, dbName string) error {
 			}
 			rows, frames = 0, len(r.Frames)
 			for _, f := range r.Frames {
-				rows += f.Rows()
+				rows += f.Rows() * max(1, len(f.Fields)-1) // values: a wide frame has one value field per series
 			}
 		}
 		sort.Float64s(times)
@@ -166,12 +170,21 @@ func run(n int, keep bool, dbName string) error {
 		}
 		fmt.Printf("%-36s frames=%-3d points=%-6d p50=%7.2f ms  p95=%7.2f ms  (target p50 <= %.0f ms: %s)\n",
 			c.name, frames, rows, p50, p95, c.target, verdict)
-		e2e, bytes, err := endToEnd(ctx, wire, raw, c.from, end, c.interval, n)
+		e2e, err := endToEnd(ctx, wire, raw, c.from, end, c.interval, n)
 		if err != nil {
 			return fmt.Errorf("%s end to end: %w", c.name, err)
 		}
-		fmt.Printf("%-36s end to end (gRPC + Grafana's JSON): p50=%7.2f ms  p95=%7.2f ms  JSON %d KiB\n",
-			"", percentile(e2e, 0.5), percentile(e2e, 0.95), bytes>>10)
+		verdict = ""
+		if c.e2eTarget > 0 {
+			verdict = fmt.Sprintf("  (target p50 <= %.0f ms: ok)", c.e2eTarget)
+			if percentile(e2e.times, 0.5) > c.e2eTarget {
+				verdict = fmt.Sprintf("  (target p50 <= %.0f ms: OVER TARGET)", c.e2eTarget)
+			}
+		}
+		fmt.Printf("%-36s end to end (gRPC + Grafana's JSON): p50=%7.2f ms  p95=%7.2f ms, Grafana's part p50=%.2f ms%s\n",
+			"", percentile(e2e.times, 0.5), percentile(e2e.times, 0.95), percentile(e2e.grafana, 0.5), verdict)
+		fmt.Printf("%-36s Arrow %d KiB, JSON %d KiB, process CPU %.2f ms per end-to-end query\n",
+			"", e2e.arrowBytes>>10, e2e.jsonBytes>>10, e2e.cpuPerQuery)
 	}
 	// Discovery resources on the large table (loose index scan).
 	for _, path := range []string{"devices?metric=temperature", "sensors?device=dev03", "metrics"} {
@@ -217,39 +230,71 @@ func serveGRPC(ds *plugin.Datasource) (pluginv2.DataClient, func(), error) {
 	return pluginv2.NewDataClient(conn), func() { _ = conn.Close(); srv.Stop() }, nil
 }
 
-// endToEnd times a query as a panel gets it: QueryData over gRPC (Arrow frames), then what Grafana does before
-// answering /api/ds/query: the frames decoded and the response encoded as JSON with the SDK's marshalling.
-func endToEnd(ctx context.Context, wire pluginv2.DataClient, raw []byte, from, to time.Time, interval time.Duration, n int) ([]float64, int, error) {
+// e2eResult is what endToEnd measured: wall times of the measured runs (sorted), the sizes of the last answer
+// as Arrow (what the plugin sends Grafana) and as JSON (what Grafana sends the browser), and the process's CPU
+// time per measured run (plugin, gRPC and Grafana's part together; PostgreSQL's is not in it).
+type e2eResult struct {
+	times                 []float64
+	grafana               []float64 // of times: Grafana's part (Arrow decoded, JSON encoded)
+	jsonBytes, arrowBytes int
+	cpuPerQuery           float64 // milliseconds
+}
+
+// endToEnd times a query as a panel gets it: QueryData over gRPC (Arrow frames), then what Grafana does to
+// answer /api/ds/query: the frames decoded and the response streamed as JSON with the SDK's encoders.
+func endToEnd(ctx context.Context, wire pluginv2.DataClient, raw []byte, from, to time.Time, interval time.Duration, n int) (e2eResult, error) {
 	req := &pluginv2.QueryDataRequest{PluginContext: &pluginv2.PluginContext{OrgId: 1, PluginId: plugin.PluginID},
 		Queries: []*pluginv2.DataQuery{{RefId: "A", Json: raw, IntervalMS: interval.Milliseconds(), MaxDataPoints: 2000,
 			TimeRange: &pluginv2.TimeRange{FromEpochMS: from.UnixMilli(), ToEpochMS: to.UnixMilli()}}}}
-	var times []float64
-	size := 0
+	var res e2eResult
+	var cpu0 time.Duration
 	for i := 0; i < n+3; i++ {
+		if i == 3 {
+			cpu0 = cpuTime()
+		}
 		start := time.Now()
 		resp, err := wire.QueryData(ctx, req)
 		if err != nil {
-			return nil, 0, err
+			return res, err
 		}
+		answered := time.Now()
 		out := backend.NewQueryDataResponse()
+		arrowBytes := 0
 		for refID, r := range resp.Responses {
+			for _, f := range r.Frames {
+				arrowBytes += len(f)
+			}
 			frames, err := data.UnmarshalArrowFrames(r.Frames)
 			if err != nil {
-				return nil, 0, err
+				return res, err
 			}
 			out.Responses[refID] = backend.DataResponse{Frames: frames}
 		}
-		body, err := json.Marshal(out)
-		if err != nil {
-			return nil, 0, err
+		// Grafana's /api/ds/query answers with response.JSONStreaming: jsoniter's standard-library-compatible
+		// encoder, which uses the SDK's registered encoders for the response and its frames, streamed to the
+		// client (here: counted and discarded).
+		var body countingWriter
+		if err := jsoniter.ConfigCompatibleWithStandardLibrary.NewEncoder(&body).Encode(out); err != nil {
+			return res, err
 		}
 		if i >= 3 {
-			times = append(times, float64(time.Since(start).Microseconds())/1000)
+			res.times = append(res.times, float64(time.Since(start).Microseconds())/1000)
+			res.grafana = append(res.grafana, float64(time.Since(answered).Microseconds())/1000)
 		}
-		size = len(body)
+		res.jsonBytes, res.arrowBytes = int(body), arrowBytes
 	}
-	sort.Float64s(times)
-	return times, size, nil
+	res.cpuPerQuery = float64((cpuTime() - cpu0).Microseconds()) / 1000 / float64(n)
+	sort.Float64s(res.times)
+	sort.Float64s(res.grafana)
+	return res, nil
+}
+
+// countingWriter counts the bytes written to it.
+type countingWriter int64
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	*w += countingWriter(len(p))
+	return len(p), nil
 }
 
 // generate writes the dataset with the project's writer and analyzes the tables.

@@ -1,5 +1,6 @@
 // Package frames builds the data frames Fieldline answers with, in one place for history and live: dataplane
-// time-series-multi frames from collected series (with gap filling on the bucket grid), table frames, variable
+// time-series-wide frames (series on a shared bucket grid) and time-series-multi frames (one per series) from
+// collected series, with gap filling on the bucket grid, table frames, variable
 // answers, code-query results split into multi frames, and Grafana's labels push-mode frames that live streams
 // send, with their Prometheus-form label sets. series labels are {device, sensor} everywhere.
 package frames
@@ -20,12 +21,17 @@ type Series struct {
 	Extra  data.Labels
 	Times  []time.Time
 	Values []float64
+
+	next *Series // Collector.Add: the series of the row that came after this series' last row
 }
 
-// Collector groups rows that arrive ordered by (device, sensor, time) or in any order.
+// Collector groups rows that arrive ordered by (device, sensor, time), bucket by bucket with the series in a
+// repeating order (aggregated reads), or in any order.
 type Collector struct {
 	byKey     map[[3]string]*Series
 	last      *Series
+	perSeries int // initial capacity of a series' points
+	reserved  int // points reserved so far, at most maxReservedPoints
 	Rows      int64
 	Truncated bool // the statement stopped at its row limit (also when Rows > the limit)
 }
@@ -34,15 +40,47 @@ func NewCollector() *Collector {
 	return &Collector{byKey: map[[3]string]*Series{}}
 }
 
+// Bounds of ExpectPoints' reservations: per series (16 384 points, 512 KiB) and for all series of a read
+// (524 288 points, 16 MiB), so a read of many sparse series reserves little that stays unused.
+const (
+	maxExpectPoints   = 1 << 14
+	maxReservedPoints = 1 << 19
+)
+
+// ExpectPoints reserves room for n points in each series (an aggregated read has one per bucket), so a series
+// does not grow its slices point by point. At most maxExpectPoints per series are reserved, and no more once the
+// series so far have maxReservedPoints in all (later series grow as they fill).
+func (c *Collector) ExpectPoints(n int) {
+	c.perSeries = max(0, min(n, maxExpectPoints))
+}
+
+func (c *Collector) newSeries(device, sensor string, extra data.Labels) *Series {
+	s := &Series{Device: device, Sensor: sensor, Extra: extra}
+	if n := c.perSeries; n > 0 && c.reserved+n <= maxReservedPoints {
+		s.Times, s.Values = make([]time.Time, 0, n), make([]float64, 0, n)
+		c.reserved += n
+	}
+	return s
+}
+
 func (c *Collector) Add(t time.Time, device, sensor string, v float64) {
 	c.Rows++
 	s := c.last
 	if s == nil || s.Device != device || s.Sensor != sensor || s.Extra != nil {
-		k := [3]string{device, sensor}
-		s = c.byKey[k]
-		if s == nil {
-			s = &Series{Device: device, Sensor: sensor}
-			c.byKey[k] = s
+		// Aggregated reads come bucket by bucket with the series in the same order in each bucket: the series
+		// that followed the previous row's series last time is the likely one, checked before the map.
+		if n := s; n != nil && n.next != nil && n.next.Device == device && n.next.Sensor == sensor && n.next.Extra == nil {
+			s = n.next
+		} else {
+			k := [3]string{device, sensor}
+			s = c.byKey[k]
+			if s == nil {
+				s = c.newSeries(device, sensor, nil)
+				c.byKey[k] = s
+			}
+			if n != nil {
+				n.next = s
+			}
 		}
 		c.last = s
 	}
@@ -60,7 +98,7 @@ func (c *Collector) AddExtra(t time.Time, device, sensor string, extra data.Labe
 	k := [3]string{device, sensor, extra.String()}
 	s := c.byKey[k]
 	if s == nil {
-		s = &Series{Device: device, Sensor: sensor, Extra: extra}
+		s = c.newSeries(device, sensor, extra)
 		c.byKey[k] = s
 	}
 	c.last = nil
@@ -161,15 +199,7 @@ func TimeSeries(refID, metric string, all []*Series, fill *GridFill, executed st
 			timeField = data.NewField(data.TimeSeriesTimeFieldName, nil, s.Times)
 			valueField = data.NewField(metric, nil, s.Values)
 		}
-		valueField.Labels = SeriesLabels(s.Device, s.Sensor)
-		display := DisplayName(metric, s.Device, s.Sensor)
-		for k, v := range s.Extra {
-			valueField.Labels[k] = v
-		}
-		if len(s.Extra) > 0 {
-			display += " " + s.Extra.String()
-		}
-		valueField.Config = &data.FieldConfig{DisplayNameFromDS: display}
+		describe(valueField, metric, s)
 		f := data.NewFrame(metric, timeField, valueField)
 		f.RefID = refID
 		f.Meta = meta()
@@ -178,34 +208,117 @@ func TimeSeries(refID, metric string, all []*Series, fill *GridFill, executed st
 	return frames
 }
 
+// Wide builds one dataplane time-series-wide frame: a time field shared by every series, then one float64
+// value field per series named after the metric, with the series' labels and the legend (DisplayNameFromDS)
+// of its multi frame, in the order of all. With fill, the time field is the whole bucket grid and each series
+// is put on it as FillGrid does (fill null and previous: nullable values). Without fill, every series must have
+// the same timestamps; ok is false when they do not (one series lacks a bucket another has) or there is no
+// series, and the caller answers multi frames (TimeSeries) instead: a null in a wide frame is not the same
+// answer as an absent point (Grafana's time series panel breaks the line at a null but spans a point that is
+// missing from one of several frames, and alert reducers see the null), so missing buckets are not turned into
+// nulls unless the query asks for fill null.
+func Wide(refID, metric string, all []*Series, fill *GridFill, executed string) (f *data.Frame, ok bool) {
+	if len(all) == 0 {
+		return nil, false
+	}
+	fields := make([]*data.Field, 1, len(all)+1)
+	if fill != nil {
+		times := fill.grid()
+		fields[0] = data.NewField(data.TimeSeriesTimeFieldName, nil, times)
+		for _, s := range all {
+			fields = append(fields, fill.values(metric, s, times))
+		}
+	} else {
+		times := all[0].Times
+		for _, s := range all[1:] {
+			if !sameTimes(times, s.Times) {
+				return nil, false
+			}
+		}
+		fields[0] = data.NewField(data.TimeSeriesTimeFieldName, nil, times)
+		for _, s := range all {
+			fields = append(fields, data.NewField(metric, nil, s.Values))
+		}
+	}
+	for i, s := range all {
+		describe(fields[i+1], metric, s)
+	}
+	f = data.NewFrame(metric, fields...)
+	f.RefID = refID
+	f.Meta = &data.FrameMeta{
+		Type:                data.FrameTypeTimeSeriesWide,
+		TypeVersion:         data.FrameTypeVersion{0, 1},
+		ExecutedQueryString: executed,
+	}
+	return f, true
+}
+
+// sameTimes reports whether two ascending timestamp lists are equal.
+func sameTimes(a, b []time.Time) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// describe sets a series' value field labels ({device, sensor} and any extra labels) and its legend.
+func describe(valueField *data.Field, metric string, s *Series) {
+	valueField.Labels = SeriesLabels(s.Device, s.Sensor)
+	display := DisplayName(metric, s.Device, s.Sensor)
+	for k, v := range s.Extra {
+		valueField.Labels[k] = v
+	}
+	if len(s.Extra) > 0 {
+		display += " " + s.Extra.String()
+	}
+	valueField.Config = &data.FieldConfig{DisplayNameFromDS: display}
+}
+
 // FillGrid returns the series on the full bucket grid, filling missing buckets per the mode. Points are on the
 // grid already (bucket starts); the walk is linear.
 func FillGrid(metric string, s *Series, g *GridFill) (*data.Field, *data.Field) {
-	n := int(g.To.Sub(g.From) / g.Interval)
-	times := make([]time.Time, 0, n)
+	times := g.grid()
+	return data.NewField(data.TimeSeriesTimeFieldName, nil, times), g.values(metric, s, times)
+}
+
+// grid is the bucket starts of [From, To).
+func (g *GridFill) grid() []time.Time {
+	times := make([]time.Time, 0, int(g.To.Sub(g.From)/g.Interval))
+	for t := g.From; t.Before(g.To); t = t.Add(g.Interval) {
+		times = append(times, t)
+	}
+	return times
+}
+
+// values is the value field of s on the grid times, missing buckets filled per the mode. Nullable values point
+// into s.Values (no allocation per point).
+func (g *GridFill) values(metric string, s *Series, times []time.Time) *data.Field {
 	var vals []float64
 	var nvals []*float64
 	if g.nullable() {
-		nvals = make([]*float64, 0, n)
+		nvals = make([]*float64, 0, len(times))
 	} else {
-		vals = make([]float64, 0, n)
+		vals = make([]float64, 0, len(times))
 	}
 	i := 0
 	var prev *float64
-	for t := g.From; t.Before(g.To); t = t.Add(g.Interval) {
+	for _, t := range times {
 		for i < len(s.Times) && s.Times[i].Before(t) {
 			i++ // points off the grid (never produced by the builders) are skipped
 		}
-		times = append(times, t)
 		if i < len(s.Times) && s.Times[i].Equal(t) {
-			v := s.Values[i]
-			i++
 			if nvals != nil {
-				nvals = append(nvals, &v)
-				prev = &v
+				prev = &s.Values[i]
+				nvals = append(nvals, prev)
 			} else {
-				vals = append(vals, v)
+				vals = append(vals, s.Values[i])
 			}
+			i++
 			continue
 		}
 		switch g.Mode {
@@ -217,11 +330,10 @@ func FillGrid(metric string, s *Series, g *GridFill) (*data.Field, *data.Field) 
 			vals = append(vals, g.Value)
 		}
 	}
-	tf := data.NewField(data.TimeSeriesTimeFieldName, nil, times)
 	if nvals != nil {
-		return tf, data.NewField(metric, nil, nvals)
+		return data.NewField(metric, nil, nvals)
 	}
-	return tf, data.NewField(metric, nil, vals)
+	return data.NewField(metric, nil, vals)
 }
 
 // FillFrames puts the two-field (time, value) frames of result on the grid of g, filling gaps per its mode

@@ -189,7 +189,7 @@ from(bucket: v.bucket)
 			dq(t, "bad", map[string]any{"source": "sql", "mode": "code", "rawSql": "SELECT 1/0"}, from, to, time.Minute),
 			dq(t, "good", map[string]any{"source": "sql", "metric": "temperature", "aggregation": "avg", "interval": "5m"}, from, to, time.Minute),
 		}})
-		if err != nil || resp.Responses["bad"].Error == nil || resp.Responses["good"].Error != nil || len(resp.Responses["good"].Frames) != 3 {
+		if err != nil || resp.Responses["bad"].Error == nil || resp.Responses["good"].Error != nil || len(seriesOf(t, resp.Responses["good"].Frames)) != 3 {
 			t.Errorf("mixed request: err %v, bad %v, good %v", err, resp.Responses["bad"].Error, resp.Responses["good"].Error)
 		}
 	})

@@ -191,8 +191,10 @@ type point struct {
 	v *float64
 }
 
-// seriesOf flattens time-series-multi frames into labels → points, checking the dataplane shape on the way:
-// one time field and one numeric field per frame, time ascending.
+// seriesOf flattens time-series frames into labels → points, checking the dataplane shape on the way: a
+// time-series-multi frame has one time field and one numeric field; a time-series-wide frame (the only typed
+// frame of its response) has one time field, then numeric fields that each carry their series' labels; time
+// ascending without duplicates. Both shapes of the same answer give the same map.
 func seriesOf(t testing.TB, frames data.Frames) map[string][]point {
 	t.Helper()
 	out := map[string][]point{}
@@ -200,29 +202,48 @@ func seriesOf(t testing.TB, frames data.Frames) map[string][]point {
 		if len(f.Fields) == 0 {
 			continue
 		}
-		if f.Meta == nil || f.Meta.Type != data.FrameTypeTimeSeriesMulti {
-			t.Fatalf("frame %q: type %v, want %s", f.Name, f.Meta, data.FrameTypeTimeSeriesMulti)
+		if f.Meta == nil {
+			t.Fatalf("frame %q: no type", f.Name)
 		}
-		if len(f.Fields) != 2 || f.Fields[0].Type() != data.FieldTypeTime || !f.Fields[1].Type().Numeric() {
-			t.Fatalf("frame %q: want [time, number] fields, got %d fields", f.Name, len(f.Fields))
-		}
-		key := labelsKey(f.Fields[1].Labels)
-		if _, dup := out[key]; dup {
-			t.Fatalf("two frames for series %s", key)
-		}
-		var pts []point
-		for i := 0; i < f.Rows(); i++ {
-			tm := f.Fields[0].At(i).(time.Time)
-			if i > 0 && !tm.After(pts[i-1].t) {
-				t.Fatalf("series %s: time not ascending at row %d", key, i)
+		switch f.Meta.Type {
+		case data.FrameTypeTimeSeriesMulti:
+			if len(f.Fields) != 2 || f.Fields[0].Type() != data.FieldTypeTime || !f.Fields[1].Type().Numeric() {
+				t.Fatalf("frame %q: want [time, number] fields, got %d fields", f.Name, len(f.Fields))
 			}
-			v, err := f.Fields[1].NullableFloatAt(i)
-			if err != nil {
-				t.Fatal(err)
+		case data.FrameTypeTimeSeriesWide:
+			if len(frames) != 1 {
+				t.Fatalf("a time-series-wide answer is one frame, got %d", len(frames))
 			}
-			pts = append(pts, point{tm.UTC(), v})
+			if len(f.Fields) < 2 || f.Fields[0].Type() != data.FieldTypeTime {
+				t.Fatalf("frame %q: want [time, number...] fields, got %d fields", f.Name, len(f.Fields))
+			}
+			for _, vf := range f.Fields[1:] {
+				if !vf.Type().Numeric() || len(vf.Labels) == 0 {
+					t.Fatalf("frame %q: value field %q: type %s, labels %v (want a number with its series' labels)", f.Name, vf.Name, vf.Type(), vf.Labels)
+				}
+			}
+		default:
+			t.Fatalf("frame %q: type %v, want %s or %s", f.Name, f.Meta.Type, data.FrameTypeTimeSeriesMulti, data.FrameTypeTimeSeriesWide)
 		}
-		out[key] = pts
+		for _, vf := range f.Fields[1:] {
+			key := labelsKey(vf.Labels)
+			if _, dup := out[key]; dup {
+				t.Fatalf("two value fields for series %s", key)
+			}
+			pts := make([]point, 0, f.Rows())
+			for i := 0; i < f.Rows(); i++ {
+				tm := f.Fields[0].At(i).(time.Time)
+				if i > 0 && !tm.After(pts[i-1].t) {
+					t.Fatalf("series %s: time not ascending at row %d", key, i)
+				}
+				v, err := vf.NullableFloatAt(i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pts = append(pts, point{tm.UTC(), v})
+			}
+			out[key] = pts
+		}
 	}
 	return out
 }

@@ -133,10 +133,11 @@ func TestInjectionFailsSafely(t *testing.T) {
 	// InfluxDB is unchanged too.
 	all := runOne(t, d, dq(t, "count", map[string]any{"source": "flux", "metric": "temperature", "aggregation": "count", "interval": "1d"}, from, to, time.Minute))
 	total := 0.0
-	for _, f := range all.Frames {
-		for i := 0; i < f.Rows(); i++ {
-			v, _ := f.Fields[1].FloatAt(i)
-			total += v
+	for _, pts := range seriesOf(t, all.Frames) { // one wide frame: a value field per series
+		for _, p := range pts {
+			if p.v != nil {
+				total += *p.v
+			}
 		}
 	}
 	if want := 3*720 - 41; int(total) != want {

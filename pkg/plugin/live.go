@@ -74,7 +74,7 @@ func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamReques
 // liveBuilderSQL answers a live builder SQL query: history until the seam, and a channel per series frame.
 func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
 	if q.Format == FormatTable {
-		result, err := d.builderSQL(ctx, q, dq)
+		result, err := d.builderSQL(ctx, q, dq, false)
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +91,7 @@ func (d *Datasource) liveBuilderSQL(ctx context.Context, q Query, dq backend.Dat
 	return d.live.SQLFrames(ctx, lq, func(to time.Time) (data.Frames, error) {
 		hq := dq
 		hq.TimeRange.To = to
-		return d.builderSQL(ctx, q, hq)
+		return d.builderSQL(ctx, q, hq, false) // one frame per series: SQLFrames gives each its channel
 	})
 }
 

@@ -90,13 +90,16 @@ func frameRows(f *data.Frame) []liveRow {
 		}
 		return out
 	}
-	if len(f.Fields) != 2 {
+	if len(f.Fields) < 2 || f.Fields[0].Type() != data.FieldTypeTime {
 		return nil
 	}
-	key := labelsKey(f.Fields[1].Labels)
-	for i := 0; i < f.Rows(); i++ {
-		v, s := cell(f.Fields[1], i)
-		out = append(out, liveRow{key, f.Fields[0].At(i).(time.Time).UnixMicro(), v, s})
+	// A series frame (time, value) or a time-series-wide frame (time, a value field per series).
+	for _, vf := range f.Fields[1:] {
+		key := labelsKey(vf.Labels)
+		for i := 0; i < f.Rows(); i++ {
+			v, s := cell(vf, i)
+			out = append(out, liveRow{key, f.Fields[0].At(i).(time.Time).UnixMicro(), v, s})
+		}
 	}
 	return out
 }

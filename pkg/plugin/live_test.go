@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
 	sdklive "github.com/grafana/grafana-plugin-sdk-go/live"
 
 	"github.com/fieldline-iot/fieldline/internal/store"
@@ -328,6 +329,9 @@ func TestLiveAggregated(t *testing.T) {
 	history, channels := historyRows(t, resp)
 	if len(channels) != 2 || resp.Frames[1].Fields[0].Name != "labels" {
 		t.Fatalf("want the series' channel and the new-series channel, got %v", channels)
+	}
+	if f := resp.Frames[0]; f.Meta.Type != data.FrameTypeTimeSeriesMulti || len(f.Fields) != 2 {
+		t.Fatalf("a live aggregated query answers one frame per series (its channel), got %s with %d fields", f.Meta.Type, len(f.Fields))
 	}
 	sel, _, err := d.live.ParsePath(d.uid, pathOf(t, d, channels[0]))
 	if err != nil {

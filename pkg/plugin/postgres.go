@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/fieldline-iot/fieldline/internal/store"
+	"github.com/fieldline-iot/fieldline/internal/timebucket"
 	"github.com/fieldline-iot/fieldline/pkg/frames"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
@@ -246,6 +247,10 @@ func (p *postgresBackend) builder(ctx context.Context, req sqlquery.Request) (*f
 		return nil, st, err
 	}
 	c := frames.NewCollector()
+	if req.Aggregation != sqlquery.None {
+		// One point per bucket in each series, and no series has more than the statement's rows.
+		c.ExpectPoints(int(min(timebucket.Count(st.From, st.To, req.Interval), req.Limit+1)))
+	}
 	err = p.readOnly(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, st.SQL, st.Args...)
 		if err != nil {

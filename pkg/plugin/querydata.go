@@ -112,7 +112,7 @@ func (d *Datasource) run(ctx context.Context, q Query, dq backend.DataQuery) (da
 		if q.Live {
 			return d.liveBuilderSQL(ctx, q, dq)
 		}
-		return d.builderSQL(ctx, q, dq)
+		return d.builderSQL(ctx, q, dq, true)
 	case SourceFlux:
 		if d.influx == nil {
 			return nil, downstream(errors.New("source flux: InfluxDB is not configured for this data source"))
@@ -172,7 +172,9 @@ func bucketWidth(q Query, dq backend.DataQuery) (time.Duration, error) {
 	return iv, nil
 }
 
-func (d *Datasource) builderSQL(ctx context.Context, q Query, dq backend.DataQuery) (data.Frames, error) {
+// builderSQL runs a builder SQL query; wide allows the one-frame shape for aggregated time series (see
+// builderFrames; the live path needs one frame per series).
+func (d *Datasource) builderSQL(ctx context.Context, q Query, dq backend.DataQuery, wide bool) (data.Frames, error) {
 	req, err := d.sqlRequest(q, dq)
 	if err != nil {
 		return nil, err
@@ -181,7 +183,7 @@ func (d *Datasource) builderSQL(ctx context.Context, q Query, dq backend.DataQue
 	if err != nil {
 		return nil, err
 	}
-	return d.builderFrames(q, c, req.Interval, st.From, st.To, st.SQL), nil
+	return d.builderFrames(q, c, req.Interval, st.From, st.To, st.SQL, wide), nil
 }
 
 // sqlRequest is the SQL builder's request for a query (QueryData and the /preview resource).
@@ -205,7 +207,7 @@ func (d *Datasource) builderFlux(ctx context.Context, q Query, dq backend.DataQu
 	if err != nil {
 		return nil, err
 	}
-	return d.builderFrames(q, c, req.Interval, fq.From, fq.To, fq.Flux), nil
+	return d.builderFrames(q, c, req.Interval, fq.From, fq.To, fq.Flux, true), nil
 }
 
 // fluxRequest is the Flux builder's request for a query (QueryData and the /preview resource).
@@ -220,8 +222,12 @@ func (d *Datasource) fluxRequest(q Query, dq backend.DataQuery) (fluxquery.Reque
 	}, nil
 }
 
-// builderFrames shapes builder rows: time series (one frame per series, fill applied) or a table.
-func (d *Datasource) builderFrames(q Query, c *frames.Collector, interval time.Duration, from, to time.Time, executed string) data.Frames {
+// builderFrames shapes builder rows: a table, or time series. An aggregated query (interval > 0) answers one
+// time-series-wide frame when wide is set and its series share their buckets (always with a fill mode: every
+// series is on the whole grid; without one, when no series lacks a bucket another has); otherwise, and for raw
+// rows, one time-series-multi frame per series (fill applied). The live path asks for multi frames: it gives
+// each series frame its own channel.
+func (d *Datasource) builderFrames(q Query, c *frames.Collector, interval time.Duration, from, to time.Time, executed string, wide bool) data.Frames {
 	all := c.Sorted()
 	var result data.Frames
 	if q.Format == FormatTable {
@@ -231,7 +237,14 @@ func (d *Datasource) builderFrames(q Query, c *frames.Collector, interval time.D
 		if q.Fill != FillNone && interval > 0 {
 			fill = &frames.GridFill{Mode: q.Fill, From: from, To: to, Interval: interval}
 		}
-		result = frames.TimeSeries(q.RefID, q.Metric, all, fill, executed)
+		if wide && interval > 0 {
+			if f, ok := frames.Wide(q.RefID, q.Metric, all, fill, executed); ok {
+				result = data.Frames{f}
+			}
+		}
+		if result == nil {
+			result = frames.TimeSeries(q.RefID, q.Metric, all, fill, executed)
+		}
 	}
 	if c.Rows > d.settings.RowLimit || c.Truncated {
 		// The statement fetched one row more than the limit to detect this; drop nothing silently.

@@ -1,6 +1,7 @@
 package sqlquery
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,13 +31,14 @@ type Emit func(t time.Time, device, sensor string, v float64)
 func (st Statement) ReadRows(rows Rows, emit Emit) (truncated bool, err error) {
 	if st.regroup == nil {
 		var t time.Time
-		var device, sensor string
+		labels := newLabels()
+		device, sensor := labels.column(), labels.column()
 		var v float64
 		for rows.Next() {
-			if err := rows.Scan(&t, &device, &sensor, &v); err != nil {
+			if err := rows.Scan(&t, device, sensor, &v); err != nil {
 				return false, fmt.Errorf("read row: %w", err)
 			}
-			emit(t, device, sensor, v)
+			emit(t, device.s, sensor.s, v)
 		}
 		if err := rows.Err(); err != nil {
 			return false, fmt.Errorf("read rows: %w", err)
@@ -44,6 +46,40 @@ func (st Statement) ReadRows(rows Rows, emit Emit) (truncated bool, err error) {
 		return false, nil
 	}
 	return st.regroup.read(rows, emit)
+}
+
+// labels interns the label values of a result: every row repeats one of a few devices and sensors, and
+// scanning each into a new string cost two allocations a row (and as many strings for the collector to keep).
+type labels map[string]string
+
+func newLabels() labels { return labels{} }
+
+// column is a scan destination for a text column of label values.
+func (l labels) column() *label { return &label{seen: l} }
+
+// label is a text column scanned into an interned string (pgx's BytesScanner: no copy of the value).
+type label struct {
+	s, prev string // this row's value and the one before it (a sensor column often alternates)
+	seen    labels
+}
+
+func (l *label) ScanBytes(b []byte) error {
+	switch {
+	case b == nil:
+		return errors.New("label is NULL")
+	case string(b) == l.s:
+		return nil
+	case string(b) == l.prev:
+		l.s, l.prev = l.prev, l.s
+		return nil
+	}
+	s, ok := l.seen[string(b)]
+	if !ok {
+		s = string(b)
+		l.seen[s] = s
+	}
+	l.s, l.prev = s, l.s
+	return nil
 }
 
 // regroup merges rollup rows (read in bucket order) into buckets of width.
@@ -57,6 +93,8 @@ type regroup struct {
 type partial struct {
 	device, sensor string
 	acc            Acc
+	open           bool // has rows in the open output bucket
+	next           int  // the series (index in parts) of the row that came after this series' last row, or -1
 }
 
 // regroupColumns are the rollup columns each aggregation reads, after bucket, device, sensor.
@@ -74,37 +112,41 @@ func regroupColumns(a Aggregation) string {
 }
 
 func (r *regroup) read(rows Rows, emit Emit) (bool, error) {
+	labels := newLabels()
 	var (
 		bucket         time.Time
-		device, sensor string
+		device, sensor = labels.column(), labels.column()
 		row            Acc // the columns of one rollup row that the aggregation reads
 		dest           []any
 		open           time.Time // the output bucket being merged
 		have           bool
 		input          int64
 		series         = map[[2]string]int{} // index in parts
-		parts          []partial
+		parts          []partial             // every series seen, in order of appearance
+		order          []int                 // the series of the open bucket, in order of appearance there
+		last           = -1                  // the series of the previous row
 	)
 	switch r.agg {
 	case Avg:
-		dest = []any{&bucket, &device, &sensor, &row.Sum, &row.Count}
+		dest = []any{&bucket, device, sensor, &row.Sum, &row.Count}
 	case Last:
-		dest = []any{&bucket, &device, &sensor, &row.Last, &row.LastTime}
+		dest = []any{&bucket, device, sensor, &row.Last, &row.LastTime}
 	case Count:
-		dest = []any{&bucket, &device, &sensor, &row.Count}
+		dest = []any{&bucket, device, sensor, &row.Count}
 	case Min:
-		dest = []any{&bucket, &device, &sensor, &row.Min}
+		dest = []any{&bucket, device, sensor, &row.Min}
 	case Max:
-		dest = []any{&bucket, &device, &sensor, &row.Max}
+		dest = []any{&bucket, device, sensor, &row.Max}
 	default: // Sum
-		dest = []any{&bucket, &device, &sensor, &row.Sum}
+		dest = []any{&bucket, device, sensor, &row.Sum}
 	}
 	flush := func() {
-		for i := range parts {
-			emit(open, parts[i].device, parts[i].sensor, parts[i].acc.Value(r.agg))
+		for _, i := range order {
+			p := &parts[i]
+			emit(open, p.device, p.sensor, p.acc.Value(r.agg))
+			p.acc, p.open = Acc{}, false
 		}
-		parts = parts[:0]
-		clear(series)
+		order = order[:0]
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
@@ -121,14 +163,33 @@ func (r *regroup) read(rows Rows, emit Emit) (bool, error) {
 			}
 			open, have = b, true
 		}
-		k := [2]string{device, sensor}
-		i, ok := series[k]
-		if !ok {
-			i = len(parts)
-			series[k] = i
-			parts = append(parts, partial{device: device, sensor: sensor})
+		// Rollup rows come bucket by bucket with the series in the same order in each: the series that followed
+		// the previous row's series last time is the likely one, checked before the map.
+		i := -1
+		if last >= 0 {
+			if n := parts[last].next; n >= 0 && parts[n].device == device.s && parts[n].sensor == sensor.s {
+				i = n
+			}
 		}
-		parts[i].acc.Merge(row)
+		if i < 0 {
+			k := [2]string{device.s, sensor.s}
+			var ok bool
+			if i, ok = series[k]; !ok {
+				i = len(parts)
+				series[k] = i
+				parts = append(parts, partial{device: device.s, sensor: sensor.s, next: -1})
+			}
+			if last >= 0 {
+				parts[last].next = i
+			}
+		}
+		last = i
+		p := &parts[i]
+		if !p.open {
+			p.open = true
+			order = append(order, i)
+		}
+		p.acc.Merge(row)
 	}
 	if err := rows.Err(); err != nil {
 		return false, fmt.Errorf("read rollup rows: %w", err)

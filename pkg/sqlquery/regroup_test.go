@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
@@ -46,7 +47,19 @@ func (f *fakeRows) Scan(dest ...any) error {
 		return fmt.Errorf("scan: %d destinations for %d columns", len(dest), 3+len(f.cols))
 	}
 	r := f.rows[f.i]
-	*dest[0].(*time.Time), *dest[1].(*string), *dest[2].(*string) = r.bucket, r.device, r.sensor
+	*dest[0].(*time.Time) = r.bucket
+	for i, v := range []string{r.device, r.sensor} {
+		switch d := dest[1+i].(type) {
+		case *string:
+			*d = v
+		case interface{ ScanBytes([]byte) error }: // what pgx does for a BytesScanner
+			if err := d.ScanBytes([]byte(v)); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("scan: label into %T", d)
+		}
+	}
 	for i, c := range f.cols {
 		var ok bool
 		switch c {
@@ -261,5 +274,53 @@ func TestRegroupErrors(t *testing.T) {
 	f.err = errors.New("connection reset")
 	if _, err := st.ReadRows(f, func(time.Time, string, string, float64) {}); err == nil || !strings.Contains(err.Error(), "connection reset") {
 		t.Fatalf("rows error: %v", err)
+	}
+}
+
+// rawRows serves rows of a plain statement (time, device, sensor, value); a nil label is SQL NULL.
+type rawRows struct {
+	rows [][4]any
+	i    int
+}
+
+func (f *rawRows) Next() bool { f.i++; return f.i < len(f.rows) }
+func (f *rawRows) Err() error { return nil }
+func (f *rawRows) Scan(dest ...any) error {
+	r := f.rows[f.i]
+	*dest[0].(*time.Time), *dest[3].(*float64) = r[0].(time.Time), r[3].(float64)
+	for i := 1; i <= 2; i++ {
+		var b []byte
+		if s, ok := r[i].(string); ok {
+			b = []byte(s) // a fresh buffer per row, as the driver's
+		}
+		if err := dest[i].(interface{ ScanBytes([]byte) error }).ScanBytes(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadRows hands out one string per distinct label value (interned, not a new string per row) and refuses
+// NULL labels.
+func TestReadRowsLabels(t *testing.T) {
+	st, err := Build(Request{Metric: "m", From: time.Unix(0, 0), To: time.Unix(60, 0), Limit: 10}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1, 0)
+	rows := &rawRows{i: -1, rows: [][4]any{{t0, "pico", "a", 1.0}, {t0, "pico", "b", 2.0}, {t0, "node", "a", 3.0}, {t0, "pico", "", 4.0}, {t0, "pico", "a", 5.0}}}
+	var got []out
+	if _, err := st.ReadRows(rows, func(tm time.Time, d, s string, v float64) { got = append(got, out{tm, d, s, v}) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 || got[0].device != "pico" || got[1].sensor != "b" || got[2].device != "node" || got[3].sensor != "" || got[4].sensor != "a" || got[4].v != 5 {
+		t.Fatalf("rows: %+v", got)
+	}
+	if unsafe.StringData(got[0].device) != unsafe.StringData(got[4].device) || unsafe.StringData(got[0].sensor) != unsafe.StringData(got[4].sensor) {
+		t.Fatal("equal label values should share one string")
+	}
+	rows = &rawRows{i: -1, rows: [][4]any{{t0, "pico", nil, 1.0}}}
+	if _, err := st.ReadRows(rows, func(time.Time, string, string, float64) {}); err == nil || !strings.Contains(err.Error(), "NULL") {
+		t.Fatalf("a NULL label: %v", err)
 	}
 }
