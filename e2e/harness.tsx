@@ -98,6 +98,11 @@ function App() {
               live: true,
             }}
           />
+          <h2 className={styles.h2}>Query editor: states</h2>
+          <Editor
+            testId="qe-states"
+            initial={{ refId: 'S', source: 'sql', mode: 'states', metric: 'status', device: 'pico', live: true }}
+          />
           <h2 className={styles.h2}>Query editor: code SQL</h2>
           <Editor
             testId="qe-code"

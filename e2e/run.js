@@ -160,6 +160,19 @@ async function main() {
       await visible(page.getByText('dht22', { exact: true }));
       await page.keyboard.press('Escape');
     });
+    await check('states mode: the pickers and "Only changes to", no aggregation', async () => {
+      const qe = page.getByTestId('qe-states');
+      await visible(qe.getByRole('radio', { name: 'States' }));
+      for (const text of ['Metric', 'Device', 'Sensor', 'Only changes to', 'Live']) {
+        await visible(qe.getByText(text, { exact: true }));
+      }
+      if ((await qe.getByText('Aggregation', { exact: true }).count()) !== 0) {
+        throw new Error('the states editor shows Aggregation');
+      }
+      await qe.locator('#fl-state').fill('offline');
+      await qe.locator('#fl-state').blur();
+      await visible(qe.getByText(/\$1 = 'status'/));
+    });
     await check('code SQL shows the macro reference and live note', async () => {
       const qe = page.getByTestId('qe-code');
       await qe.getByText('Macros', { exact: true }).click();

@@ -281,7 +281,7 @@ export function QueryEditor(props: Props) {
             {states ? (
               <InlineField
                 label="Only changes to"
-                labelWidth={LABEL}
+                labelWidth={16}
                 tooltip="Keep only the changes to this value, e.g. offline (for an annotation). Empty: every change"
               >
                 <Input
