@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -112,5 +113,65 @@ func TestStates(t *testing.T) {
 	})
 	if in.Stop(syscall.SIGTERM); in.ExitErr != nil {
 		t.Errorf("ingester exit: %v\n%s", in.ExitErr, in.Logs.String())
+	}
+}
+
+// TestStatesSpooled: states take the same path as readings when PostgreSQL is away: acknowledged once spooled
+// (spool format 2), stored exactly once when it is back, alongside the readings of the same batches, and the
+// restarted ingester replays a spool written with states.
+func TestStatesSpooled(t *testing.T) {
+	e := newEnv(t, false)
+	realURL := e.pgURL
+	proxy := proxiedPostgres(t, e)
+	proxy.Up()
+	subs := fmt.Sprintf(`    - filter: %[1]s/status/+
+      qos: 1
+      template: "%[1]s/{metric}/{device}"
+      value_type: auto`, e.prefix)
+	in := e.start(e.config(subs))
+	proxy.Down()
+	var msgs []pubMsg
+	for i := 0; i < 40; i++ {
+		payload := fmt.Sprintf("state-%02d", i)
+		if i%4 == 0 {
+			payload = strconv.Itoa(i) // auto: a number, a reading
+		}
+		msgs = append(msgs, pubMsg{fmt.Sprintf("%s/status/node%d", e.prefix, i), []byte(payload)})
+	}
+	newPublisher(t, e.mqttURL).publishAll(msgs, 5)
+	eventually(t, 30*time.Second, func() string {
+		if n := metric(in.Metrics(), "fieldline_ingester_messages_acked_total", "", ""); n < 40 {
+			return fmt.Sprintf("acked %v of 40 while PostgreSQL is down", n)
+		}
+		return ""
+	})
+	if n := metric(in.Metrics(), "fieldline_ingester_readings_spooled_total", "sink", "postgres"); n != 40 {
+		t.Errorf("readings_spooled_total{sink=postgres} = %v, want the 40 values (30 states, 10 readings)", n)
+	}
+	// A restart with the spool full of states: the new process replays it.
+	in.Stop(syscall.SIGTERM)
+	proxy.Up()
+	in = e.start(e.config(subs))
+	ctx := context.Background()
+	eventually(t, 30*time.Second, func() string {
+		c, err := pgx.Connect(ctx, realURL)
+		if err != nil {
+			return err.Error()
+		}
+		defer c.Close(ctx)
+		var states, distinct, readings int
+		if err := c.QueryRow(ctx, "SELECT count(*), count(DISTINCT value) FROM states").Scan(&states, &distinct); err != nil {
+			return err.Error()
+		}
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM readings").Scan(&readings); err != nil {
+			return err.Error()
+		}
+		if states != 30 || distinct != 30 || readings != 10 {
+			return fmt.Sprintf("states %d (%d distinct), readings %d; want 30, 30, 10", states, distinct, readings)
+		}
+		return ""
+	})
+	if n := metric(in.Metrics(), "fieldline_ingester_spool_files_set_aside_total", "", ""); n != 0 {
+		t.Errorf("spool batches set aside: %v", n)
 	}
 }
