@@ -386,19 +386,13 @@ func (c *Client) read(s *session) error {
 			c.inbox = append(c.inbox, Message{Topic: p.TopicName, Payload: p.Payload, Retained: p.Retain})
 			switch p.Qos {
 			case 1:
-				ack := packets.NewControlPacket(packets.Puback).(*packets.PubackPacket)
-				ack.MessageID = p.MessageID
-				s.queue(ack)
+				s.queueAck(ackPuback, p.MessageID)
 			case 2:
 				// Shown on PUBLISH; the broker releases it with PUBREL, answered below.
-				rec := packets.NewControlPacket(packets.Pubrec).(*packets.PubrecPacket)
-				rec.MessageID = p.MessageID
-				s.queue(rec)
+				s.queueAck(ackPubrec, p.MessageID)
 			}
 		case *packets.PubrelPacket:
-			comp := packets.NewControlPacket(packets.Pubcomp).(*packets.PubcompPacket)
-			comp.MessageID = p.MessageID
-			s.queue(comp)
+			s.queueAck(ackPubcomp, p.MessageID)
 		case *packets.SubackPacket:
 			c.mu.Lock()
 			filter := c.subIDs[p.MessageID]
