@@ -153,10 +153,22 @@ type Influx struct {
 // Enabled reports whether the InfluxDB sink is configured.
 func (i Influx) Enabled() bool { return i.URL != "" }
 
+// ReadingsLimit is the readings a batch holds at most (MaxReadings, or 4 × MaxRows when it is 0).
+func (b Batch) ReadingsLimit() int {
+	if b.MaxReadings > 0 {
+		return b.MaxReadings
+	}
+	return 4 * b.MaxRows
+}
+
 // Batch controls how messages are grouped into one write per sink.
 type Batch struct {
-	MaxRows int           `yaml:"max_rows"`
-	Linger  time.Duration `yaml:"linger"` // at most this long after a batch's first message, wait for more (0: flush when the queue is empty)
+	MaxRows int `yaml:"max_rows"` // messages per batch (and readings, unless MaxReadings is set)
+	// MaxReadings caps the readings of a batch (0: 4 × MaxRows). A gateway message carries many readings: larger
+	// transactions for those cost PostgreSQL fewer rollup merges per reading, while batches of one-reading
+	// messages stay at MaxRows messages (and within the broker's in-flight window).
+	MaxReadings int           `yaml:"max_readings"`
+	Linger      time.Duration `yaml:"linger"` // at most this long after a batch's first message, wait for more (0: flush when the queue is empty)
 }
 
 // Spool is the on-disk buffer for batches a sink could not take.
@@ -470,6 +482,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.MaxRows < 1 || c.Batch.MaxRows > 1_000_000 {
 		return keyErr("batch.max_rows", "must be 1..1000000, got %d", c.Batch.MaxRows)
+	}
+	if c.Batch.MaxReadings < 0 || c.Batch.MaxReadings > 4_000_000 {
+		return keyErr("batch.max_readings", "must be 0 (4 × max_rows) or 1..4000000, got %d", c.Batch.MaxReadings)
 	}
 	if c.Batch.Linger < 0 || c.Batch.Linger > time.Minute {
 		return keyErr("batch.linger", "must be 0..1m, got %s", c.Batch.Linger)

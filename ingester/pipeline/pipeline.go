@@ -400,7 +400,7 @@ func (p *Pipeline) endSession() error {
 }
 
 func (p *Pipeline) full() bool {
-	return len(p.cur.readings) >= p.cfg.Batch.MaxRows || len(p.cur.msgs) >= p.cfg.Batch.MaxRows
+	return len(p.cur.readings) >= p.cfg.Batch.ReadingsLimit() || len(p.cur.msgs) >= p.cfg.Batch.MaxRows
 }
 
 func (p *Pipeline) batchLoop(ctx, writeCtx context.Context) {

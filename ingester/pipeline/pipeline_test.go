@@ -34,6 +34,7 @@ type memSink struct {
 
 	mu        sync.Mutex
 	rows      []telemetry.Reading
+	sizes     []int   // readings per committed batch
 	commitSeq []int64 // events value at each commit
 }
 
@@ -54,6 +55,7 @@ func (s *memSink) Write(ctx context.Context, b []telemetry.Reading) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rows = append(s.rows, b...) // copies: the pipeline reuses its batches
+	s.sizes = append(s.sizes, len(b))
 	s.commitSeq = append(s.commitSeq, events.Add(1))
 	return nil
 }
@@ -508,5 +510,45 @@ func TestShutdownFlushes(t *testing.T) {
 	h.client.deliver(late) // after Run: not taken, so not acknowledged (the broker redelivers it)
 	if late.acked() || testutil.ToFloat64(h.m.Received.WithLabelValues("pico/+/+")) != 1 {
 		t.Error("a message delivered after shutdown was taken")
+	}
+}
+
+// TestBatchLimits: a batch holds at most max_rows messages and max_readings readings (default 4 × max_rows), so a
+// gateway's many-reading messages make larger transactions than one-reading messages, never larger than the cap.
+func TestBatchLimits(t *testing.T) {
+	for _, c := range []struct {
+		maxReadings, perMsg, wantMax int
+	}{
+		{0, 1, 10},  // one reading per message: max_rows messages
+		{0, 5, 40},  // five per message: 4 × max_rows readings (8 messages)
+		{15, 5, 15}, // an explicit cap
+		{0, 50, 50}, // one message over the cap is still one batch, never split
+	} {
+		cfg := testConfig()
+		cfg.Batch = config.Batch{MaxRows: 10, MaxReadings: c.maxReadings, Linger: 50 * time.Millisecond}
+		s := &memSink{gate: make(chan struct{}), writing: make(chan struct{}, 1000)}
+		h := start(t, cfg, s)
+		const msgs = 60
+		for i := 0; i < msgs; i++ {
+			var b strings.Builder
+			b.WriteByte('{')
+			for j := 0; j < c.perMsg; j++ {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `"r%d":%d`, j, i)
+			}
+			b.WriteByte('}')
+			h.client.deliver(newMessage(fmt.Sprintf("json/dev%d/env", i), b.String()))
+		}
+		close(s.gate) // every message is queued before the first batch commits
+		waitFor(t, "every message acknowledged", func() bool { return testutil.ToFloat64(h.m.Acked) == msgs })
+		s.mu.Lock()
+		sizes := slices.Clone(s.sizes)
+		s.mu.Unlock()
+		if slices.Max(sizes) != c.wantMax {
+			t.Errorf("max_readings %d, %d readings per message: batch sizes %v, want the largest %d", c.maxReadings, c.perMsg, sizes, c.wantMax)
+		}
+		_ = h.stop()
 	}
 }
