@@ -3,7 +3,12 @@
 // its CPU per message, its peak RSS and PostgreSQL's CPU per stored reading — PostgreSQL only, then PostgreSQL +
 // InfluxDB. Mode "limit" drains the same queue to mosquitto_sub (a C subscriber that does nothing), what one
 // subscriber connection gets out of this broker, and every later mode is printed as a share of it; mode "json50"
-// queues gateway-style JSON messages of -json-readings readings each (PostgreSQL only) and prints readings/s.
+// queues gateway-style JSON messages of -json-readings readings each (PostgreSQL only) and prints readings/s; mode
+// "telegraf" drains the same value messages with Telegraf (inputs.mqtt_consumer → outputs.postgresql, batch 5 000,
+// max_undelivered_messages 10 000) when a telegraf binary is on the PATH (it is skipped otherwise). Telegraf
+// installs from the module proxy with just those two plugins:
+//
+//	go install -tags custom,inputs.mqtt_consumer,outputs.postgresql,parsers.value github.com/influxdata/telegraf/cmd/telegraf@latest
 //
 // It reads the services from FIELDLINE_TEST_* (see scripts/services.sh env); `go tool mage bench:ingest` runs it.
 package main
@@ -35,7 +40,7 @@ func main() {
 	bin := flag.String("ingester", "bin/fieldline-ingester", "path of the fieldline-ingester binary")
 	n := flag.Int("n", envInt("FIELDLINE_BENCH_MESSAGES", 200_000), "messages to queue and drain")
 	series := flag.Int("series", 20, "distinct devices the messages spread over")
-	modes := flag.String("modes", "limit,postgres,postgres+influxdb,json50", "comma-separated runs: limit, postgres, postgres+influxdb, json50")
+	modes := flag.String("modes", "limit,postgres,telegraf,postgres+influxdb,json50", "comma-separated runs: limit, postgres, telegraf, postgres+influxdb, json50")
 	flag.IntVar(&jsonReadings, "json-readings", 50, "readings per message in mode json50 (it queues n/json-readings messages)")
 	maxRows := flag.Int("batch", 0, "batch.max_rows for the ingester (0: its default)")
 	flag.IntVar(&brokerPID, "broker-pid", 0, "PID of the local broker, to print its CPU use during the drain (0: skip)")
@@ -55,7 +60,18 @@ func main() {
 			fmt.Printf("ingest %-18s %7d msgs  drain %6.2f s  %8.0f msg/s  (mosquitto_sub, one QoS-1 connection: the broker's limit)\n", mode, msgs, d.Seconds(), limit)
 			continue
 		}
-		r, err := run(*bin, mode, msgs, *series, *maxRows)
+		var r result
+		var err error
+		if mode == "telegraf" {
+			tg, lookErr := exec.LookPath("telegraf")
+			if lookErr != nil {
+				fmt.Printf("ingest %-18s skipped: no telegraf on the PATH\n", mode)
+				continue
+			}
+			r, err = runTelegraf(tg, msgs, *series)
+		} else {
+			r, err = run(*bin, mode, msgs, *series, *maxRows)
+		}
 		if err != nil {
 			log.Fatalf("%s: %v", mode, err)
 		}
@@ -64,9 +80,13 @@ func main() {
 		if limit > 0 && mode != "json50" {
 			share = fmt.Sprintf(" = %.0f%% of the limit", rate/limit*100)
 		}
-		fmt.Printf("ingest %-18s %7d msgs  drain %6.2f s  %8.0f msg/s%s  CPU %.2f µs/msg  peak RSS %5.1f MB  PostgreSQL CPU %.2f µs/reading  (batches %d, avg %.0f rows; broker CPU %.0f%% of a core)\n",
-			mode, msgs, r.drain.Seconds(), rate, share, r.cpu/float64(msgs)*1e6, r.rssMB, r.pgCPU/float64(r.readings)*1e6, r.batches,
-			float64(msgs)/float64(max(r.batches, 1)), r.brokerCPU/r.drain.Seconds()*100)
+		batches := fmt.Sprintf("batches %d, avg %.0f rows; ", r.batches, float64(msgs)/float64(max(r.batches, 1)))
+		if mode == "telegraf" {
+			batches = "no rollups or indexes: Telegraf's own table; "
+		}
+		fmt.Printf("ingest %-18s %7d msgs  drain %6.2f s  %8.0f msg/s%s  CPU %.2f µs/msg  peak RSS %5.1f MB  PostgreSQL CPU %.2f µs/reading  (%sbroker CPU %.0f%% of a core)\n",
+			mode, msgs, r.drain.Seconds(), rate, share, r.cpu/float64(msgs)*1e6, r.rssMB, r.pgCPU/float64(r.readings)*1e6, batches,
+			r.brokerCPU/r.drain.Seconds()*100)
 		if mode == "json50" {
 			fmt.Printf("ingest %-18s %7d readings/s (%d readings per message)\n", mode, int(float64(r.readings)/r.drain.Seconds()), jsonReadings)
 		}
@@ -430,4 +450,94 @@ func influxQL(base, q string) error {
 		return fmt.Errorf("influx %q: %s", q, resp.Status)
 	}
 	return nil
+}
+
+// runTelegraf drains n queued value messages with Telegraf into PostgreSQL, as run does with the ingester: a
+// persistent session, QoS 1, Telegraf's own table (mqtt_consumer: time, topic, value). The drain ends when the
+// table holds n rows (polled every 100 ms).
+func runTelegraf(bin string, n, series int) (result, error) {
+	ctx := context.Background()
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	broker := must("FIELDLINE_TEST_MQTT_URL")
+	clientID, prefix := "fieldline-bench-telegraf-"+stamp, "benchtg"+stamp
+	pgBase := must("FIELDLINE_TEST_POSTGRES_URL")
+	db := "fieldline_bench_" + stamp
+	admin, err := pgx.Connect(ctx, pgBase)
+	if err != nil {
+		return result{}, err
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		return result{}, err
+	}
+	defer admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") //nolint:errcheck
+	u, _ := url.Parse(pgBase)
+	u.Path = "/" + db
+	payload := func(i int) string { return strconv.FormatFloat(20+float64(i%1000)/100, 'f', 2, 64) }
+	if err := queue(broker, clientID, prefix, n, series, payload); err != nil {
+		return result{}, err
+	}
+	defer dropSession(broker, clientID)
+	dir, err := os.MkdirTemp("", "telegrafbench-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	conf := fmt.Sprintf(`[agent]
+  interval = "1s"
+  flush_interval = "100ms"
+  metric_batch_size = 5000
+  metric_buffer_limit = 100000
+  omit_hostname = true
+  quiet = true
+
+[[inputs.mqtt_consumer]]
+  servers = [%q]
+  topics = [%q]
+  qos = 1
+  client_id = %q
+  persistent_session = true
+  max_undelivered_messages = 10000
+  data_format = "value"
+  data_type = "float"
+
+[[outputs.postgresql]]
+  connection = %q
+`, broker, prefix+"/+/+", clientID, u.String())
+	path := filepath.Join(dir, "telegraf.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(bin, "--config", path)
+	cmd.Stderr = os.Stderr
+	b0, pg0 := brokerCPU(), postgresCPU()
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	defer cmd.Process.Kill() //nolint:errcheck
+	c, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return result{}, err
+	}
+	defer c.Close(ctx)
+	stored := 0
+	for stored < n {
+		time.Sleep(100 * time.Millisecond)
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM mqtt_consumer").Scan(&stored); err != nil {
+			stored = 0 // the table appears with Telegraf's first write
+		}
+		if time.Since(t0) > 10*time.Minute {
+			return result{}, fmt.Errorf("telegraf stored %d of %d in 10 minutes", stored, n)
+		}
+	}
+	drain := time.Since(t0)
+	b1, pg1 := brokerCPU(), postgresCPU()
+	cpu, rss, err := procStats(cmd.Process.Pid)
+	if err != nil {
+		return result{}, err
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	return result{drain: drain, cpu: cpu, rssMB: rss, brokerCPU: b1 - b0, pgCPU: pg1 - pg0, readings: stored}, nil
 }
