@@ -5,7 +5,8 @@
 // subscriber connection gets out of this broker, and every later mode is printed as a share of it; mode "json50"
 // queues gateway-style JSON messages of -json-readings readings each (PostgreSQL only) and prints readings/s; mode
 // "telegraf" drains the same value messages with Telegraf (inputs.mqtt_consumer → outputs.postgresql, batch 5 000,
-// max_undelivered_messages 10 000) when a telegraf binary is on the PATH (it is skipped otherwise). Telegraf
+// max_undelivered_messages 10 000) when a telegraf binary is on the PATH; modes "share2" and "share4" drain the queue
+// through 2 or 4 ingesters in one MQTT share group (one connection each; CPU and RSS summed over the members) (it is skipped otherwise). Telegraf
 // installs from the module proxy with just those two plugins:
 //
 //	go install -tags custom,inputs.mqtt_consumer,outputs.postgresql,parsers.value github.com/influxdata/telegraf/cmd/telegraf@latest
@@ -40,7 +41,8 @@ func main() {
 	bin := flag.String("ingester", "bin/fieldline-ingester", "path of the fieldline-ingester binary")
 	n := flag.Int("n", envInt("FIELDLINE_BENCH_MESSAGES", 200_000), "messages to queue and drain")
 	series := flag.Int("series", 20, "distinct devices the messages spread over")
-	modes := flag.String("modes", "limit,postgres,telegraf,postgres+influxdb,json50", "comma-separated runs: limit, postgres, telegraf, postgres+influxdb, json50")
+	modes := flag.String("modes", "limit,postgres,telegraf,share2,share4,postgres+influxdb,json50",
+		"comma-separated runs: limit, postgres, telegraf, share2, share4 (PostgreSQL through 2 or 4 ingesters in one MQTT share group), postgres+influxdb, json50")
 	flag.IntVar(&jsonReadings, "json-readings", 50, "readings per message in mode json50 (it queues n/json-readings messages)")
 	maxRows := flag.Int("batch", 0, "batch.max_rows for the ingester (0: its default)")
 	flag.IntVar(&brokerPID, "broker-pid", 0, "PID of the local broker, to print its CPU use during the drain (0: skip)")
@@ -124,14 +126,27 @@ func drainLimit(n, series int) (time.Duration, error) {
 
 // queue creates a persistent session subscribed to prefix/+/+ and publishes n QoS-1 messages for it.
 func queue(broker, clientID, prefix string, n, series int, payload func(i int) string) error {
-	sess := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(false))
-	if t := sess.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return fmt.Errorf("session connect: %w", t.Error())
+	return queueShared(broker, []string{clientID}, "", prefix, n, series, payload)
+}
+
+// queueShared creates a persistent session per client id, subscribed to prefix/+/+ (as $share/<group>/… when
+// group is set: the broker then spreads the messages over the sessions' queues), and publishes n QoS-1 messages.
+func queueShared(broker string, clientIDs []string, group, prefix string, n, series int, payload func(i int) string) error {
+	filter := prefix + "/+/+"
+	if group != "" {
+		filter = "$share/" + group + "/" + filter
 	}
-	if t := sess.Subscribe(prefix+"/+/+", 1, nil); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return fmt.Errorf("subscribe: %w", t.Error())
+	for _, id := range clientIDs {
+		sess := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(false))
+		if t := sess.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			return fmt.Errorf("session connect: %w", t.Error())
+		}
+		if t := sess.Subscribe(filter, 1, nil); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			return fmt.Errorf("subscribe: %w", t.Error())
+		}
+		sess.Disconnect(100)
 	}
-	sess.Disconnect(100)
+	clientID := clientIDs[0]
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID + "-pub").SetCleanSession(true))
 	if t := pub.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 		return fmt.Errorf("publisher connect: %w", t.Error())
@@ -261,18 +276,29 @@ func run(bin, mode string, n, series, maxRows int) (result, error) {
 		influx = fmt.Sprintf("influx:\n  url: %s\n  bucket: %s\n  org: fieldline\n", ix, db)
 	}
 
-	// 1. A persistent session subscribed to prefix/+/+, with n QoS-1 messages queued for it.
+	// 1. Persistent sessions subscribed to prefix/+/+ (one, or one per share-group member), with n QoS-1
+	// messages queued for them.
+	members, group := 1, ""
+	if k, ok := strings.CutPrefix(mode, "share"); ok {
+		members, group = int(k[0]-'0'), "bench"
+	}
+	var clientIDs []string
+	for i := 0; i < members; i++ {
+		clientIDs = append(clientIDs, fmt.Sprintf("%s-%d", clientID, i))
+	}
 	filter := prefix + "/+/+"
 	payload := func(i int) string { return strconv.FormatFloat(20+float64(i%1000)/100, 'f', 2, 64) }
 	if mode == "json50" {
 		payload = func(i int) string { return gatewayJSON(i, jsonReadings) }
 	}
-	if err := queue(broker, clientID, prefix, n, series, payload); err != nil {
+	if err := queueShared(broker, clientIDs, group, prefix, n, series, payload); err != nil {
 		return result{}, err
 	}
-	defer dropSession(broker, clientID)
+	for _, id := range clientIDs {
+		defer dropSession(broker, id)
+	}
 
-	// 3. Start the ingester and time the drain.
+	// 2. Start the ingesters and time the drain.
 	dir, err := os.MkdirTemp("", "ingestbench-")
 	if err != nil {
 		return result{}, err
@@ -286,12 +312,26 @@ func run(bin, mode string, n, series, maxRows int) (result, error) {
 	if maxRows > 0 {
 		batch = fmt.Sprintf("batch:\n  max_rows: %d\n", maxRows)
 	}
-	cfg := fmt.Sprintf(`mqtt:
+	share := ""
+	if group != "" {
+		share = "\n      share_group: " + group
+	}
+	var cmds []*exec.Cmd
+	var addrs []string
+	defer func() {
+		for _, cmd := range cmds {
+			_ = cmd.Process.Kill()
+		}
+	}()
+	b0, pg0 := brokerCPU(), postgresCPU()
+	t0 := time.Now()
+	for i, id := range clientIDs {
+		cfg := fmt.Sprintf(`mqtt:
   url: %s
   client_id: %s
   subscriptions:
     - filter: %s
-      qos: 1
+      qos: 1%s
       template: "%s/{device}/%s"
       format: %s
 postgres:
@@ -300,42 +340,49 @@ postgres:
   dir: %s
 log:
   level: warn
-`, broker, clientID, filter, prefix, metric, format, u.String(), influx, batch, filepath.Join(dir, "spool"))
-	cfgPath := filepath.Join(dir, "ingester.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return result{}, err
+`, broker, id, filter, share, prefix, metric, format, u.String(), influx, batch, filepath.Join(dir, fmt.Sprintf("spool%d", i)))
+		cfgPath := filepath.Join(dir, fmt.Sprintf("ingester%d.yaml", i))
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			return result{}, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return result{}, err
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		cmd := exec.Command(bin, "-config", cfgPath, "-http-addr", addr)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return result{}, err
+		}
+		cmds, addrs = append(cmds, cmd), append(addrs, addr)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return result{}, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "-config", cfgPath, "-http-addr", addr)
-	cmd.Stderr = os.Stderr
-	b0, pg0 := brokerCPU(), postgresCPU()
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return result{}, err
-	}
-	defer cmd.Process.Kill() //nolint:errcheck
 	var acked, batches float64
 	for acked < float64(n) {
 		time.Sleep(100 * time.Millisecond)
-		acked, batches = scrape(addr)
+		acked, batches = 0, 0
+		for _, addr := range addrs {
+			a, b := scrape(addr)
+			acked, batches = acked+a, batches+b
+		}
 		if time.Since(t0) > 10*time.Minute {
 			return result{}, fmt.Errorf("drained %v of %d in 10 minutes", acked, n)
 		}
 	}
 	drain := time.Since(t0)
 	b1, pg1 := brokerCPU(), postgresCPU()
-	log.Printf("%s: %s", mode, meanWrite(addr))
-	cpu, rss, err := procStats(cmd.Process.Pid)
-	if err != nil {
-		return result{}, err
+	var cpu, rss float64
+	for i, cmd := range cmds {
+		log.Printf("%s member %d: %s", mode, i, meanWrite(addrs[i]))
+		c, r, err := procStats(cmd.Process.Pid)
+		if err != nil {
+			return result{}, err
+		}
+		cpu, rss = cpu+c, rss+r // RSS: every member's peak, summed
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	_ = cmd.Wait()
 
 	var stored int
 	c, err := pgx.Connect(ctx, u.String())
