@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,6 +60,7 @@ func main() {
 	frameInterval := flag.String("frame-interval", "100ms", "plugin liveFrameInterval")
 	qos := flag.Int("qos", 1, "plugin mqtt.qos for path mqtt")
 	ingesterBin := flag.String("ingester", "", "fieldline-ingester binary (default: go build ./ingester into a temp dir)")
+	viewers := flag.Int("viewers", 1, "panels watching the same query: each runs its own QueryData and streams (CPU per message covers them all)")
 	flag.Parse()
 	backend.Logger = log.NewWithLevel(log.Warn)
 	// FIELDLINE_LIVEBENCH_CPUPROFILE=file profiles the measuring process (not its publisher or ingester children).
@@ -87,7 +89,7 @@ func main() {
 		}
 		rs = append(rs, r)
 	}
-	b := &bench{qos: *qos, broker: broker, duration: *duration, minMessages: *minMessages, frameInterval: *frameInterval, ingesterBin: *ingesterBin}
+	b := &bench{viewers: max(*viewers, 1), qos: *qos, broker: broker, duration: *duration, minMessages: *minMessages, frameInterval: *frameInterval, ingesterBin: *ingesterBin}
 	fmt.Printf("%-5s %8s %8s %9s %9s %9s %10s %9s %12s %9s\n", "path", "msg/s", "sent", "received", "p50 ms", "p99 ms", "max ms", "lost", "frames/s", "CPU µs/msg")
 	for _, p := range strings.Split(*paths, ",") {
 		for _, r := range rs {
@@ -108,7 +110,7 @@ func main() {
 type bench struct {
 	broker, frameInterval, ingesterBin string
 	duration                           time.Duration
-	minMessages, qos                   int
+	minMessages, qos, viewers          int
 	cleanups                           []func()
 }
 
@@ -197,41 +199,49 @@ func (b *bench) run(path string, rate float64) (result, error) {
 
 	queryModel["refId"] = "A"
 	qj, _ := json.Marshal(queryModel)
-	now := time.Now()
-	resp, err := d.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{{RefID: "A", JSON: qj,
-		TimeRange: backend.TimeRange{From: now.Add(-time.Hour), To: now}, Interval: time.Second, MaxDataPoints: 1000}}})
-	if err != nil || resp.Responses["A"].Error != nil {
-		return result{}, fmt.Errorf("QueryData: %w %v", err, resp.Responses["A"].Error) //nolint:errorlint // one of the two is nil
-	}
-	// Every frame's channel gets its stream, as a Grafana panel subscribes to each (a live SQL query also has
-	// the channel of its new series).
-	rec := &recorder{}
+	// Every viewer's panel runs the query and subscribes to every channel of its frames, as Grafana does (a live
+	// SQL query also has the channel of its new series); each viewer's frames go to its own recorder.
 	ctx, cancel := context.WithCancel(context.Background())
-	frames := resp.Responses["A"].Frames
-	fmt.Fprintf(os.Stderr, "%s: the query has %d live channel(s)\n", path, len(frames))
-	streamDone := make(chan error, len(frames))
-	for _, f := range frames {
-		streamPath := strings.TrimPrefix(f.Meta.Channel, "ds/livebench/")
-		go func() {
-			streamDone <- d.RunStream(ctx, &backend.RunStreamRequest{Path: streamPath}, backend.NewStreamSender(rec))
-		}()
-	}
+	recs := make([]*recorder, b.viewers)
+	streams := 0
+	streamDone := make(chan error, 64*b.viewers)
 	b.cleanups = append(b.cleanups, func() {
 		cancel()
-		for range frames {
+		for range streams {
 			if err := <-streamDone; err != nil {
 				fmt.Fprintln(os.Stderr, "livebench: stream:", err)
 			}
 		}
 	})
+	for v := range recs {
+		now := time.Now()
+		resp, err := d.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{{RefID: "A", JSON: qj,
+			TimeRange: backend.TimeRange{From: now.Add(-time.Hour), To: now}, Interval: time.Second, MaxDataPoints: 1000}}})
+		if err != nil || resp.Responses["A"].Error != nil {
+			return result{}, fmt.Errorf("QueryData: %w %v", err, resp.Responses["A"].Error) //nolint:errorlint // one of the two is nil
+		}
+		recs[v] = &recorder{}
+		frames := resp.Responses["A"].Frames
+		if v == 0 {
+			fmt.Fprintf(os.Stderr, "%s: the query has %d live channel(s), %d viewer(s)\n", path, len(frames), b.viewers)
+		}
+		for _, f := range frames {
+			streamPath := strings.TrimPrefix(f.Meta.Channel, "ds/livebench/")
+			rec := recs[v]
+			streams++
+			go func() {
+				streamDone <- d.RunStream(ctx, &backend.RunStreamRequest{Path: streamPath}, backend.NewStreamSender(rec))
+			}()
+		}
+	}
 
-	// Warm up: publish until a frame arrives (subscriptions, LISTEN and the ingester are in place).
+	// Warm up: publish until every viewer got a frame (subscriptions, LISTEN and the ingester are in place).
 	warm := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.broker).SetClientID(id + "-warm"))
 	if tok := warm.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		return result{}, fmt.Errorf("warm-up publisher: %w", tok.Error())
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for rec.count() == 0 {
+	for slices.ContainsFunc(recs, func(r *recorder) bool { return r.count() == 0 }) {
 		if time.Now().After(deadline) {
 			return result{}, fmt.Errorf("%s: no frame within 30 s of warm-up publishing", path)
 		}
@@ -240,7 +250,9 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	}
 	warm.Disconnect(100)
 	time.Sleep(500 * time.Millisecond)
-	rec.reset()
+	for _, r := range recs {
+		r.reset()
+	}
 
 	// Measure: the publisher process, this process's CPU time around it.
 	self, err := os.Executable()
@@ -270,42 +282,61 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	if err := pub.Wait(); err != nil {
 		return result{}, fmt.Errorf("publisher: %w", err)
 	}
-	// Drain: until every message arrived or 5 s passed.
+	// Drain: until every message arrived at every viewer or 5 s passed.
 	drainUntil := time.Now().Add(5 * time.Second)
 	for time.Now().Before(drainUntil) {
-		if int(d.LiveStats().Rows-rows0) >= published {
+		if int(d.LiveStats().Rows-rows0) >= published*b.viewers {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
 	cpu := cpuTime() - cpu0
-	return analyse(rec, published, duration, cpu)
+	return analyse(recs, published, duration, cpu)
 }
 
-func analyse(rec *recorder, published int, duration, cpu time.Duration) (result, error) {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	seen := map[int64]bool{}
+// analyse turns the viewers' frames into the result: latency over every frame of every viewer (each value once
+// per viewer), lost = the most any one viewer missed, CPU per published message (all viewers together).
+func analyse(recs []*recorder, published int, duration, cpu time.Duration) (result, error) {
 	var lat []float64
-	for i, p := range rec.packets {
-		var f data.Frame
-		if err := json.Unmarshal(p, &f); err != nil {
-			return result{}, err
-		}
-		vi := len(f.Fields) - 1
-		for j := 0; j < f.Rows(); j++ {
-			v, err := f.Fields[vi].FloatAt(j)
-			if err != nil {
+	received := published
+	frames := 0
+	var first, last time.Time
+	for _, rec := range recs {
+		rec.mu.Lock()
+		seen := map[int64]bool{}
+		for i, p := range rec.packets {
+			var f data.Frame
+			if err := json.Unmarshal(p, &f); err != nil {
+				rec.mu.Unlock()
 				return result{}, err
 			}
-			us := int64(v)
-			if seen[us] {
-				continue
+			vi := len(f.Fields) - 1
+			for j := 0; j < f.Rows(); j++ {
+				v, err := f.Fields[vi].FloatAt(j)
+				if err != nil {
+					rec.mu.Unlock()
+					return result{}, err
+				}
+				us := int64(v)
+				if seen[us] {
+					continue
+				}
+				seen[us] = true
+				lat = append(lat, float64(rec.at[i].Sub(time.UnixMicro(us)).Microseconds())/1000)
 			}
-			seen[us] = true
-			lat = append(lat, float64(rec.at[i].Sub(time.UnixMicro(us)).Microseconds())/1000)
 		}
+		received = min(received, len(seen))
+		frames += len(rec.packets)
+		if n := len(rec.at); n > 0 {
+			if first.IsZero() || rec.at[0].Before(first) {
+				first = rec.at[0]
+			}
+			if rec.at[n-1].After(last) {
+				last = rec.at[n-1]
+			}
+		}
+		rec.mu.Unlock()
 	}
 	sort.Float64s(lat)
 	q := func(p float64) float64 {
@@ -314,17 +345,17 @@ func analyse(rec *recorder, published int, duration, cpu time.Duration) (result,
 		}
 		return lat[min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1)]
 	}
-	res := result{published: published, received: len(seen), lost: max(0, published-len(seen)),
-		p50: q(0.50), p99: q(0.99), framesPerSec: float64(len(rec.packets)) / duration.Seconds()}
-	if n := len(rec.at); n > 2 {
-		// Frames per second while the stream was busy: the intervals between frames over the time they span.
-		if span := rec.at[n-1].Sub(rec.at[0]).Seconds(); span > 0 {
-			res.framesPerSec = float64(n-1) / span
+	res := result{published: published, received: received, lost: max(0, published-received),
+		p50: q(0.50), p99: q(0.99), framesPerSec: float64(frames) / duration.Seconds()}
+	if frames > 2 {
+		// Frames per second while the streams were busy: the frames over the time they span (all viewers).
+		if span := last.Sub(first).Seconds(); span > 0 {
+			res.framesPerSec = float64(frames-1) / span
 		}
 	}
-	if len(lat) > 0 {
+	if len(lat) > 0 && received > 0 {
 		res.max = lat[len(lat)-1]
-		res.cpuPerMsg = float64(cpu.Microseconds()) / float64(len(seen))
+		res.cpuPerMsg = float64(cpu.Microseconds()) / float64(received)
 	}
 	return res, nil
 }
