@@ -11,7 +11,7 @@ import {
 import { DataSourceWithBackend, getTemplateSrv, TemplateSrv } from '@grafana/runtime';
 import { Observable } from 'rxjs';
 
-import { VariableQueryEditor } from './components/VariableQueryEditor';
+import { fromOf, sourceFor, VariableQueryEditor } from './components/VariableQueryEditor';
 import { splitList } from './preview';
 import { DEFAULT_QUERY, FieldlineOptions, FieldlineQuery, QueryMode, QuerySource } from './types';
 
@@ -219,8 +219,9 @@ export class DataSource extends DataSourceWithBackend<FieldlineQuery, FieldlineO
 }
 
 /**
- * Query variables (devices, metrics, sensors): the variable query is a FieldlineQuery with
- * source 'sql', mode 'builder' and `variable` set; the backend answers it through QueryData with a frame
+ * Query variables (devices, metrics, sensors): the variable query is a FieldlineQuery with `variable` set and the
+ * source and mode of the database it lists from (PostgreSQL, InfluxDB, or the states table); the backend answers
+ * it through QueryData with a frame
  * holding one string field, which Grafana turns into the variable's values.
  */
 export class FieldlineVariableSupport extends CustomVariableSupport<DataSource, FieldlineQuery> {
@@ -233,8 +234,7 @@ export class FieldlineVariableSupport extends CustomVariableSupport<DataSource, 
   query(request: DataQueryRequest<FieldlineQuery>): Observable<DataQueryResponse> {
     const targets = request.targets.map((t) => ({
       ...t,
-      source: 'sql' as const,
-      mode: 'builder' as const,
+      ...sourceFor(fromOf(t)),
       variable: t.variable ?? 'devices',
     }));
     return this.datasource.query({ ...request, targets });

@@ -110,6 +110,11 @@ func TestStatesHistory(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want %s", path, code, body, want)
 		}
 	}
+	// A variable reading the states table (the variable editor's "From: States").
+	if v := runOne(t, d, dq(t, "V", map[string]any{"source": "sql", "mode": "states", "variable": "devices", "metric": "status"}, from, now, time.Second)); v.Error != nil ||
+		v.Frames[0].Rows() != 3 || v.Frames[0].Fields[0].At(0) != "node2" {
+		t.Errorf("states devices variable: %v %v", v.Error, v.Frames)
+	}
 	if body, code := get(t, srv+"/metrics?mode=x%27%3B"); code != 400 {
 		t.Errorf("unknown mode: %d %s, want 400", code, body)
 	}

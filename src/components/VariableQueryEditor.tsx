@@ -14,6 +14,37 @@ const KINDS: Array<SelectableValue<VariableKind>> = [
   { label: 'Sensors', value: 'sensors', description: 'Sensors, optionally for a device/metric' },
 ];
 
+/** Where the list is read: the database a dashboard's queries read (its variables list the same names). */
+type From = 'sql' | 'flux' | 'states';
+const FROM: Array<SelectableValue<From>> = [
+  {
+    label: 'PostgreSQL',
+    value: 'sql',
+    description: 'Readings in PostgreSQL / TimescaleDB (your own table when mapped)',
+  },
+  { label: 'InfluxDB', value: 'flux', description: 'Series in InfluxDB, with the data source’s tag mapping' },
+  { label: 'States', value: 'states', description: 'Text and on/off values in PostgreSQL (device status, relays)' },
+];
+
+/** Where a saved variable query reads (older ones have source sql and no mode). */
+export function fromOf(q: Partial<FieldlineQuery>): From {
+  if (q.source === 'flux' || q.source === 'influxql') {
+    return 'flux';
+  }
+  return q.mode === 'states' ? 'states' : 'sql';
+}
+
+/** The source and mode of a variable query reading from `from`. */
+export function sourceFor(from: From): Pick<FieldlineQuery, 'source' | 'mode'> {
+  switch (from) {
+    case 'flux':
+      return { source: 'flux', mode: 'builder' };
+    case 'states':
+      return { source: 'sql', mode: 'states' };
+  }
+  return { source: 'sql', mode: 'builder' };
+}
+
 /** Filters that make sense for each list (the list's own field is not a filter). */
 const FILTERS: Record<VariableKind, Array<'device' | 'metric' | 'sensor'>> = {
   devices: ['metric', 'sensor'],
@@ -22,16 +53,17 @@ const FILTERS: Record<VariableKind, Array<'device' | 'metric' | 'sensor'>> = {
 };
 
 /**
- * Editor for query variables. The variable query is a FieldlineQuery with source 'sql', mode 'builder'
- * and `variable` set; filters may use other variables (e.g. sensors for $device).
+ * Editor for query variables. The variable query is a FieldlineQuery with `variable` set, and the source (sql or
+ * flux) and mode (builder or states) of the database it lists from; filters may use other variables (e.g. sensors
+ * for $device).
  */
 export function VariableQueryEditor({ query, onChange }: Props) {
   const variable: VariableKind = query.variable ?? 'devices';
+  const from = fromOf(query);
   const base: FieldlineQuery = {
     ...query,
     refId: query.refId || 'FieldlineVariable',
-    source: 'sql',
-    mode: 'builder',
+    ...sourceFor(from),
     variable,
   };
 
@@ -39,6 +71,15 @@ export function VariableQueryEditor({ query, onChange }: Props) {
 
   return (
     <InlineFieldRow>
+      <InlineField label="From" labelWidth={8}>
+        <Select<From>
+          inputId="fl-variable-from"
+          width={16}
+          options={FROM}
+          value={from}
+          onChange={(v) => set(sourceFor(v.value ?? 'sql'))}
+        />
+      </InlineField>
       <InlineField label="List" labelWidth={10}>
         <Select<VariableKind>
           inputId="fl-variable-kind"
