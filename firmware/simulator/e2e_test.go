@@ -265,7 +265,7 @@ func series(prefix, topic string) string {
 func TestSimulatorDrivesIngester(t *testing.T) {
 	broker, pgURL := testsvc.MQTTURL(t), testsvc.NewPostgresDB(t)
 	prefix := testsvc.RandomName("sim") + "-"
-	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/status")
+	testsvc.ClearRetained(t, broker, prefix+"pico/status", prefix+"iiot/status")
 	in := startIngester(t, broker, pgURL, prefix)
 
 	sum, code := runSim(t, broker, 0, "-prefix", prefix, "-nodes", "3", "-rate", "10", "-duration", "3s", "-qos", "1", "-seed", "7")
@@ -337,7 +337,7 @@ func TestSimulatorDrivesIngester(t *testing.T) {
 func TestSimulatorFaultsThroughIngester(t *testing.T) {
 	broker, pgURL := testsvc.MQTTURL(t), testsvc.NewPostgresDB(t)
 	prefix := testsvc.RandomName("simf") + "-"
-	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/status")
+	testsvc.ClearRetained(t, broker, prefix+"pico/status", prefix+"iiot/status")
 	in := startIngester(t, broker, pgURL, prefix)
 
 	sum, code := runSim(t, broker, 0, "-prefix", prefix, "-nodes", "2", "-rate", "10", "-duration", "2s", "-seed", "11",
@@ -377,7 +377,7 @@ func TestSimulatorSIGTERM(t *testing.T) {
 	broker := testsvc.MQTTURL(t)
 	binaries(t)
 	prefix := testsvc.RandomName("simt") + "-"
-	clearRetained(t, broker, prefix+"pico/status", prefix+"iiot/status")
+	testsvc.ClearRetained(t, broker, prefix+"pico/status", prefix+"iiot/status")
 	start := time.Now()
 	sum, code := runSim(t, broker, 1500*time.Millisecond, "-prefix", prefix, "-rate", "20", "-topics", "pico")
 	if took := time.Since(start); took > 10*time.Second {
@@ -386,10 +386,10 @@ func TestSimulatorSIGTERM(t *testing.T) {
 	if code != 0 || sum.Errors != 0 || sum.Ticks < 10 || sum.States != 2 || sum.Sent != int64(sum.Ticks)*3+2 {
 		t.Errorf("exit %d, summary %+v", code, sum)
 	}
-	if got := retained(t, broker, prefix+"pico/status"); got != "offline" {
+	if got := testsvc.Retained(t, broker, prefix+"pico/status"); got != "offline" {
 		t.Errorf("after SIGTERM, %spico/status retains %q, want offline", prefix, got)
 	}
-	if got := retained(t, broker, prefix+"iiot/status"); got != "" {
+	if got := testsvc.Retained(t, broker, prefix+"iiot/status"); got != "" {
 		t.Errorf("-topics pico published %q on the gateway's status topic", got)
 	}
 }
@@ -402,7 +402,7 @@ func TestSimulatorWillOnKill(t *testing.T) {
 	bin, _ := binaries(t)
 	prefix := testsvc.RandomName("simk") + "-"
 	pico, gw := prefix+"pico/status", prefix+"iiot/status"
-	clearRetained(t, broker, pico, gw)
+	testsvc.ClearRetained(t, broker, pico, gw)
 	offline := make(chan string, 4)
 	subscribe(t, broker, pico, func(payload string, retained bool) {
 		if payload == "offline" && !retained {
@@ -425,7 +425,7 @@ func TestSimulatorWillOnKill(t *testing.T) {
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
-	for retained(t, broker, pico) != "online" || retained(t, broker, gw) != "online" {
+	for testsvc.Retained(t, broker, pico) != "online" || testsvc.Retained(t, broker, gw) != "online" {
 		if time.Now().After(deadline) {
 			t.Fatalf("no retained online on %s and %s within 15s\n%s", pico, gw, stderr.String())
 		}
@@ -440,10 +440,10 @@ func TestSimulatorWillOnKill(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no last will on %s within 10s of SIGKILL\n%s", pico, stderr.String())
 	}
-	if got := retained(t, broker, pico); got != "offline" {
+	if got := testsvc.Retained(t, broker, pico); got != "offline" {
 		t.Errorf("after SIGKILL, %s retains %q, want the will, offline", pico, got)
 	}
-	if got := retained(t, broker, gw); got != "online" {
+	if got := testsvc.Retained(t, broker, gw); got != "online" {
 		t.Errorf("after SIGKILL, %s retains %q, want online (no will of its own)", gw, got)
 	}
 }
@@ -461,51 +461,4 @@ func subscribe(t *testing.T, broker, topic string, f func(payload string, retain
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe %s: %v", topic, tok.Error())
 	}
-}
-
-// retained returns the payload the broker retains on topic, as a fresh subscriber gets it ("" when none arrives
-// within a second).
-func retained(t *testing.T, broker, topic string) string {
-	t.Helper()
-	got := make(chan string, 1)
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(testsvc.RandomName("fieldline-sim-e2e-sub-")).
-		SetCleanSession(true).SetAutoReconnect(false))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect %s: %v", broker, tok.Error())
-	}
-	defer c.Disconnect(0)
-	tok := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
-		if m.Retained() {
-			select {
-			case got <- string(m.Payload()):
-			default:
-			}
-		}
-	})
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe %s: %v", topic, tok.Error())
-	}
-	select {
-	case p := <-got:
-		return p
-	case <-time.After(time.Second):
-		return ""
-	}
-}
-
-// clearRetained removes the retained status messages of a test's prefix at cleanup (an empty retained payload),
-// so the shared broker does not keep two per test run. Called before the ingester starts, it runs after the
-// ingester stopped.
-func clearRetained(t *testing.T, broker string, topics ...string) {
-	t.Cleanup(func() {
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(testsvc.RandomName("fieldline-sim-e2e-sub-")).SetCleanSession(true))
-		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Logf("clear retained status: connect: %v", tok.Error())
-			return
-		}
-		defer c.Disconnect(100)
-		for _, tp := range topics {
-			c.Publish(tp, 1, true, []byte{}).WaitTimeout(5 * time.Second)
-		}
-	})
 }

@@ -78,52 +78,6 @@ func connect(t *testing.T, broker string) mqtt.Client {
 	return c
 }
 
-// retained returns the payload the broker retains on topic, read by a fresh subscriber ("" when there is none
-// within a second).
-func retained(t *testing.T, broker, topic string) string {
-	t.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(testsvc.RandomName("fieldline-sim-test-")).
-		SetCleanSession(true).SetAutoReconnect(false))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect %s: %v", broker, tok.Error())
-	}
-	defer c.Disconnect(0)
-	got := make(chan string, 1)
-	tok := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
-		if m.Retained() {
-			select {
-			case got <- string(m.Payload()):
-			default:
-			}
-		}
-	})
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe %s: %v", topic, tok.Error())
-	}
-	select {
-	case p := <-got:
-		return p
-	case <-time.After(time.Second):
-		return ""
-	}
-}
-
-// clearRetained removes the retained messages on topics (an empty retained payload) at cleanup, so the shared
-// broker does not keep one per test run.
-func clearRetained(t *testing.T, broker string, topics ...string) {
-	t.Cleanup(func() {
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(testsvc.RandomName("fieldline-sim-test-")).SetCleanSession(true))
-		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Logf("clear retained status: connect: %v", tok.Error())
-			return
-		}
-		defer c.Disconnect(100)
-		for _, tp := range topics {
-			c.Publish(tp, 1, true, []byte{}).WaitTimeout(5 * time.Second)
-		}
-	})
-}
-
 // TestRunStatusWillAndReconnect: while Run runs, both status topics retain "online"; a connection cut without
 // DISCONNECT makes the broker publish the will, "offline" on the Pico's status topic (the gateway's keeps its
 // "online": one will per connection); the automatic reconnect says "online" again; a clean stop leaves a
@@ -138,7 +92,7 @@ func TestRunStatusWillAndReconnect(t *testing.T) {
 	proxy.Up()
 	prefix := testsvc.RandomName("simw") + "-"
 	pico, gw := prefix+"pico/status", prefix+"iiot/status"
-	clearRetained(t, broker, pico, gw)
+	testsvc.ClearRetained(t, broker, pico, gw)
 	w := watch(t, broker, pico, gw)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -157,17 +111,17 @@ func TestRunStatusWillAndReconnect(t *testing.T) {
 	n := w.waitFor(t, 0, pico, Online, 15*time.Second)
 	w.waitFor(t, 0, gw, Online, 5*time.Second)
 	for _, tp := range []string{pico, gw} {
-		if got := retained(t, broker, tp); got != Online {
+		if got := testsvc.Retained(t, broker, tp); got != Online {
 			t.Errorf("while running, %s retains %q, want %q", tp, got, Online)
 		}
 	}
 
 	proxy.Down() // the simulator's connection is cut: the broker sees it close without DISCONNECT
 	n = w.waitFor(t, n, pico, Offline, 10*time.Second)
-	if got := retained(t, broker, pico); got != Offline {
+	if got := testsvc.Retained(t, broker, pico); got != Offline {
 		t.Errorf("after the connection dropped, %s retains %q, want the will %q", pico, got, Offline)
 	}
-	if got := retained(t, broker, gw); got != Online {
+	if got := testsvc.Retained(t, broker, gw); got != Online {
 		t.Errorf("after the connection dropped, %s retains %q, want %q (the will covers the first status topic only)", gw, got, Online)
 	}
 
@@ -175,7 +129,7 @@ func TestRunStatusWillAndReconnect(t *testing.T) {
 	w.waitFor(t, n, pico, Online, 20*time.Second)
 	n = w.waitFor(t, n, gw, Online, 5*time.Second) // published after the Pico's, on the same connection
 	for _, tp := range []string{pico, gw} {
-		if got := retained(t, broker, tp); got != Online {
+		if got := testsvc.Retained(t, broker, tp); got != Online {
 			t.Errorf("after the reconnect, %s retains %q, want %q", tp, got, Online)
 		}
 	}
@@ -193,7 +147,7 @@ func TestRunStatusWillAndReconnect(t *testing.T) {
 	w.waitFor(t, n, pico, Offline, 5*time.Second)
 	w.waitFor(t, n, gw, Offline, 5*time.Second)
 	for _, tp := range []string{pico, gw} {
-		if got := retained(t, broker, tp); got != Offline {
+		if got := testsvc.Retained(t, broker, tp); got != Offline {
 			t.Errorf("after a clean stop, %s retains %q, want %q", tp, got, Offline)
 		}
 		// Two connects ("online" each) and the clean stop ("offline"), each acknowledged by the broker.
