@@ -252,19 +252,12 @@ func run(bin, mode string, n, series, maxRows int) (result, error) {
 	prefix := "bench" + stamp
 
 	// A fresh database (and bucket) per run.
-	pgBase := must("FIELDLINE_TEST_POSTGRES_URL")
 	db := "fieldline_bench_" + stamp
-	admin, err := pgx.Connect(ctx, pgBase)
+	u, drop, err := freshDatabase(ctx, db)
 	if err != nil {
 		return result{}, err
 	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		return result{}, err
-	}
-	defer admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") //nolint:errcheck
-	u, _ := url.Parse(pgBase)
-	u.Path = "/" + db
+	defer drop()
 
 	influx := ""
 	if strings.Contains(mode, "influx") {
@@ -507,19 +500,11 @@ func runTelegraf(bin string, n, series int) (result, error) {
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
 	broker := must("FIELDLINE_TEST_MQTT_URL")
 	clientID, prefix := "fieldline-bench-telegraf-"+stamp, "benchtg"+stamp
-	pgBase := must("FIELDLINE_TEST_POSTGRES_URL")
-	db := "fieldline_bench_" + stamp
-	admin, err := pgx.Connect(ctx, pgBase)
+	u, drop, err := freshDatabase(ctx, "fieldline_bench_"+stamp)
 	if err != nil {
 		return result{}, err
 	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		return result{}, err
-	}
-	defer admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") //nolint:errcheck
-	u, _ := url.Parse(pgBase)
-	u.Path = "/" + db
+	defer drop()
 	payload := func(i int) string { return strconv.FormatFloat(20+float64(i%1000)/100, 'f', 2, 64) }
 	if err := queue(broker, clientID, prefix, n, series, payload); err != nil {
 		return result{}, err
@@ -587,4 +572,27 @@ func runTelegraf(bin string, n, series int) (result, error) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 	return result{drain: drain, cpu: cpu, rssMB: rss, brokerCPU: b1 - b0, pgCPU: pg1 - pg0, readings: stored}, nil
+}
+
+// freshDatabase creates the database name on the test server and returns its URL and a function that drops it.
+func freshDatabase(ctx context.Context, name string) (*url.URL, func(), error) {
+	pgBase := must("FIELDLINE_TEST_POSTGRES_URL")
+	admin, err := pgx.Connect(ctx, pgBase)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close(ctx)
+		return nil, nil, err
+	}
+	u, err := url.Parse(pgBase)
+	if err != nil {
+		admin.Close(ctx)
+		return nil, nil, err
+	}
+	u.Path = "/" + name
+	return u, func() {
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		admin.Close(ctx)
+	}, nil
 }

@@ -59,15 +59,12 @@ func (r TableRollups) For(interval time.Duration) *Rollup {
 	return nil
 }
 
-// mergeStatement returns migration 10's merge (the statement fieldline_rollup_statement runs) with the rollup
+// mergeStatement returns migration 10's merge (the statement fieldline_rollup_statement runs; migration is the
+// migration's text) with the rollup
 // tables of r and the mapped rows of t read from source: the trigger's transition table, or the table itself for
 // the initial build. One text for both, and the same one readings' own trigger runs.
-func mergeStatement(t *tablemap.Table, r TableRollups, source string) (string, error) {
-	body, err := migrationFS.ReadFile("migrations/0010_rollup_shared_lock.sql")
-	if err != nil {
-		return "", fmt.Errorf("read the rollup merge: %w", err)
-	}
-	text := string(body)
+func mergeStatement(migration string, t *tablemap.Table, r TableRollups, source string) (string, error) {
+	text := migration
 	start := strings.Index(text, "    WITH m AS MATERIALIZED (")
 	end := strings.Index(text, "    RETURN NULL;")
 	if start < 0 || end < start {
@@ -111,19 +108,20 @@ func InstallTableRollups(ctx context.Context, pool *pgxpool.Pool, t *tablemap.Ta
 		}
 	}
 	r := NamesFor(t)
-	trigger, err := mergeStatement(t, r, "fieldline_rollup_rows")
+	body, err := migrationFS.ReadFile("migrations/0010_rollup_shared_lock.sql")
+	if err != nil {
+		return r, 0, fmt.Errorf("read the rollup merge: %w", err)
+	}
+	migration := string(body)
+	trigger, err := mergeStatement(migration, t, r, "fieldline_rollup_rows")
 	if err != nil {
 		return r, 0, err
 	}
-	backfill, err := mergeStatement(t, r, t.QuotedName())
+	backfill, err := mergeStatement(migration, t, r, t.QuotedName())
 	if err != nil {
 		return r, 0, err
 	}
-	lock, err := migrationFS.ReadFile("migrations/0010_rollup_shared_lock.sql")
-	if err != nil {
-		return r, 0, err
-	}
-	lockFn := string(lock)
+	lockFn := migration
 	lockFn = lockFn[strings.Index(lockFn, "CREATE OR REPLACE FUNCTION fieldline_rollup_lock()"):]
 	lockFn = lockFn[:strings.Index(lockFn, "END $$;")+len("END $$;")]
 

@@ -137,7 +137,7 @@ type Decoder struct {
 	maxPayload int
 	maxFuture  time.Duration
 	static     Labels
-	valueType  ValueType
+	valueType  ValueType // never "": NewDecoder parses "" as ValueNumber
 
 	// json
 	timePath   []string // nil = none
@@ -357,7 +357,7 @@ func (d *Decoder) decodeValue(l Labels, p []byte, received time.Time, dst []Read
 	if len(p) >= 2 && p[0] == '"' && p[len(p)-1] == '"' {
 		p = p[1 : len(p)-1]
 	}
-	if d.valueType != ValueNumber && d.valueType != "" {
+	if d.valueType != ValueNumber {
 		r, rej := d.decodeState(l, p)
 		if rej == nil {
 			rej = checkReadingLabels(l)

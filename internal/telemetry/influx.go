@@ -81,7 +81,7 @@ func (d *Decoder) decodeInflux(base Labels, p []byte, received time.Time, dst []
 				if err != nil {
 					return dst, reject(ReasonBadLine, "line %d field %s: %v", line, quoteTruncBytes(k), err)
 				}
-				if d.valueType == ValueNumber || d.valueType == "" {
+				if d.valueType == ValueNumber {
 					continue // not numeric
 				}
 				ml := l

@@ -65,7 +65,7 @@ func (d *Decoder) decodeJSON(base Labels, p []byte, received time.Time, dst []Re
 		return dst, rej
 	}
 	if len(dst) == n0 {
-		if d.valueType != ValueNumber && d.valueType != "" {
+		if d.valueType != ValueNumber {
 			return dst, reject(ReasonNoFields, "no numeric, string or boolean field in the JSON payload")
 		}
 		return dst, reject(ReasonNoFields, "no numeric field in the JSON payload")

@@ -47,8 +47,7 @@ func (d *Datasource) statesHistory(ctx context.Context, q Query, dq backend.Data
 		defer rs.Close()
 		for rs.Next() {
 			var r frames.StateRow
-			var kind string
-			if err := rs.Scan(&r.Time, &r.Device, &r.Sensor, &r.Value, &kind); err != nil {
+			if err := rs.Scan(&r.Time, &r.Device, &r.Sensor, &r.Value); err != nil {
 				return err
 			}
 			r.Time = r.Time.UTC()

@@ -26,7 +26,8 @@ type StatesRequest struct {
 	Limit int // rows kept; the statement returns at most Limit+1 so the caller knows it cut
 }
 
-// StatesSQL returns the statement for r. Columns: time, device, sensor, value, kind, ordered by series and time.
+// StatesSQL returns the statement for r. Columns: time, device, sensor, value (text; booleans are 'true'/'false'),
+// ordered by series and time.
 // A change is a row whose value differs from the series' previous row (repeated retained "online" messages
 // after reconnects are one state, not many).
 func StatesSQL(r StatesRequest) (sql string, args []any) {
@@ -37,12 +38,12 @@ func StatesSQL(r StatesRequest) (sql string, args []any) {
 	args = append(args, StatesLookback.String())
 	lookback := "$" + strconv.Itoa(len(args))
 	var b strings.Builder
-	b.WriteString("WITH s AS (\n  (SELECT DISTINCT ON (device, sensor) time, device, sensor, value, kind FROM " + StatesTable +
+	b.WriteString("WITH s AS (\n  (SELECT DISTINCT ON (device, sensor) time, device, sensor, value FROM " + StatesTable +
 		"\n    WHERE metric = $1 AND time >= $2::timestamptz - " + lookback + "::interval AND time < $2" + sel.String() +
-		"\n    ORDER BY device, sensor, time DESC)\n  UNION ALL\n  SELECT time, device, sensor, value, kind FROM " + StatesTable +
+		"\n    ORDER BY device, sensor, time DESC)\n  UNION ALL\n  SELECT time, device, sensor, value FROM " + StatesTable +
 		"\n    WHERE metric = $1 AND time >= $2 AND time < $3" + sel.String() +
-		"\n), c AS (\n  SELECT time, device, sensor, value, kind, lag(value) OVER (PARTITION BY device, sensor ORDER BY time) AS prev FROM s\n)\n" +
-		"SELECT time, device, sensor, value, kind FROM c WHERE prev IS DISTINCT FROM value")
+		"\n), c AS (\n  SELECT time, device, sensor, value, lag(value) OVER (PARTITION BY device, sensor ORDER BY time) AS prev FROM s\n)\n" +
+		"SELECT time, device, sensor, value FROM c WHERE prev IS DISTINCT FROM value")
 	if r.State != "" {
 		args = append(args, r.State)
 		b.WriteString(" AND value = $" + strconv.Itoa(len(args)) + " AND time >= $2")
