@@ -95,6 +95,11 @@ type Engine struct {
 	states   *pglisten.Listener[store.Notification] // StatesChannel, started on the first states stream
 	mqtt     *mqttlive.Client
 
+	// Shared streams (share.go): the groups running, by key. Lock order: groupsMu, then mu.
+	groupsMu  sync.Mutex
+	groups    map[string]*group
+	ownGroups atomic.Uint64 // keys of unshared streams
+
 	streams atomic.Int64 // running streams
 	frames  atomic.Int64 // frames sent
 	rows    atomic.Int64 // rows sent
@@ -129,13 +134,16 @@ func (e *Engine) redact(s string) string { return e.cfg.Redact(s) }
 // Stats are counters of an instance's live streams (tests and benchmarks).
 type Stats struct {
 	Streams, Frames, Rows, Dropped int64
-	ListenerConnections            int
-	MQTTConnections                int
+	// Sources is the number of source streams running: streams whose channels differ only in seam and
+	// nonce share one (share.go).
+	Sources             int
+	ListenerConnections int
+	MQTTConnections     int
 }
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
-	s := Stats{Streams: e.streams.Load(), Frames: e.frames.Load(), Rows: e.rows.Load(), Dropped: e.dropped.Load()}
+	s := Stats{Streams: e.streams.Load(), Frames: e.frames.Load(), Rows: e.rows.Load(), Dropped: e.dropped.Load(), Sources: e.groupCount()}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.listener != nil {
@@ -204,12 +212,7 @@ func (e *Engine) RunStream(ctx context.Context, req *backend.RunStreamRequest, s
 	defer e.streams.Add(-1)
 	logger := backend.Logger.FromContext(ctx)
 	logger.Debug("Live stream started", "path", req.Path)
-	switch sel.Kind {
-	case KindPostgres:
-		err = e.runPostgresStream(ctx, sel, sender)
-	case KindMQTT:
-		err = e.runMQTTStream(ctx, sel, sender)
-	}
+	err = e.runShared(ctx, sel, sender)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = nil // no subscriber left, or the engine went away
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/pkg/frames"
 	"github.com/fieldline-iot/fieldline/pkg/live/mqttlive"
-	"github.com/fieldline-iot/fieldline/pkg/live/pacer"
 )
 
 // MQTT live: one channel per query execution; every message matching the topic filter is decoded with the
@@ -134,24 +134,18 @@ func (e *Engine) MQTTFrames(ctx context.Context, q MQTTQuery) (data.Frames, erro
 	return data.Frames{f}, nil
 }
 
-func (e *Engine) runMQTTStream(ctx context.Context, sel *Selector, sender *backend.StreamSender) error {
-	dec, err := newMQTTDecoders(sel.Template, sel.PayloadFormat, sel.JSON)
-	if err != nil {
-		return err
-	}
-	pace := pacer.New[mqttlive.Message](e.settings.FrameInterval, e.settings.MaxBufferedRows)
-	unsubscribe, err := e.MQTTClient().Subscribe(sel.Topic, func(ms []mqttlive.Message) { pace.Push(ms...) })
-	if err != nil {
-		return err
-	}
-	defer unsubscribe()
-	s := &mqttStream{e: e, dec: dec}
-	return pace.Run(ctx, func(msgs []mqttlive.Message, dropped int) error { return s.flush(msgs, dropped, sender) })
-}
+// mqttSource is the source of a group of MQTT channels (share.go): one subscription of the instance's client,
+// one decoder, one frame per interval for every member.
+type mqttSource struct {
+	e           *Engine
+	sel         *Selector
+	dec         *mqttDecoders
+	client      *mqttlive.Client
+	feed        *feed[mqttlive.Message]
+	unsubscribe func()
 
-type mqttStream struct {
-	e        *Engine
-	dec      *mqttDecoders
+	// group goroutine only
+	active   []*member
 	readings []telemetry.Reading
 	labels   map[labelKey]string // rendered label sets, cached per series
 	rejected int
@@ -159,7 +153,57 @@ type mqttStream struct {
 
 type labelKey struct{ topic, device, metric, sensor string }
 
-func (s *mqttStream) flush(msgs []mqttlive.Message, dropped int, sender *backend.StreamSender) error {
+// newMQTTSource subscribes for the group's first member, which gets everything the subscription delivers (for
+// a filter the client already has, the client first replays its cached last messages).
+func (e *Engine) newMQTTSource(sel *Selector, first *member) (*mqttSource, error) {
+	dec, err := newMQTTDecoders(sel.Template, sel.PayloadFormat, sel.JSON)
+	if err != nil {
+		return nil, err
+	}
+	s := &mqttSource{e: e, sel: sel, dec: dec, client: e.MQTTClient(), feed: newFeed[mqttlive.Message](e.settings), active: []*member{first}}
+	if s.unsubscribe, err = s.client.Subscribe(sel.Topic, func(ms []mqttlive.Message) { s.feed.push(ms...) }); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// join implements groupSource: the member gets the client's cached last messages of the filter, read at the
+// same point of the client's delivery as its join is marked, and then what the group sends.
+func (s *mqttSource) join(m *member) {
+	s.client.Cached(s.sel.Topic, func(cached []mqttlive.Message) { s.feed.join(m, cached) })
+}
+
+func (s *mqttSource) close() { s.unsubscribe() }
+
+// run implements groupSource.
+func (s *mqttSource) run(ctx context.Context) error {
+	defer s.unsubscribe()
+	return s.feed.run(ctx, s.flush, func(j joinMark) error {
+		if len(j.replay) > 0 {
+			f, n := s.frame(j.replay, 0)
+			if f != nil {
+				if err := s.e.sendTo(j.m, f, n); err != nil {
+					return err
+				}
+			}
+		}
+		s.active = append(s.active, j.m)
+		return nil
+	})
+}
+
+// flush sends one paced segment to the members.
+func (s *mqttSource) flush(msgs []mqttlive.Message, dropped int) error {
+	s.active = slices.DeleteFunc(s.active, (*member).gone)
+	f, n := s.frame(msgs, dropped)
+	if f == nil {
+		return nil
+	}
+	return s.e.broadcast(s.active, f, n)
+}
+
+// frame decodes msgs into one labels push-mode frame and its row count; nil when there is nothing to send.
+func (s *mqttSource) frame(msgs []mqttlive.Message, dropped int) (*data.Frame, int) {
 	s.readings = s.readings[:0]
 	labels := make([]string, 0, len(msgs))
 	for i := range msgs {
@@ -178,7 +222,7 @@ func (s *mqttStream) flush(msgs []mqttlive.Message, dropped int, sender *backend
 		}
 	}
 	if len(s.readings) == 0 && dropped == 0 {
-		return nil
+		return nil, 0
 	}
 	times := make([]time.Time, len(s.readings))
 	values := make([]float64, len(s.readings))
@@ -193,15 +237,17 @@ func (s *mqttStream) flush(msgs []mqttlive.Message, dropped int, sender *backend
 			Text: fmt.Sprintf("Live: %d messages were dropped because they arrived faster than the stream could send them", dropped)})
 		backend.Logger.Warn("Live MQTT stream buffer full: messages dropped", "dropped", dropped)
 	}
-	if err := sender.SendFrame(f, data.IncludeAll); err != nil {
-		return err
-	}
-	s.e.frames.Add(1)
-	s.e.rows.Add(int64(len(s.readings)))
-	return nil
+	return f, len(s.readings)
 }
 
-func (s *mqttStream) label(topic string, r *telemetry.Reading) string {
+// noticeFrame is an empty frame of the stream's schema carrying a notice.
+func (s *mqttSource) noticeFrame(text string) *data.Frame {
+	f := frames.LabelsPush[float64]("", "value", nil, nil, nil)
+	f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: text})
+	return f
+}
+
+func (s *mqttSource) label(topic string, r *telemetry.Reading) string {
 	k := labelKey{topic, r.Device, r.Metric, r.Sensor}
 	if l, ok := s.labels[k]; ok {
 		return l

@@ -18,7 +18,6 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/internal/timebucket"
 	"github.com/fieldline-iot/fieldline/pkg/frames"
-	"github.com/fieldline-iot/fieldline/pkg/live/pacer"
 	"github.com/fieldline-iot/fieldline/pkg/sqlquery"
 )
 
@@ -67,18 +66,21 @@ func keyOf(seed maphash.Seed, r *telemetry.Reading) rowKey {
 	return rowKey{us, h.Sum64()}
 }
 
-// pgStream is one postgres channel's stream. Its handler side (Connected, Notify) runs on the listener's
-// goroutine and only pushes into the pacer; everything else runs on RunStream's goroutine.
+// pgStream is the source of a group of postgres channels (share.go): one selector's rows, sent to every
+// member. Its handler side (Connected, Notify) runs on the listener's goroutine and only pushes into the feed;
+// everything else runs on the group's goroutine.
 type pgStream struct {
 	e        *Engine
-	sel      *Selector
+	sel      *Selector              // the group's selector; Seam is the sole member's (aggregated streams: the stream's own)
 	devices  map[string]bool        // nil: all
 	sensors  map[string]bool        // nil: all
 	exclude  map[[2]string]struct{} // (device, sensor) carried by other channels of the query; nil: none
-	pace     *pacer.Pacer[pgItem]
+	feed     *feed[pgItem]
 	valueFld string
 
-	// stream goroutine only
+	// group goroutine only
+	active     []*member // members that joined: the group's frames go to them
+	pending    []*member // members that joined before the LISTEN was active
 	started    bool
 	lastSeen   time.Time // newest row time sent
 	lastEvent  time.Time // wall time of the last listener event handled
@@ -89,6 +91,8 @@ type pgStream struct {
 	rows       []telemetry.Reading
 	notice     string
 	labelCache map[[2]string]string
+	plain      []*member           // emit's scratch: the members that get the shared frame
+	own        []telemetry.Reading // emit's scratch: a member's own rows
 
 	// aggregated streams (sel.Agg != ""): open buckets per series, and per series the newest bucket sent
 	agg     sqlquery.Aggregation
@@ -139,7 +143,7 @@ func (s *pgStream) aggregate(now time.Time) {
 }
 
 func newPGStream(e *Engine, sel *Selector) *pgStream {
-	s := &pgStream{e: e, sel: sel, pace: pacer.New[pgItem](e.settings.FrameInterval, e.settings.MaxBufferedRows),
+	s := &pgStream{e: e, sel: sel, feed: newFeed[pgItem](e.settings),
 		seed: maphash.MakeSeed(), sent: map[rowKey]struct{}{}, valueFld: sel.Metric}
 	if sel.Agg != "" {
 		s.agg, _ = sqlquery.ParseAggregation(sel.Agg) // validated when the path was parsed
@@ -182,7 +186,7 @@ func (s *pgStream) matches(r *telemetry.Reading) bool {
 
 // Connected implements pglisten.Handler.
 func (s *pgStream) Connected(reconnect bool) {
-	s.pace.Push(pgItem{kind: itemConnected, reconnect: reconnect})
+	s.feed.push(pgItem{kind: itemConnected, reconnect: reconnect})
 }
 
 // Notify implements pglisten.Handler: the notifications of one read go into the pacer together.
@@ -206,16 +210,21 @@ func (s *pgStream) Notify(ns []store.Notification) {
 			}
 		}
 	}
-	s.pace.Push(items...)
+	s.feed.push(items...)
 }
 
-func (e *Engine) runPostgresStream(ctx context.Context, sel *Selector, sender *backend.StreamSender) error {
-	s := newPGStream(e, sel)
-	unsubscribe := e.pgListener(sel.States).Subscribe(s)
+// join implements groupSource: the member's join is marked in the feed (joinMember handles it).
+func (s *pgStream) join(m *member) { s.feed.join(m, nil) }
+
+func (s *pgStream) close() {}
+
+// run implements groupSource.
+func (s *pgStream) run(ctx context.Context) error {
+	unsubscribe := s.e.pgListener(s.sel.States).Subscribe(s)
 	defer unsubscribe()
-	if sel.Agg != "" {
+	if s.sel.Agg != "" {
 		// Buckets close with time, not only when rows arrive: wake the stream a few times per bucket.
-		every := min(max(sel.Interval/4, 100*time.Millisecond), time.Second)
+		every := min(max(s.sel.Interval/4, 100*time.Millisecond), time.Second)
 		go func() {
 			t := time.NewTicker(every)
 			defer t.Stop()
@@ -224,17 +233,18 @@ func (e *Engine) runPostgresStream(ctx context.Context, sel *Selector, sender *b
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					s.pace.Push(pgItem{kind: itemTick})
+					s.feed.push(pgItem{kind: itemTick})
 				}
 			}
 		}()
 	}
-	return s.pace.Run(ctx, func(items []pgItem, dropped int) error { return s.flush(ctx, items, dropped, sender) })
+	return s.feed.run(ctx,
+		func(items []pgItem, dropped int) error { return s.flush(ctx, items, dropped) },
+		func(j joinMark) error { return s.joinMember(ctx, j.m) })
 }
 
-// flush turns one paced batch into one frame.
-func (s *pgStream) flush(ctx context.Context, items []pgItem, dropped int, sender *backend.StreamSender) error {
-	s.rows = s.rows[:0]
+// flush turns one paced segment into one frame for the members.
+func (s *pgStream) flush(ctx context.Context, items []pgItem, dropped int) error {
 	now := time.Now()
 	for i := range items {
 		it := &items[i]
@@ -246,26 +256,31 @@ func (s *pgStream) flush(ctx context.Context, items []pgItem, dropped int, sende
 				return err
 			}
 		case itemConnected:
-			from := s.sel.Seam
-			if s.started {
-				// Notifications sent while the listener was down are lost: read back from the newest row
-				// sent, and from δ before the last event seen (rows that committed late during the outage).
-				from = s.lastSeen
-				if t := s.lastEvent.Add(-s.e.settings.SeamDelay); from.IsZero() || t.Before(from) {
-					from = t
+			if !s.started {
+				s.started = true
+				pending := s.pending
+				s.pending = nil
+				for _, m := range pending {
+					if err := s.joinMember(ctx, m); err != nil {
+						return err
+					}
 				}
-				if from.Before(s.sel.Seam) {
-					from = s.sel.Seam
-				}
+				continue
 			}
-			s.started = true
+			// Notifications sent while the listener was down are lost: read back from the newest row sent,
+			// and from δ before the last event seen (rows that committed late during the outage), never before
+			// the earliest seam of a member.
+			from := s.lastSeen
+			if t := s.lastEvent.Add(-s.e.settings.SeamDelay); from.IsZero() || t.Before(from) {
+				from = t
+			}
+			if seam := s.earliestSeam(); from.Before(seam) {
+				from = seam
+			}
 			if err := s.readBack(ctx, from, time.Time{}); err != nil {
 				return err
 			}
 		}
-	}
-	if s.sel.Agg != "" {
-		s.aggregate(now)
 	}
 	s.lastEvent = now
 	if dropped > 0 {
@@ -273,22 +288,132 @@ func (s *pgStream) flush(ctx context.Context, items []pgItem, dropped int, sende
 		s.notice = fmt.Sprintf("Live: %d rows were dropped because they arrived faster than the stream could send them", dropped)
 		backend.Logger.Warn("Live stream buffer full: rows dropped", "metric", s.sel.Metric, "dropped", dropped)
 	}
+	return s.emit(now)
+}
+
+// earliestSeam is the earliest seam of the members.
+func (s *pgStream) earliestSeam() time.Time {
+	seam := s.sel.Seam
+	for _, m := range s.active {
+		if m.seam.Before(seam) {
+			seam = m.seam
+		}
+	}
+	return seam
+}
+
+// emit sends the rows gathered (s.rows; aggregated streams: the buckets that have closed) to the members, and
+// empties s.rows: one encoding for all, and a frame of its own for a member whose join frame already had some
+// of them.
+func (s *pgStream) emit(now time.Time) error {
+	if s.sel.Agg != "" {
+		s.aggregate(now)
+	}
 	if len(s.rows) == 0 && s.notice == "" {
 		return nil
 	}
+	defer func() { s.rows, s.notice = s.rows[:0], "" }()
 	slices.SortStableFunc(s.rows, func(a, b telemetry.Reading) int { return a.Time.Compare(b.Time) })
 	if n := len(s.rows); n > 0 && s.rows[n-1].Time.After(s.lastSeen) {
 		s.lastSeen = s.rows[n-1].Time
 	}
 	s.prune()
-	if err := sender.SendFrame(s.frame(), data.IncludeAll); err != nil {
+	s.active = slices.DeleteFunc(s.active, (*member).gone)
+	plain := s.plain[:0]
+	cut := s.lastSeen.Add(-s.keep()).UnixMicro()
+	for _, m := range s.active {
+		if m.joinKeys != nil && m.joinNewest < cut {
+			m.joinKeys = nil // the group's stream is past every row of its join frame
+		}
+		if m.joinKeys == nil {
+			plain = append(plain, m)
+			continue
+		}
+		own := s.own[:0]
+		for i := range s.rows {
+			if _, had := m.joinKeys[keyOf(s.seed, &s.rows[i])]; !had {
+				own = append(own, s.rows[i])
+			}
+		}
+		s.own = own
+		if len(own) == len(s.rows) {
+			plain = append(plain, m)
+			continue
+		}
+		if len(own) > 0 || s.notice != "" {
+			if err := s.e.sendTo(m, s.frameFor(own, s.notice), len(own)); err != nil {
+				return err
+			}
+		}
+	}
+	s.plain = plain
+	err := s.e.broadcast(plain, s.frameFor(s.rows, s.notice), len(s.rows))
+	clear(plain)
+	return err
+}
+
+// keep is how long a row's key stays in the dedupe sets after the newest row.
+func (s *pgStream) keep() time.Duration { return max(time.Minute, 2*s.e.settings.SeamDelay) }
+
+// joinMember is m's join, at its place in the feed. The first member of the group (or the first after every
+// other left) makes the group's stream its own, as a stream of its own would be: its rows from its seam on are
+// read back into the group's flow. A member joining a running group gets its rows from its seam on in a frame
+// of its own, and skips them in the group's later frames (notifications in flight, read-backs).
+func (s *pgStream) joinMember(ctx context.Context, m *member) error {
+	if !s.started {
+		s.pending = append(s.pending, m) // the read-back waits for the LISTEN
+		return nil
+	}
+	s.active = slices.DeleteFunc(s.active, (*member).gone)
+	if len(s.active) == 0 {
+		// What the group gathered so far was nobody's: start over from this member's seam.
+		s.rows, s.notice = s.rows[:0], ""
+		clear(s.sent)
+		s.sentOrder, s.sentHead, s.lastSeen = s.sentOrder[:0], 0, time.Time{}
+		if s.sel.Agg == "" {
+			s.sel.Seam = m.seam
+		}
+		s.active = append(s.active, m)
+		if err := s.readBack(ctx, s.sel.Seam, time.Time{}); err != nil {
+			return err
+		}
+		return s.emit(time.Now())
+	}
+	// Rows gathered before the join go to the members before it.
+	if err := s.emit(time.Now()); err != nil {
 		return err
 	}
-	s.e.frames.Add(1)
-	s.e.rows.Add(int64(len(s.rows)))
-	s.notice = ""
+	got, limited, err := s.read(ctx, m.seam, time.Time{})
+	if err != nil {
+		return err
+	}
+	slices.Reverse(got) // oldest first
+	notice := ""
+	if limited {
+		notice = fmt.Sprintf("Live: read-back limited to the newest %d rows", s.e.settings.MaxBufferedRows)
+	}
+	for i := range got {
+		k := keyOf(s.seed, &got[i])
+		if _, sent := s.sent[k]; sent {
+			continue // the group sent it before this member joined: it will not come again
+		}
+		if m.joinKeys == nil {
+			m.joinKeys = map[rowKey]struct{}{}
+		}
+		m.joinKeys[k] = struct{}{}
+		m.joinNewest = max(m.joinNewest, k.us)
+	}
+	if len(got) > 0 || notice != "" {
+		if err := s.e.sendTo(m, s.frameFor(got, notice), len(got)); err != nil {
+			return err
+		}
+	}
+	s.active = append(s.active, m)
 	return nil
 }
+
+// noticeFrame is an empty frame of the stream's schema carrying a notice.
+func (s *pgStream) noticeFrame(text string) *data.Frame { return s.frameFor(nil, text) }
 
 // add keeps r unless it was sent already.
 func (s *pgStream) add(r *telemetry.Reading) {
@@ -308,8 +433,7 @@ func (s *pgStream) add(r *telemetry.Reading) {
 // keys (a flood) the oldest go whatever their time: a duplicate is better than unbounded memory.
 func (s *pgStream) prune() {
 	limit := 4 * s.e.settings.MaxBufferedRows
-	keep := max(time.Minute, 2*s.e.settings.SeamDelay)
-	cut := s.lastSeen.Add(-keep).UnixMicro()
+	cut := s.lastSeen.Add(-s.keep()).UnixMicro()
 	for s.sentHead < len(s.sentOrder) && (s.sentOrder[s.sentHead].us < cut || len(s.sent) > limit) {
 		delete(s.sent, s.sentOrder[s.sentHead])
 		s.sentHead++
@@ -320,8 +444,25 @@ func (s *pgStream) prune() {
 	}
 }
 
-// readBack reads the selector's rows with from ≤ time (≤ to when to is set), newest MaxBufferedRows.
+// readBack reads the selector's rows with from ≤ time (≤ to when to is set), newest MaxBufferedRows, into the
+// group's flow (rows already sent are skipped).
 func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
+	got, limited, err := s.read(ctx, from, to)
+	if err != nil {
+		return err
+	}
+	if limited {
+		s.notice = fmt.Sprintf("Live: read-back limited to the newest %d rows", s.e.settings.MaxBufferedRows)
+	}
+	for i := len(got) - 1; i >= 0; i-- {
+		s.add(&got[i])
+	}
+	return nil
+}
+
+// read reads the selector's rows with from ≤ time (≤ to when to is set), newest first, at most
+// MaxBufferedRows (limited: there were more).
+func (s *pgStream) read(ctx context.Context, from, to time.Time) (got []telemetry.Reading, limited bool, err error) {
 	limit := s.e.settings.MaxBufferedRows
 	sql, args, ok := sqlquery.ReadBackSQL(sqlquery.ReadBack{
 		Metric: s.sel.Metric, From: from, To: to, Devices: s.sel.Devices, Sensors: s.sel.Sensors,
@@ -329,9 +470,8 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 		States: s.sel.States,
 	})
 	if !ok {
-		return nil // an empty list selects nothing
+		return nil, false, nil // an empty list selects nothing
 	}
-	var got []telemetry.Reading
 	query := func() error {
 		got = got[:0]
 		return s.e.cfg.Postgres.ReadOnly(ctx, func(tx pgx.Tx) error {
@@ -364,22 +504,18 @@ func (s *pgStream) readBack(ctx context.Context, from, to time.Time) error {
 			break
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, false, ctx.Err()
 		}
 		backoff := delay.Next()
 		backend.Logger.Warn("Live read-back failed; retrying", "metric", s.sel.Metric, "error", s.e.redact(err.Error()), "backoff", backoff)
 		if !retry.Wait(ctx, backoff) {
-			return ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
 	if len(got) > limit {
-		got = got[:limit]
-		s.notice = fmt.Sprintf("Live: read-back limited to the newest %d rows", limit)
+		return got[:limit], true, nil
 	}
-	for i := len(got) - 1; i >= 0; i-- {
-		s.add(&got[i])
-	}
-	return nil
+	return got, false, nil
 }
 
 // labels renders a series' labels once (cached per stream, bounded).
@@ -396,22 +532,22 @@ func (s *pgStream) labels(device, sensor string) string {
 	return l
 }
 
-// frame builds the frame for s.rows: wide (time, value) with the series' labels for a one-series channel,
+// frameFor builds the frame for rows: wide (time, value) with the series' labels for a one-series channel,
 // labels push mode otherwise.
-func (s *pgStream) frame() *data.Frame {
+func (s *pgStream) frameFor(rows []telemetry.Reading, notice string) *data.Frame {
 	if s.sel.States {
-		return frameOf(s, func(r *telemetry.Reading) string { return r.Text })
+		return frameOf(s, rows, notice, func(r *telemetry.Reading) string { return r.Text })
 	}
-	return frameOf(s, func(r *telemetry.Reading) float64 { return r.Value })
+	return frameOf(s, rows, notice, func(r *telemetry.Reading) float64 { return r.Value })
 }
 
-func frameOf[V float64 | string](s *pgStream, value func(*telemetry.Reading) V) *data.Frame {
-	n := len(s.rows)
+func frameOf[V float64 | string](s *pgStream, rows []telemetry.Reading, notice string, value func(*telemetry.Reading) V) *data.Frame {
+	n := len(rows)
 	times := make([]time.Time, n)
 	values := make([]V, n)
-	for i := range s.rows {
-		times[i] = s.rows[i].Time
-		values[i] = value(&s.rows[i])
+	for i := range rows {
+		times[i] = rows[i].Time
+		values[i] = value(&rows[i])
 	}
 	var f *data.Frame
 	if s.sel.Series {
@@ -421,14 +557,14 @@ func frameOf[V float64 | string](s *pgStream, value func(*telemetry.Reading) V) 
 		f = data.NewFrame(s.sel.Metric, data.NewField(data.TimeSeriesTimeFieldName, nil, times), vf)
 	} else {
 		labels := make([]string, n)
-		for i := range s.rows {
-			labels[i] = s.labels(s.rows[i].Device, s.rows[i].Sensor)
+		for i := range rows {
+			labels[i] = s.labels(rows[i].Device, rows[i].Sensor)
 		}
 		f = frames.LabelsPush("", s.valueFld, labels, times, values)
 		f.Name = s.sel.Metric
 	}
-	if s.notice != "" {
-		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: s.notice})
+	if notice != "" {
+		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: notice})
 	}
 	return f
 }

@@ -126,7 +126,7 @@ func FuzzLivePath(f *testing.F) {
 		case KindPostgres:
 			s := newPGStream(e, sel)
 			s.rows = append(s.rows, telemetry.Reading{Time: time.Unix(0, 0), Device: "x", Sensor: "y", Metric: sel.Metric, Value: 1})
-			_ = s.frame()
+			_ = s.frameFor(s.rows, "")
 		case KindMQTT:
 			_, _ = newMQTTDecoders(sel.Template, sel.PayloadFormat, sel.JSON)
 		}

@@ -437,6 +437,25 @@ func (c *Client) IsConnected() bool {
 	return c.sess != nil
 }
 
+// Cached calls fn with the cached last message of every topic filter matches (marked Cached, oldest first),
+// under the lock the client delivers under: no message is delivered to any consumer while fn runs, so a
+// consumer that shares one subscription among late joiners knows exactly which messages came before fn (it
+// must not block or call the client).
+func (c *Client) Cached(filter string, fn func([]Message)) {
+	parts := mqttconn.FilterLevels(filter)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Message
+	for topic, m := range c.cache {
+		if mqttconn.MatchLevels(parts, topic) {
+			m.Cached = true
+			out = append(out, m)
+		}
+	}
+	sortByReceived(out)
+	fn(out)
+}
+
 // deliver hands the messages of one read to the consumers.
 func (c *Client) deliver() {
 	if len(c.inbox) == 0 {

@@ -23,6 +23,7 @@ type Pacer[T any] struct {
 	head    int
 	spare   []T // the slice the consumer handed back, reused by the next swap
 	dropped int
+	poked   bool          // Poke: the next batch goes out even if empty
 	wake    chan struct{} // capacity 1: "something was pushed"
 }
 
@@ -67,6 +68,18 @@ func (p *Pacer[T]) Push(items ...T) {
 	}
 }
 
+// Poke makes the consumer run send once more even when nothing is pushed (the caller has news for it that is
+// not an item), paced like a push. Safe for concurrent use.
+func (p *Pacer[T]) Poke() {
+	p.mu.Lock()
+	p.poked = true
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Len is the number of items waiting.
 func (p *Pacer[T]) Len() int {
 	p.mu.Lock()
@@ -75,13 +88,13 @@ func (p *Pacer[T]) Len() int {
 }
 
 // take swaps the buffer out.
-func (p *Pacer[T]) take() ([]T, int) {
+func (p *Pacer[T]) take() ([]T, int, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	items := p.buf[p.head:]
-	dropped := p.dropped
-	p.buf, p.head, p.dropped = nil, 0, 0
-	return items, dropped
+	dropped, poked := p.dropped, p.poked
+	p.buf, p.head, p.dropped, p.poked = nil, 0, 0, false
+	return items, dropped, poked
 }
 
 // recycle hands a sent batch's slice back for reuse (the consumer must not keep it).
@@ -94,7 +107,7 @@ func (p *Pacer[T]) recycle(items []T) {
 	p.mu.Unlock()
 }
 
-// Run is the consumer loop: it calls send with every batch (never empty unless dropped > 0) until ctx ends or
+// Run is the consumer loop: it calls send with every batch (never empty unless dropped > 0 or Poke was called) until ctx ends or
 // send returns an error, which Run returns. send runs on Run's goroutine and must not keep the slice.
 func (p *Pacer[T]) Run(ctx context.Context, send func(batch []T, dropped int) error) error {
 	var last time.Time
@@ -133,8 +146,8 @@ func (p *Pacer[T]) Run(ctx context.Context, send func(batch []T, dropped int) er
 		case <-p.wake:
 		default:
 		}
-		items, dropped := p.take()
-		if len(items) == 0 && dropped == 0 {
+		items, dropped, poked := p.take()
+		if len(items) == 0 && dropped == 0 && !poked {
 			continue
 		}
 		last = time.Now()

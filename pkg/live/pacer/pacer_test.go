@@ -126,7 +126,7 @@ func TestBoundedDropOldest(t *testing.T) {
 	}
 	p2.Push(1, 2, 3)
 	p2.Push(big...)
-	items, dropped := p2.take()
+	items, dropped, _ := p2.take()
 	if len(items) != 10 || items[0] != 15 || dropped != 18 {
 		t.Fatalf("items %v dropped %d", items, dropped)
 	}
@@ -140,5 +140,34 @@ func BenchmarkPush(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		p.Push(i)
+	}
+}
+
+// Poke runs the consumer once with an empty batch; without it an empty wake-up sends nothing.
+func TestPoke(t *testing.T) {
+	p := New[int](0, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := make(chan int, 4)
+	go func() {
+		_ = p.Run(ctx, func(items []int, dropped int) error { calls <- len(items) + dropped; return nil })
+	}()
+	p.Poke()
+	select {
+	case n := <-calls:
+		if n != 0 {
+			t.Fatalf("poked batch has %d items, want 0", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Poke did not run the consumer")
+	}
+	p.Push(7)
+	if n := <-calls; n != 1 {
+		t.Fatalf("pushed batch has %d items, want 1", n)
+	}
+	select {
+	case n := <-calls:
+		t.Fatalf("an unexpected batch of %d items", n)
+	case <-time.After(50 * time.Millisecond):
 	}
 }
