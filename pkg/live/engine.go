@@ -9,6 +9,9 @@
 //     over from S, reading back rows ≥ S once LISTEN is active, with no gap and no duplicate (postgres.go).
 //   - Pacing: frames are coalesced by pacer (at most one per FrameInterval under load, the first row after a
 //     quiet spell at once) with a bounded buffer.
+//   - Sharing (share.go): the streams whose selectors differ only in seam and nonce (N panels on one query) are
+//     members of one group with one source; each frame is built and JSON-encoded once and sent by every member,
+//     each member joining at its own seam.
 //
 // Frames come from pkg/frames, SQL from pkg/sqlquery: the engine runs them, it does not build them.
 package live
