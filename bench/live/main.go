@@ -250,6 +250,9 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	}
 	warm.Disconnect(100)
 	time.Sleep(500 * time.Millisecond)
+	if st := d.LiveStats(); b.viewers > 1 {
+		fmt.Fprintf(os.Stderr, "%s: %d streams share %d source(s)\n", path, st.Streams, st.Sources)
+	}
 	for _, r := range recs {
 		r.reset()
 	}
