@@ -34,8 +34,11 @@ func (st Statement) ReadRows(rows Rows, emit Emit) (truncated bool, err error) {
 		labels := newLabels()
 		device, sensor := labels.column(), labels.column()
 		var v float64
+		// One destination slice for every row: Scan(&t, …) would allocate its argument slice per row (it escapes
+		// through the Rows interface), 64 bytes a row.
+		dest := []any{&t, device, sensor, &v}
 		for rows.Next() {
-			if err := rows.Scan(&t, device, sensor, &v); err != nil {
+			if err := rows.Scan(dest...); err != nil {
 				return false, fmt.Errorf("read row: %w", err)
 			}
 			emit(t, device.s, sensor.s, v)
