@@ -23,20 +23,21 @@ import (
 //   - A member's RunStream only sends bytes: its queue holds encoded frames, bounded by MaxBufferedRows rows
 //     (a member whose Grafana connection is slow drops its oldest frames, counted, and is told so in a notice
 //     frame), so one slow viewer never holds up the others.
-//   - A member joins at a point of the source's own order (an item in its pacer): what the source read before
-//     that point is not the member's, what comes after is. What the member needs from before — a postgres
-//     member's rows from its seam on, an MQTT member's retained and last messages — it gets in a frame of its
-//     own at that point (joinPostgres, mqttSource.join); a postgres member then skips, in the group's frames,
-//     the rows its join frame had already given it (memberFilter), so the seam stays exact for every viewer.
-//   - Aggregated postgres streams are not shared: their buckets start at their own seam (the key keeps the
-//     nonce).
+//   - A member joins at a point of the source's own order (a mark in its feed, see feed): what the source read
+//     before that point is not the member's, what comes after is. What the member needs from before — a postgres
+//     member's rows from its seam on, an MQTT member's cached last messages — it gets in a frame of its own at
+//     that point (pgStream.joinMember, mqttSource.join); a postgres member then skips, in the group's frames, the
+//     rows its join frame had already given it (member.joinKeys, pgStream.emit), so the seam stays exact for
+//     every viewer.
+//   - Aggregated postgres streams are not shared: their buckets start at their own seam (each gets a key of its
+//     own).
 //
 // The group's source runs on a goroutine of the engine and ends when its last member leaves.
 
 // groupSource is a group's source stream.
 type groupSource interface {
-	// join hands the source a member after the first. It runs under the engine's groups lock and must not
-	// block.
+	// join hands the source a member after the first (a postgres source gets its first this way too). It runs
+	// under the engine's groups lock and must not block.
 	join(m *member)
 	// run is the source's loop, on the group's goroutine, until ctx ends.
 	run(ctx context.Context) error
