@@ -11,6 +11,10 @@
 // Every payload is the publish time in Unix microseconds (value format), so each row carries its own
 // timestamp and is unique: latency = frame send time − value; lost = published − distinct values received.
 //
+// -viewers N runs the query N times, as N panels do; -grpc runs every stream over the plugin's gRPC protocol
+// (the SDK's stream server on loopback, called as Grafana calls RunStream), so each viewer's frames cross a
+// gRPC stream; the client end of it (Grafana's part) is in this process too, so its CPU is in the figure.
+//
 //	eval "$(scripts/services.sh env)"; go run ./bench/live [-rates 1,1000] [-duration 10s] [-paths mqtt,pg]
 package main
 
@@ -42,8 +46,11 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
@@ -61,6 +68,7 @@ func main() {
 	qos := flag.Int("qos", 1, "plugin mqtt.qos for path mqtt")
 	ingesterBin := flag.String("ingester", "", "fieldline-ingester binary (default: go build ./ingester into a temp dir)")
 	viewers := flag.Int("viewers", 1, "panels watching the same query: each runs its own QueryData and streams (CPU per message covers them all)")
+	overGRPC := flag.Bool("grpc", false, "run the streams over the plugin's gRPC protocol (the SDK's stream server on loopback, as Grafana calls RunStream); the CPU figure then includes the receiving end too")
 	flag.Parse()
 	backend.Logger = log.NewWithLevel(log.Warn)
 	// FIELDLINE_LIVEBENCH_CPUPROFILE=file profiles the measuring process (not its publisher or ingester children).
@@ -89,7 +97,7 @@ func main() {
 		}
 		rs = append(rs, r)
 	}
-	b := &bench{viewers: max(*viewers, 1), qos: *qos, broker: broker, duration: *duration, minMessages: *minMessages, frameInterval: *frameInterval, ingesterBin: *ingesterBin}
+	b := &bench{viewers: max(*viewers, 1), grpc: *overGRPC, qos: *qos, broker: broker, duration: *duration, minMessages: *minMessages, frameInterval: *frameInterval, ingesterBin: *ingesterBin}
 	fmt.Printf("%-5s %8s %8s %9s %9s %9s %10s %9s %12s %9s\n", "path", "msg/s", "sent", "received", "p50 ms", "p99 ms", "max ms", "lost", "frames/s", "CPU µs/msg")
 	for _, p := range strings.Split(*paths, ",") {
 		for _, r := range rs {
@@ -111,6 +119,7 @@ type bench struct {
 	broker, frameInterval, ingesterBin string
 	duration                           time.Duration
 	minMessages, qos, viewers          int
+	grpc                               bool
 	cleanups                           []func()
 }
 
@@ -196,6 +205,33 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	}
 	d := inst.(*plugin.Datasource)
 	b.cleanups = append(b.cleanups, d.Dispose)
+	runStream := func(ctx context.Context, path string, rec *recorder) error {
+		return d.RunStream(ctx, &backend.RunStreamRequest{Path: path}, backend.NewStreamSender(rec))
+	}
+	if b.grpc {
+		client, stop, err := serveStreams(d)
+		if err != nil {
+			return result{}, err
+		}
+		b.cleanups = append(b.cleanups, stop)
+		runStream = func(ctx context.Context, path string, rec *recorder) error {
+			s, err := client.RunStream(ctx, &pluginv2.RunStreamRequest{Path: path, PluginContext: &pluginv2.PluginContext{OrgId: 1,
+				PluginId: plugin.PluginID, DataSourceInstanceSettings: &pluginv2.DataSourceInstanceSettings{Uid: settings.UID, Name: settings.Name}}})
+			if err != nil {
+				return err
+			}
+			for {
+				p, err := s.Recv()
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+				_ = rec.Send(&backend.StreamPacket{Data: p.Data})
+			}
+		}
+	}
 
 	queryModel["refId"] = "A"
 	qj, _ := json.Marshal(queryModel)
@@ -229,9 +265,7 @@ func (b *bench) run(path string, rate float64) (result, error) {
 			streamPath := strings.TrimPrefix(f.Meta.Channel, "ds/livebench/")
 			rec := recs[v]
 			streams++
-			go func() {
-				streamDone <- d.RunStream(ctx, &backend.RunStreamRequest{Path: streamPath}, backend.NewStreamSender(rec))
-			}()
+			go func() { streamDone <- runStream(ctx, streamPath, rec) }()
 		}
 	}
 
@@ -296,6 +330,28 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	time.Sleep(200 * time.Millisecond)
 	cpu := cpuTime() - cpu0
 	return analyse(recs, published, duration, cpu)
+}
+
+// serveStreams serves the instance's streams over the SDK's gRPC adapter on a loopback listener (the protocol
+// Grafana speaks to the plugin process) and returns a client.
+func serveStreams(d *plugin.Datasource) (pluginv2.StreamClient, func(), error) {
+	opts, err := backend.GRPCServeOpts(backend.ServeOpts{StreamHandler: d})
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := grpc.NewServer()
+	pluginv2.RegisterStreamServer(srv, opts.StreamServer)
+	go func() { _ = srv.Serve(l) }()
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		srv.Stop()
+		return nil, nil, err
+	}
+	return pluginv2.NewStreamClient(conn), func() { _ = conn.Close(); srv.Stop() }, nil
 }
 
 // analyse turns the viewers' frames into the result: latency over every frame of every viewer (each value once
