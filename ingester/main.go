@@ -4,6 +4,15 @@
 // Configuration: defaults < YAML file (-config) < FIELDLINE_* environment variables < flags.
 // See fieldline-ingester.sample.yaml and the README. Exit status 2 means invalid configuration
 // (including timescale: on when the server cannot use TimescaleDB).
+//
+// The ingester runs its goroutines on one OS thread at a time (GOMAXPROCS 1) unless the GOMAXPROCS environment
+// variable says otherwise: its work is a chain of goroutine hand-offs per message (paho's reader, router and
+// writer, the batch loop, the acker), which on several threads costs a thread wake-up, a futex and an epoll
+// wait at nearly every hand-off and reads the socket one message at a time. On one thread the same work runs in
+// bursts: about half the CPU per message (docs/benchmarks.md, "Ingester CPU per message"). Set GOMAXPROCS=N to
+// give it N threads (e.g. for heavy JSON payloads on a many-core host).
+//
+// FIELDLINE_CPUPROFILE=file writes a CPU profile of the whole run (for `go tool pprof`), a debugging aid.
 package main
 
 import (
@@ -16,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -33,7 +43,19 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "rollups" {
 		os.Exit(runRollups(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
 	}
+	if n := maxProcs(os.Getenv); n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// maxProcs is the GOMAXPROCS the ingester sets: 1, or 0 (leave the runtime's own) when the GOMAXPROCS
+// environment variable is set. See the package documentation.
+func maxProcs(getenv func(string) string) int {
+	if getenv("GOMAXPROCS") != "" {
+		return 0
+	}
+	return 1
 }
 
 func run(args []string, getenv func(string) string, stderr io.Writer) int {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"runtime"
 	"sync"
 	"time"
 
@@ -173,6 +174,10 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 func (c *coalescingConn) flusher() {
 	defer close(c.flushed)
 	for range c.wake {
+		// Let the goroutines that are about to write run first: paho sends each PUBACK from its own goroutine
+		// chain (acker → router → outgoing), and on a busy process the flusher would otherwise wake for every
+		// one of them. A lone packet still leaves at once (nothing else is runnable).
+		runtime.Gosched()
 		for {
 			c.mu.Lock()
 			if len(c.pending) == 0 {

@@ -9,7 +9,12 @@ import (
 )
 
 // pair returns a client connection wrapped like Open does and the server side of a loopback TCP connection.
-func pair(t *testing.T) (*coalescingConn, net.Conn) {
+func pair(t testing.TB) (*coalescingConn, net.Conn) {
+	return pairWith(t, func(c net.Conn) net.Conn { return c })
+}
+
+// pairWith is pair with the client connection wrapped by wrap before the coalescing layer.
+func pairWith(t testing.TB, wrap func(net.Conn) net.Conn) (*coalescingConn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +38,7 @@ func pair(t *testing.T) (*coalescingConn, net.Conn) {
 	if srv == nil {
 		t.Fatal("accept failed")
 	}
-	c := newCoalescingConn(raw)
+	c := newCoalescingConn(wrap(raw))
 	t.Cleanup(func() { c.Close(); srv.Close() })
 	return c, srv
 }
