@@ -12,8 +12,9 @@
 // timestamp and is unique: latency = frame send time − value; lost = published − distinct values received.
 //
 // -viewers N runs the query N times, as N panels do; -grpc runs every stream over the plugin's gRPC protocol
-// (the SDK's stream server on loopback, called as Grafana calls RunStream), so each viewer's frames cross a
-// gRPC stream; the client end of it (Grafana's part) is in this process too, so its CPU is in the figure.
+// (the SDK's stream server on loopback), called from a child process (this binary with -grpc-client) as Grafana
+// calls RunStream, so each viewer's frames cross a gRPC stream and the receiving end's CPU is not the plugin's;
+// latency is then measured to the frame's arrival in that process.
 //
 //	eval "$(scripts/services.sh env)"; go run ./bench/live [-rates 1,1000] [-duration 10s] [-paths mqtt,pg]
 package main
@@ -22,10 +23,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -68,7 +72,8 @@ func main() {
 	qos := flag.Int("qos", 1, "plugin mqtt.qos for path mqtt")
 	ingesterBin := flag.String("ingester", "", "fieldline-ingester binary (default: go build ./ingester into a temp dir)")
 	viewers := flag.Int("viewers", 1, "panels watching the same query: each runs its own QueryData and streams (CPU per message covers them all)")
-	overGRPC := flag.Bool("grpc", false, "run the streams over the plugin's gRPC protocol (the SDK's stream server on loopback, as Grafana calls RunStream); the CPU figure then includes the receiving end too")
+	overGRPC := flag.Bool("grpc", false, "run the streams over the plugin's gRPC protocol (the SDK's stream server on loopback), called from a separate process as Grafana calls RunStream")
+	clientAddr := flag.String("grpc-client", "", "internal: run as the gRPC client process of -grpc, against this address")
 	flag.Parse()
 	backend.Logger = log.NewWithLevel(log.Warn)
 	// FIELDLINE_LIVEBENCH_CPUPROFILE=file profiles the measuring process (not its publisher or ingester children).
@@ -80,6 +85,13 @@ func main() {
 	broker := os.Getenv("FIELDLINE_TEST_MQTT_URL")
 	if broker == "" {
 		broker = "tcp://127.0.0.1:1883"
+	}
+	if *clientAddr != "" {
+		if err := grpcClient(*clientAddr, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "grpc client:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *publishMode {
 		if err := publish(broker, *topic, *rate, *duration); err != nil {
@@ -205,34 +217,18 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	}
 	d := inst.(*plugin.Datasource)
 	b.cleanups = append(b.cleanups, d.Dispose)
-	runStream := func(ctx context.Context, path string, rec *recorder) error {
-		return d.RunStream(ctx, &backend.RunStreamRequest{Path: path}, backend.NewStreamSender(rec))
-	}
+	var client *clientProcess
 	if b.grpc {
-		client, stop, err := serveStreams(d)
+		addr, stop, err := serveStreams(d)
 		if err != nil {
 			return result{}, err
 		}
 		b.cleanups = append(b.cleanups, stop)
-		runStream = func(ctx context.Context, path string, rec *recorder) error {
-			s, err := client.RunStream(ctx, &pluginv2.RunStreamRequest{Path: path, PluginContext: &pluginv2.PluginContext{OrgId: 1,
-				PluginId: plugin.PluginID, DataSourceInstanceSettings: &pluginv2.DataSourceInstanceSettings{Uid: settings.UID, Name: settings.Name}}})
-			if err != nil {
-				return err
-			}
-			for {
-				p, err := s.Recv()
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return err
-				}
-				_ = rec.Send(&backend.StreamPacket{Data: p.Data})
-			}
+		if client, err = startClient(addr); err != nil {
+			return result{}, err
 		}
+		b.cleanups = append(b.cleanups, client.stop)
 	}
-
 	queryModel["refId"] = "A"
 	qj, _ := json.Marshal(queryModel)
 	// Every viewer's panel runs the query and subscribes to every channel of its frames, as Grafana does (a live
@@ -264,8 +260,14 @@ func (b *bench) run(path string, rate float64) (result, error) {
 		for _, f := range frames {
 			streamPath := strings.TrimPrefix(f.Meta.Channel, "ds/livebench/")
 			rec := recs[v]
+			if client != nil {
+				client.run(v, streamPath)
+				continue
+			}
 			streams++
-			go func() { streamDone <- runStream(ctx, streamPath, rec) }()
+			go func() {
+				streamDone <- d.RunStream(ctx, &backend.RunStreamRequest{Path: streamPath}, backend.NewStreamSender(rec))
+			}()
 		}
 	}
 
@@ -275,7 +277,11 @@ func (b *bench) run(path string, rate float64) (result, error) {
 		return result{}, fmt.Errorf("warm-up publisher: %w", tok.Error())
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for slices.ContainsFunc(recs, func(r *recorder) bool { return r.count() == 0 }) {
+	received := func(r *recorder) bool { return r.count() > 0 }
+	if client != nil {
+		received = func(r *recorder) bool { return client.seen(slices.Index(recs, r)) }
+	}
+	for slices.ContainsFunc(recs, func(r *recorder) bool { return !received(r) }) {
 		if time.Now().After(deadline) {
 			return result{}, fmt.Errorf("%s: no frame within 30 s of warm-up publishing", path)
 		}
@@ -289,6 +295,11 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	}
 	for _, r := range recs {
 		r.reset()
+	}
+	if client != nil {
+		if err := client.reset(); err != nil {
+			return result{}, err
+		}
 	}
 
 	// Measure: the publisher process, this process's CPU time around it.
@@ -329,29 +340,192 @@ func (b *bench) run(path string, rate float64) (result, error) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	cpu := cpuTime() - cpu0
+	if client != nil {
+		if err := client.dump(recs); err != nil {
+			return result{}, err
+		}
+	}
 	return analyse(recs, published, duration, cpu)
 }
 
 // serveStreams serves the instance's streams over the SDK's gRPC adapter on a loopback listener (the protocol
-// Grafana speaks to the plugin process) and returns a client.
-func serveStreams(d *plugin.Datasource) (pluginv2.StreamClient, func(), error) {
+// Grafana speaks to the plugin process) and returns its address.
+func serveStreams(d *plugin.Datasource) (string, func(), error) {
 	opts, err := backend.GRPCServeOpts(backend.ServeOpts{StreamHandler: d})
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	srv := grpc.NewServer()
 	pluginv2.RegisterStreamServer(srv, opts.StreamServer)
 	go func() { _ = srv.Serve(l) }()
-	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return l.Addr().String(), srv.Stop, nil
+}
+
+// clientProcess is the -grpc client: this binary with -grpc-client, as Grafana's side of the streams, so that
+// its CPU is not counted as the plugin's. Commands on its stdin: "run <viewer> <path>", "reset", "dump"; on its
+// stdout: "seen <viewer>" when a viewer gets its first frame, "reset" when reset, and on dump one line per frame
+// ("<viewer> <unix ns> <base64>") then "end".
+type clientProcess struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	lines chan string
+	mu    sync.Mutex
+	seenV map[int]bool
+}
+
+func startClient(addr string) (*clientProcess, error) {
+	self, err := os.Executable()
 	if err != nil {
-		srv.Stop()
-		return nil, nil, err
+		return nil, err
 	}
-	return pluginv2.NewStreamClient(conn), func() { _ = conn.Close(); srv.Stop() }, nil
+	c := &clientProcess{cmd: exec.Command(self, "-grpc-client", addr), lines: make(chan string, 1024), seenV: map[int]bool{}}
+	c.cmd.Stderr = os.Stderr
+	if c.in, err = c.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	out, err := c.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "seen "); ok {
+				n, _ := strconv.Atoi(v)
+				c.mu.Lock()
+				c.seenV[n] = true
+				c.mu.Unlock()
+				continue
+			}
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+	return c, nil
+}
+
+func (c *clientProcess) run(viewer int, path string) { fmt.Fprintf(c.in, "run %d %s\n", viewer, path) }
+
+func (c *clientProcess) seen(viewer int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seenV[viewer]
+}
+
+func (c *clientProcess) reset() error {
+	fmt.Fprintln(c.in, "reset")
+	if l := <-c.lines; l != "reset" {
+		return fmt.Errorf("grpc client: %q, want reset", l)
+	}
+	return nil
+}
+
+// dump moves the client's frames into the viewers' recorders.
+func (c *clientProcess) dump(recs []*recorder) error {
+	fmt.Fprintln(c.in, "dump")
+	for l := range c.lines {
+		if l == "end" {
+			return nil
+		}
+		f := strings.SplitN(l, " ", 3)
+		if len(f) != 3 {
+			return fmt.Errorf("grpc client: bad line %q", l)
+		}
+		v, _ := strconv.Atoi(f[0])
+		ns, _ := strconv.ParseInt(f[1], 10, 64)
+		data, err := base64.StdEncoding.DecodeString(f[2])
+		if err != nil || v < 0 || v >= len(recs) {
+			return fmt.Errorf("grpc client: bad line %q", l)
+		}
+		recs[v].packets = append(recs[v].packets, data)
+		recs[v].at = append(recs[v].at, time.Unix(0, ns))
+	}
+	return errors.New("grpc client ended before its dump")
+}
+
+func (c *clientProcess) stop() {
+	_ = c.in.Close()
+	_ = c.cmd.Wait()
+}
+
+// grpcClient is the -grpc client process: it runs the streams it is told to over gRPC and records what arrives
+// (the time each frame arrived, as Grafana would see it).
+func grpcClient(addr string, in io.Reader, out io.Writer) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	client := pluginv2.NewStreamClient(conn)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	type frame struct {
+		viewer int
+		at     time.Time
+		data   []byte
+	}
+	var frames []frame
+	seen := map[int]bool{}
+	w := bufio.NewWriter(out)
+	say := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(w, format+"\n", args...)
+		_ = w.Flush()
+		mu.Unlock()
+	}
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 3 && f[0] == "run":
+			viewer, _ := strconv.Atoi(f[1])
+			s, err := client.RunStream(ctx, &pluginv2.RunStreamRequest{Path: f[2], PluginContext: &pluginv2.PluginContext{OrgId: 1,
+				PluginId: plugin.PluginID, DataSourceInstanceSettings: &pluginv2.DataSourceInstanceSettings{Uid: "livebench", Name: "livebench"}}})
+			if err != nil {
+				return err
+			}
+			go func() {
+				for {
+					p, err := s.Recv()
+					if err != nil {
+						return
+					}
+					now := time.Now()
+					mu.Lock()
+					frames = append(frames, frame{viewer, now, p.Data})
+					first := !seen[viewer]
+					seen[viewer] = true
+					mu.Unlock()
+					if first {
+						say("seen %d", viewer)
+					}
+				}
+			}()
+		case len(f) == 1 && f[0] == "reset":
+			mu.Lock()
+			frames = nil
+			mu.Unlock()
+			say("reset")
+		case len(f) == 1 && f[0] == "dump":
+			mu.Lock()
+			for _, fr := range frames {
+				fmt.Fprintf(w, "%d %d %s\n", fr.viewer, fr.at.UnixNano(), base64.StdEncoding.EncodeToString(fr.data))
+			}
+			fmt.Fprintln(w, "end")
+			_ = w.Flush()
+			mu.Unlock()
+		}
+	}
+	return sc.Err()
 }
 
 // analyse turns the viewers' frames into the result: latency over every frame of every viewer (each value once
