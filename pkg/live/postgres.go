@@ -93,6 +93,7 @@ type pgStream struct {
 	labelCache map[[2]string]string
 	plain      []*member           // emit's scratch: the members that get the shared frame
 	own        []telemetry.Reading // emit's scratch: a member's own rows
+	keys       []rowKey            // emit's scratch: the keys of s.rows
 
 	// aggregated streams (sel.Agg != ""): open buckets per series, and per series the newest bucket sent
 	agg     sqlquery.Aggregation
@@ -320,6 +321,7 @@ func (s *pgStream) emit(now time.Time) error {
 	s.prune()
 	s.active = slices.DeleteFunc(s.active, (*member).gone)
 	plain := s.plain[:0]
+	keys := s.keys[:0] // the rows' keys, made once for every member that needs them
 	cut := s.lastSeen.Add(-s.keep()).UnixMicro()
 	for _, m := range s.active {
 		if m.joinKeys != nil && m.joinNewest < cut {
@@ -329,9 +331,14 @@ func (s *pgStream) emit(now time.Time) error {
 			plain = append(plain, m)
 			continue
 		}
+		if len(keys) == 0 {
+			for i := range s.rows {
+				keys = append(keys, keyOf(s.seed, &s.rows[i]))
+			}
+		}
 		own := s.own[:0]
 		for i := range s.rows {
-			if _, had := m.joinKeys[keyOf(s.seed, &s.rows[i])]; !had {
+			if _, had := m.joinKeys[keys[i]]; !had {
 				own = append(own, s.rows[i])
 			}
 		}
@@ -346,7 +353,7 @@ func (s *pgStream) emit(now time.Time) error {
 			}
 		}
 	}
-	s.plain = plain
+	s.plain, s.keys = plain, keys
 	err := s.e.broadcast(plain, s.frameFor(s.rows, s.notice), len(s.rows))
 	clear(plain)
 	return err

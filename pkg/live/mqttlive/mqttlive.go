@@ -146,15 +146,7 @@ func (c *Client) Subscribe(filter string, h Handler) (unsubscribe func(), err er
 	fs.rebuild()
 	if !first {
 		// The replay goes out under the lock so that no live message for this filter can overtake it.
-		var replay []Message
-		for topic, m := range c.cache {
-			if mqttconn.MatchLevels(fs.parts, topic) {
-				m.Cached = true
-				replay = append(replay, m)
-			}
-		}
-		sortByReceived(replay)
-		if len(replay) > 0 {
+		if replay := c.cachedLocked(fs.parts); len(replay) > 0 {
 			h(replay)
 		}
 	}
@@ -445,6 +437,12 @@ func (c *Client) Cached(filter string, fn func([]Message)) {
 	parts := mqttconn.FilterLevels(filter)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	fn(c.cachedLocked(parts))
+}
+
+// cachedLocked returns the cached last messages of the topics the filter levels match, marked Cached, oldest
+// first. Callers hold c.mu.
+func (c *Client) cachedLocked(parts []string) []Message {
 	var out []Message
 	for topic, m := range c.cache {
 		if mqttconn.MatchLevels(parts, topic) {
@@ -453,7 +451,7 @@ func (c *Client) Cached(filter string, fn func([]Message)) {
 		}
 	}
 	sortByReceived(out)
-	fn(out)
+	return out
 }
 
 // deliver hands the messages of one read to the consumers.
