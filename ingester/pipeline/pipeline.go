@@ -1,4 +1,5 @@
-// Package pipeline is fieldline-ingester's core: MQTT subscription (paho, manual acknowledgements), decoding
+// Package pipeline is fieldline-ingester's core: MQTT subscription (internal/mqttsub, acknowledgements written
+// by the pipeline), decoding
 // with internal/telemetry, batching, delivery to every sink, and acknowledgement to the broker only after every
 // enabled sink has committed the batch or durably spooled it.
 //
@@ -17,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldline-iot/fieldline/ingester/config"
@@ -25,7 +25,6 @@ import (
 	"github.com/fieldline-iot/fieldline/ingester/sink"
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/internal/redact"
-	"github.com/fieldline-iot/fieldline/internal/retry"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
@@ -36,17 +35,15 @@ const reasonNoSubscription = "no_subscription"
 // ShutdownGrace bounds the final flush after the context ends (SIGTERM must exit within 10 s).
 const ShutdownGrace = 7 * time.Second
 
-// newClient builds the pipeline's paho clients. Tests substitute a fake mqtt.Client (see pipeline_test.go).
-var newClient = mqtt.NewClient
-
 type subscription struct {
 	cfg      config.Subscription
+	levels   []string // the filter's levels, for mqttconn.MatchLevels
 	dec      *telemetry.Decoder
 	received prometheus.Counter
 }
 
 type inbound struct {
-	msg      mqtt.Message
+	msg      message
 	sub      *subscription // nil: no configured subscription matched
 	received time.Time
 }
@@ -66,9 +63,7 @@ type Pipeline struct {
 	left           atomic.Bool            // -leave: unsubscribed
 	lastArrival    atomic.Int64           // unix nanoseconds of the last message received
 	unacked        atomic.Int64           // messages received and not yet acknowledged
-	lastMsg        mqtt.Message           // router goroutine only: drops the second delivery of one message to overlapping routes
-	client         mqtt.Client
-	runCtx         context.Context // Run's context, for reconnects started from paho callbacks
+	client         client
 
 	// batch loop only
 	cur      *batch
@@ -85,7 +80,7 @@ const inFlight = 2
 // batch is one group of messages and the readings decoded from them.
 type batch struct {
 	readings []telemetry.Reading
-	msgs     []mqtt.Message
+	msgs     []message
 	done     chan error
 }
 
@@ -105,7 +100,7 @@ func New(cfg config.Config, sinks []*sink.Buffered, m *metrics.Metrics, log *slo
 	for range inFlight + 1 {
 		p.free <- &batch{
 			readings: make([]telemetry.Reading, 0, cfg.Batch.MaxRows+64),
-			msgs:     make([]mqtt.Message, 0, cfg.Batch.MaxRows+64),
+			msgs:     make([]message, 0, cfg.Batch.MaxRows+64),
 			done:     make(chan error, 1),
 		}
 	}
@@ -119,101 +114,14 @@ func New(cfg config.Config, sinks []*sink.Buffered, m *metrics.Metrics, log *slo
 		if err != nil {
 			return nil, &config.Error{Key: fmt.Sprintf("mqtt.subscriptions[%d]", i), Err: err}
 		}
-		p.subs = append(p.subs, &subscription{cfg: sc, dec: dec, received: m.Received.WithLabelValues(sc.Filter)})
+		p.subs = append(p.subs, &subscription{cfg: sc, levels: mqttconn.FilterLevels(sc.Filter), dec: dec,
+			received: m.Received.WithLabelValues(sc.Filter)})
 	}
-	opts, err := p.clientOptions()
-	if err != nil {
+	var err error
+	if p.client, err = newClient(p); err != nil {
 		return nil, err
 	}
-	p.client = newClient(opts)
-	// Routes are added before connecting: a persistent session's queued messages arrive right after CONNACK,
-	// before any SUBSCRIBE, and paho leaves unrouted messages unacknowledged. Routes are matched in this order,
-	// so with overlapping filters the first configured subscription wins.
-	for _, s := range p.subs {
-		p.client.AddRoute(s.cfg.BrokerFilter(), p.handler(s))
-	}
 	return p, nil
-}
-
-func (p *Pipeline) clientOptions() (*mqtt.ClientOptions, error) {
-	c := p.cfg.MQTT
-	b := mqttconn.Broker{URL: c.URL, ClientID: c.ClientID, Username: c.Username, Password: c.Password}
-	if mqttconn.SecureScheme(c.URL) || c.TLS.CAFile != "" || c.TLS.CertFile != "" {
-		tc, err := c.TLS.Config("mqtt.tls")
-		if err != nil {
-			return nil, err
-		}
-		b.TLS = tc
-	}
-	o := b.ClientOptions().
-		SetCleanSession(c.CleanSession).
-		SetAutoAckDisabled(true). // acknowledge only after the sinks commit
-		SetOrderMatters(true).    // handlers run in the router goroutine, in order; ours only enqueue
-		SetKeepAlive(c.KeepAlive).
-		SetPingTimeout(10 * time.Second).
-		SetAutoReconnect(true).
-		SetMaxReconnectInterval(10 * time.Second). // paho's default backs off to 10 minutes
-		SetConnectRetry(false).                    // connectLoop retries the first connection itself, logging why each attempt failed
-		SetStore(mqttconn.NoStore{}).
-		SetDefaultPublishHandler(p.handler(nil)).
-		SetOnConnectHandler(p.onConnect).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			p.connected.Store(false)
-			p.m.Connected.Set(0)
-			p.m.ConnectionsLost.Inc()
-			p.log.Warn("MQTT connection lost; reconnecting (unacknowledged messages will be redelivered)", "err", err)
-		}).
-		SetReconnectingHandler(func(_ mqtt.Client, _ *mqtt.ClientOptions) {
-			p.log.Info("MQTT reconnecting", "broker", redact.URL(c.URL))
-		})
-	return o, nil
-}
-
-func (p *Pipeline) onConnect(c mqtt.Client) {
-	filters := make(map[string]byte, len(p.subs))
-	for _, s := range p.subs {
-		filters[s.cfg.BrokerFilter()] = s.cfg.QoS
-	}
-	if p.cfg.MQTT.Leave {
-		p.unsubscribeToLeave(c, filters)
-		return
-	}
-	tok := c.SubscribeMultiple(filters, nil) // nil callback: the routes added in New handle messages
-	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		err := tok.Error()
-		if err == nil {
-			err = errors.New("no SUBACK within 15s")
-		}
-		p.log.Error("MQTT subscribe failed; reconnecting", "err", err)
-		go c.Disconnect(100) // AutoReconnect does not apply to a deliberate disconnect: reconnect by hand
-		go p.reconnect()
-		return
-	}
-	p.connected.Store(true)
-	p.m.Connected.Set(1)
-	p.log.Info("MQTT connected and subscribed", "broker", redact.URL(p.cfg.MQTT.URL), "client_id", p.cfg.MQTT.ClientID,
-		"clean_session", p.cfg.MQTT.CleanSession, "subscriptions", len(filters))
-}
-
-// unsubscribeToLeave (mode -leave) removes the session's subscriptions, so the broker routes no new message to
-// it (a share group's other members get them all), while what it already queued for the session still
-// arrives and is stored and acknowledged.
-func (p *Pipeline) unsubscribeToLeave(c mqtt.Client, filters map[string]byte) {
-	names := make([]string, 0, len(filters))
-	for f := range filters {
-		names = append(names, f)
-	}
-	tok := c.Unsubscribe(names...)
-	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		p.log.Error("leave: MQTT unsubscribe failed; reconnecting", "err", tok.Error())
-		go c.Disconnect(100)
-		go p.reconnect()
-		return
-	}
-	p.connected.Store(true)
-	p.m.Connected.Set(1)
-	p.left.Store(true)
-	p.log.Info("leave: unsubscribed; storing what the broker queued for this session", "client_id", p.cfg.MQTT.ClientID, "filters", names)
 }
 
 // leaveWhenDrained (mode -leave) ends Run once the session is unsubscribed and no message has arrived for
@@ -236,66 +144,67 @@ func (p *Pipeline) leaveWhenDrained(ctx context.Context, stop context.CancelFunc
 	}
 }
 
-// connectLoop makes the first connection, retrying with backoff (1 s → 10 s) and logging each failure (a wrong
-// password or an unreachable broker says so). Later drops are paho's AutoReconnect's business.
-func (p *Pipeline) connectLoop(ctx context.Context) {
-	delay := retry.New(time.Second, 10*time.Second)
-	for ctx.Err() == nil {
-		backoff := delay.Next()
-		p.log.Info("connecting to MQTT", "broker", redact.URL(p.cfg.MQTT.URL), "client_id", p.cfg.MQTT.ClientID)
-		tok := p.client.Connect()
-		if !tok.WaitTimeout(20 * time.Second) {
-			p.log.Warn("MQTT connect failed; retrying", "err", "no CONNACK within 20s", "retry_in", backoff)
-		} else if err := tok.Error(); err != nil {
-			p.log.Warn("MQTT connect failed; retrying", "err", err, "retry_in", backoff)
-		} else {
-			return
-		}
-		retry.Wait(ctx, backoff)
+// brokerFilters are the filters to subscribe to, as the broker sees them (shared ones with their $share/<group>/
+// prefix), in configuration order, and their QoS.
+func (p *Pipeline) brokerFilters() (filters []string, qos []byte) {
+	for _, s := range p.subs {
+		filters = append(filters, s.cfg.BrokerFilter())
+		qos = append(qos, s.cfg.QoS)
 	}
+	return filters, qos
 }
 
-func (p *Pipeline) reconnect() {
-	time.Sleep(2 * time.Second)
-	if !p.closing.Load() {
-		p.connectLoop(p.runCtx)
-	}
-}
-
-// route finds the first configured subscription whose filter matches topic (nil: none). paho's router does this
-// for the routes added in New, but it also drops a route when its filter is unsubscribed, while messages the
-// broker already queued for the session still arrive (mode -leave): those reach the default handler and must be
-// stored, not counted as unsubscribed.
+// route finds the first configured subscription whose filter matches topic (nil: none: a persistent session
+// remembers filters the configuration no longer has). With overlapping filters the first configured one wins,
+// so a message is stored once. Messages the broker queued for the session before -leave unsubscribed it still
+// match their subscription and are stored.
 func (p *Pipeline) route(topic string) *subscription {
 	for _, s := range p.subs {
-		if mqttconn.Match(s.cfg.Filter, topic) {
+		if mqttconn.MatchLevels(s.levels, topic) {
 			return s
 		}
 	}
 	return nil
 }
 
-// handler enqueues a message for the batch loop. It never decodes or blocks on I/O: paho drops the connection
-// when a handler blocks. The queue holds mqtt.max_inflight messages, which must be at least the broker's
-// in-flight window, so it does not fill while the broker waits for acknowledgements.
-func (p *Pipeline) handler(s *subscription) mqtt.MessageHandler {
-	return func(_ mqtt.Client, m mqtt.Message) {
-		if m == p.lastMsg {
-			return
-		}
-		p.lastMsg = m
-		if p.closing.Load() {
-			return // not acknowledged: the broker redelivers it to the next session
-		}
-		if s == nil {
-			s = p.route(m.Topic())
-		}
-		now := time.Now()
-		p.lastArrival.Store(now.UnixNano())
-		p.unacked.Add(1)
-		p.m.Inflight.Inc()
-		p.in <- inbound{msg: m, sub: s, received: now}
+// receive enqueues a message for the batch loop (from the MQTT client's reader goroutine). It never decodes or
+// blocks on I/O. The queue holds mqtt.max_inflight messages, which must be at least the broker's in-flight
+// window, so it does not fill while the broker waits for acknowledgements.
+func (p *Pipeline) receive(m message) {
+	if p.closing.Load() {
+		return // not acknowledged: the broker redelivers it to the next session
 	}
+	now := time.Now()
+	p.lastArrival.Store(now.UnixNano())
+	p.unacked.Add(1)
+	p.m.Inflight.Inc()
+	p.in <- inbound{msg: m, sub: p.route(m.topic), received: now}
+}
+
+// subscribed is called when the broker has answered the subscription: messages flow.
+func (p *Pipeline) subscribed() {
+	p.connected.Store(true)
+	p.m.Connected.Set(1)
+	p.log.Info("MQTT connected and subscribed", "broker", redact.URL(p.cfg.MQTT.URL), "client_id", p.cfg.MQTT.ClientID,
+		"clean_session", p.cfg.MQTT.CleanSession, "subscriptions", len(p.subs))
+}
+
+// leftSession (mode -leave) is called once the broker has removed the session's subscriptions, so it routes
+// no new message to it (a share group's other members get them all), while what it already queued for the
+// session still arrives and is stored and acknowledged.
+func (p *Pipeline) leftSession() {
+	p.connected.Store(true)
+	p.m.Connected.Set(1)
+	p.left.Store(true)
+	p.log.Info("leave: unsubscribed; storing what the broker queued for this session", "client_id", p.cfg.MQTT.ClientID, "subscriptions", len(p.subs))
+}
+
+// lost is called when an established connection ends; the client reconnects.
+func (p *Pipeline) lost(err error) {
+	p.connected.Store(false)
+	p.m.Connected.Set(0)
+	p.m.ConnectionsLost.Inc()
+	p.log.Warn("MQTT connection lost; reconnecting (unacknowledged messages will be redelivered)", "err", err)
 }
 
 // Connected reports whether the MQTT client is connected and subscribed.
@@ -329,7 +238,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.lastArrival.Store(time.Now().UnixNano())
 		go p.leaveWhenDrained(ctx, stop, 3*time.Second)
 	}
-	p.runCtx = ctx
 	replayCtx, stopReplay := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	for _, s := range p.sinks {
@@ -342,7 +250,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	ackerDone := make(chan error, 1)
 	go func() { ackerDone <- p.acker() }()
 
-	go p.connectLoop(ctx)
+	go p.client.Run()
 
 	p.batchLoop(ctx, writeCtx)
 
@@ -365,7 +273,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.submit(writeCtx)
 	close(p.order)
 	err := <-ackerDone
-	p.client.Disconnect(250)
+	p.client.Disconnect()
 	p.connected.Store(false)
 	p.m.Connected.Set(0)
 	if p.cfg.MQTT.Leave && err == nil && p.left.Load() {
@@ -384,17 +292,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // endSession (mode -leave) connects once with a clean session under the same client id, which makes the broker
 // discard the persistent session, so nothing is queued for this member any more.
 func (p *Pipeline) endSession() error {
-	opts, err := p.clientOptions()
-	if err != nil {
-		return err
+	if err := p.client.EndSession(); err != nil {
+		return fmt.Errorf("leave: end the persistent session: %w", err)
 	}
-	opts.SetCleanSession(true).SetAutoReconnect(false).SetOnConnectHandler(nil).SetConnectionLostHandler(nil)
-	c := newClient(opts)
-	tok := c.Connect()
-	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("leave: end the persistent session: %w", tok.Error())
-	}
-	c.Disconnect(250)
 	p.log.Info("leave: persistent session ended; this client id is out of its share group", "client_id", p.cfg.MQTT.ClientID)
 	return nil
 }
@@ -489,9 +389,7 @@ func (p *Pipeline) acker() error {
 				p.m.Batches.Inc()
 				p.m.BatchRows.Observe(float64(n))
 			}
-			for _, m := range b.msgs {
-				m.Ack() // paho drops acks for messages of a connection that has since been lost (they are redelivered)
-			}
+			p.ack(b.msgs)
 			n := float64(len(b.msgs))
 			p.m.Acked.Add(n)
 			p.m.Inflight.Sub(n)
@@ -512,18 +410,45 @@ func (p *Pipeline) acker() error {
 	return failed
 }
 
+// ack queues the acknowledgements of msgs (in receipt order) on the sessions they arrived on and writes them:
+// one write for a batch from one connection.
+func (p *Pipeline) ack(msgs []message) {
+	var last acker
+	for i := range msgs {
+		m := &msgs[i]
+		if m.kind == 0 {
+			continue
+		}
+		if m.session != last && last != nil {
+			p.flush(last)
+		}
+		last = m.session
+		m.session.QueueAck(m.kind, m.id)
+	}
+	if last != nil {
+		p.flush(last)
+	}
+}
+
+func (p *Pipeline) flush(a acker) {
+	if err := a.Flush(); err != nil {
+		// The connection is gone; its messages are redelivered on the next one.
+		p.log.Debug("MQTT acknowledgements not written", "err", err)
+	}
+}
+
 // add decodes one message into the current batch (or counts its rejection).
 func (p *Pipeline) add(in inbound) {
 	b := p.cur
 	b.msgs = append(b.msgs, in.msg)
 	if in.sub == nil {
 		p.rejected[reasonNoSubscription].Inc()
-		p.rejects.note(reasonNoSubscription, in.msg.Topic(), "no configured subscription matches this topic")
+		p.rejects.note(reasonNoSubscription, in.msg.topic, "no configured subscription matches this topic")
 		return
 	}
 	in.sub.received.Inc()
 	var err error
-	b.readings, err = in.sub.dec.Decode(in.msg.Topic(), in.msg.Payload(), in.received, b.readings)
+	b.readings, err = in.sub.dec.Decode(in.msg.topic, in.msg.payload, in.received, b.readings)
 	if err != nil {
 		r, detail := telemetry.ReasonOf(err)
 		reason := string(r)
@@ -533,7 +458,7 @@ func (p *Pipeline) add(in inbound) {
 			p.rejected[reason] = c
 		}
 		c.Inc()
-		p.rejects.note(reason, in.msg.Topic(), detail)
+		p.rejects.note(reason, in.msg.topic, detail)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/fieldline-iot/fieldline/ingester/config"
@@ -94,9 +93,9 @@ func testConfig() config.Config {
 // stop ends Run and returns its error.
 func start(t *testing.T, cfg config.Config, s *memSink) *harness {
 	t.Helper()
-	h := &harness{client: &fakeClient{}, sink: s, m: metrics.New(), spool: filepath.Join(t.TempDir(), "mem")}
+	h := &harness{client: &fakeClient{stop: make(chan struct{})}, sink: s, m: metrics.New(), spool: filepath.Join(t.TempDir(), "mem")}
 	old := newClient
-	newClient = func(o *mqtt.ClientOptions) mqtt.Client { h.client.opts = o; return h.client }
+	newClient = func(p *Pipeline) (client, error) { h.client.p = p; return h.client, nil }
 	t.Cleanup(func() { newClient = old })
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -141,26 +140,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestSubscribeAndRoutes: routes are in place before the first CONNECT (a persistent session's queued
-// messages arrive right after CONNACK), one per subscription in configuration order, and the broker is asked
-// for every filter with its QoS (shared ones with their $share prefix); manual acknowledgement is on.
-func TestSubscribeAndRoutes(t *testing.T) {
+// TestSubscribe: the broker is asked for every filter with its QoS, in configuration order (shared ones with
+// their $share prefix), and the pipeline is ready once it answered.
+func TestSubscribe(t *testing.T) {
 	h := start(t, testConfig(), &memSink{})
 	c := h.client
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var filters []string
-	for _, r := range c.routes {
-		filters = append(filters, r.filter)
-	}
-	if want := []string{"pico/+/+", "iiot/+/+", "$share/g/json/#"}; !slices.Equal(filters, want) || c.routesAtConnect != 3 {
-		t.Errorf("routes %v (%d before CONNECT), want %v all before CONNECT", filters, c.routesAtConnect, want)
-	}
-	if want := map[string]byte{"pico/+/+": 1, "iiot/+/+": 1, "$share/g/json/#": 1}; fmt.Sprint(c.subscribed) != fmt.Sprint(want) {
-		t.Errorf("subscribed %v, want %v", c.subscribed, want)
-	}
-	if !c.opts.AutoAckDisabled {
-		t.Error("paho would acknowledge messages before the sinks commit them")
+	if want := []string{"pico/+/+", "iiot/+/+", "$share/g/json/#"}; !slices.Equal(c.subscribed, want) || !slices.Equal(c.qos, []byte{1, 1, 1}) {
+		t.Errorf("subscribed %v QoS %v, want %v QoS 1", c.subscribed, c.qos, want)
 	}
 	if testutil.ToFloat64(h.m.Connected) != 1 || h.p.Ready() != nil {
 		t.Errorf("connected gauge %v, Ready %v", testutil.ToFloat64(h.m.Connected), h.p.Ready())
@@ -423,9 +411,9 @@ func TestRejectionsCountedAndAcked(t *testing.T) {
 }
 
 // TestUnknownSubscription: a message for a filter the configuration does not have (a persistent session
-// remembers old subscriptions) reaches the default handler and is counted as no_subscription and
-// acknowledged, never stored; a message for a configured filter whose route paho dropped (-leave
-// unsubscribed it) is still matched to its subscription and stored.
+// remembers old subscriptions) is counted as no_subscription and acknowledged, never stored; in -leave mode,
+// once the session's filters are unsubscribed, a message the broker had queued for it is still matched to its
+// subscription and stored.
 func TestUnknownSubscription(t *testing.T) {
 	s := &memSink{}
 	h := start(t, testConfig(), s)
@@ -439,23 +427,32 @@ func TestUnknownSubscription(t *testing.T) {
 		t.Errorf("stored %v", s.committed())
 	}
 
-	h.client.dropRoutes()
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.MQTT.Leave = true
+	h = start(t, cfg, s)
+	if !h.p.left.Load() {
+		t.Fatal("-leave: not unsubscribed")
+	}
 	queued := newMessage("iiot/node2/pressure", "1013")
 	h.client.deliver(queued)
 	waitFor(t, "acknowledgement of the queued message", queued.acked)
 	if got := sortedReadings(s.committed()); !slices.Equal(got, []reading{{"node2", "pressure", "", 1013}}) {
 		t.Errorf("stored %v", got)
 	}
-	if got := testutil.ToFloat64(h.m.Rejected.WithLabelValues(reasonNoSubscription)); got != 1 {
-		t.Errorf("rejected{no_subscription} = %v after a routed message, want 1", got)
+	if got := testutil.ToFloat64(h.m.Rejected.WithLabelValues(reasonNoSubscription)); got != 0 {
+		t.Errorf("-leave: rejected{no_subscription} = %v for a configured filter, want 0", got)
 	}
 	if got := testutil.ToFloat64(h.m.Received.WithLabelValues("iiot/+/+")); got != 1 {
 		t.Errorf("received{iiot/+/+} = %v, want 1", got)
 	}
 }
 
-// TestOverlappingSubscriptions: paho calls every matching route with the same message; the first configured
-// subscription takes it and the second delivery is dropped (one reading, one acknowledgement).
+// TestOverlappingSubscriptions: a delivered message is routed to the first configured subscription whose
+// filter matches, never to two (one reading, one acknowledgement). A broker may also send a copy per matching
+// filter (MQTT 3.1.1 §3.3.5); each copy is then a message of its own.
 func TestOverlappingSubscriptions(t *testing.T) {
 	cfg := testConfig()
 	cfg.MQTT.Subs = []config.Subscription{

@@ -7,9 +7,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
-// Broker is what every Fieldline MQTT client needs to reach a broker: the ingester's paho client, the plugin's
-// live client (pkg/live/mqttlive, which reads paho's options) and the plugin's health check, which so tests
-// the very connection its streams use.
+// Broker is what every Fieldline MQTT client needs to reach a broker: the ingester's client, the plugin's live
+// client (pkg/live/mqttlive) and the plugin's health check, which so tests the very connection its streams use.
+// Both clients (internal/mqttsub) read paho's ClientOptions.
 type Broker struct {
 	URL                string
 	ClientID           string
@@ -18,12 +18,11 @@ type Broker struct {
 	// nil on a secure scheme means TLS 1.2+ with the system roots (see Dial).
 	TLS            *tls.Config
 	ConnectTimeout time.Duration // default 10 s
-	WriteTimeout   time.Duration // bounds paho's publish and subscribe sends; 0: no bound (paho's default)
+	WriteTimeout   time.Duration // bounds each write to the broker; 0: no bound
 }
 
-// ClientOptions returns paho options with b's broker, identity, credentials, TLS and timeouts, dialing with
-// Open (buffered, write-coalescing) for tcp and ssl brokers. Callers add their session, reconnect and handler
-// settings.
+// ClientOptions returns paho options with b's broker, identity, credentials, TLS and timeouts. Callers add
+// their keep-alive.
 func (b Broker) ClientOptions() *mqtt.ClientOptions {
 	connect := b.ConnectTimeout
 	if connect <= 0 {
@@ -43,6 +42,5 @@ func (b Broker) ClientOptions() *mqtt.ClientOptions {
 	if b.TLS != nil {
 		o.SetTLSConfig(b.TLS.Clone())
 	}
-	Use(o)
 	return o
 }

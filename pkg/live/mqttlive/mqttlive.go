@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -34,6 +33,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
+	"github.com/fieldline-iot/fieldline/internal/mqttsub"
 	"github.com/fieldline-iot/fieldline/internal/retry"
 )
 
@@ -81,7 +81,7 @@ type Client struct {
 	started  bool
 	closed   bool
 	connects int
-	sess     *session          // the connected session; nil while disconnected
+	sess     *mqttsub.Session  // the connected session; nil while disconnected
 	nextID   uint16            // last packet identifier used
 	subIDs   map[uint16]string // SUBSCRIBE packet id → filter, until its SUBACK
 	cancel   context.CancelFunc
@@ -190,7 +190,7 @@ func (c *Client) unsubscribe(filter string, hp *Handler) {
 		p := packets.NewControlPacket(packets.Unsubscribe).(*packets.UnsubscribePacket)
 		p.MessageID = c.packetIDLocked()
 		p.Topics = []string{filter}
-		if err := c.sess.send(p); err != nil {
+		if err := c.sess.Send(p); err != nil {
 			c.log.Warn("MQTT unsubscribe failed", "filter", filter, "error", err)
 		}
 	}
@@ -222,13 +222,13 @@ func (c *Client) packetIDLocked() uint16 {
 	return c.nextID
 }
 
-func (c *Client) subscribeLocked(s *session, filter string) {
+func (c *Client) subscribeLocked(s *mqttsub.Session, filter string) {
 	p := packets.NewControlPacket(packets.Subscribe).(*packets.SubscribePacket)
 	p.MessageID = c.packetIDLocked()
 	p.Topics = []string{filter}
 	p.Qoss = []byte{c.cfg.QoS}
 	c.subIDs[p.MessageID] = filter
-	if err := s.send(p); err != nil {
+	if err := s.Send(p); err != nil {
 		// The read loop sees the broken connection too; the next connect subscribes again.
 		c.log.Warn("MQTT subscribe failed", "filter", filter, "error", err)
 	}
@@ -259,18 +259,15 @@ func (c *Client) run(ctx context.Context) {
 
 // session dials, connects, subscribes every filter and reads until the connection fails or ctx ends.
 func (c *Client) session(ctx context.Context) (connected bool, err error) {
-	conn, err := c.dial()
+	conn, err := mqttsub.Dial(c.cfg.Dial, c.cfg.Options)
 	if err != nil {
 		return false, err
 	}
-	s := newSession(conn, c.cfg.ReadInterval, c.opts.WriteTimeout())
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() {
-		_ = s.send(packets.NewControlPacket(packets.Disconnect))
-		_ = conn.Close()
-	})
+	s := mqttsub.NewSession(conn, c.cfg.ReadInterval, c.opts.WriteTimeout())
+	defer s.Close()
+	stop := context.AfterFunc(ctx, s.Disconnect)
 	defer stop()
-	if err := c.handshake(s); err != nil {
+	if _, err := s.Handshake(c.cfg.Options, true); err != nil {
 		return false, err
 	}
 
@@ -298,93 +295,36 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 
 	kctx, kcancel := context.WithCancel(ctx)
 	defer kcancel()
-	go s.keepAlive(kctx, c.opts.KeepAlive(), c.opts.PingTimeout(), c.log)
+	go s.KeepAlive(kctx, c.opts.KeepAlive(), c.opts.PingTimeout(), c.log)
 	return true, c.read(s)
 }
 
-// dial opens a connection to the first broker that answers.
-func (c *Client) dial() (net.Conn, error) {
-	var errs []error
-	for _, u := range c.opts.Servers() {
-		conn, err := mqttconn.DialVia(c.cfg.Dial, u, *c.cfg.Options)
-		if err == nil {
-			return conn, nil
-		}
-		errs = append(errs, fmt.Errorf("%s://%s: %w", u.Scheme, u.Host, err))
-	}
-	if len(errs) == 0 {
-		return nil, errors.New("mqttlive: no broker configured")
-	}
-	return nil, errors.Join(errs...)
-}
-
-// handshake sends CONNECT (MQTT 3.1.1, clean session) and waits for a CONNACK that accepts it.
-func (c *Client) handshake(s *session) error {
-	p := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
-	p.ProtocolName, p.ProtocolVersion = "MQTT", 4
-	p.CleanSession = true
-	p.ClientIdentifier = c.opts.ClientID()
-	p.Keepalive = uint16(c.opts.KeepAlive() / time.Second)
-	if u := c.opts.Username(); u != "" {
-		p.UsernameFlag, p.Username = true, u
-	}
-	if pw := c.opts.Password(); pw != "" {
-		p.PasswordFlag, p.Password = true, []byte(pw)
-	}
-	if err := s.send(p); err != nil {
-		return fmt.Errorf("send CONNECT: %w", err)
-	}
-	timeout := c.opts.ConnectTimeout()
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
-	reply, err := packets.ReadPacket(s.r)
-	if err != nil {
-		return fmt.Errorf("read CONNACK: %w", err)
-	}
-	_ = s.conn.SetReadDeadline(time.Time{})
-	ack, ok := reply.(*packets.ConnackPacket)
-	if !ok {
-		return fmt.Errorf("expected CONNACK, got %s", packetName(reply))
-	}
-	if ack.ReturnCode != packets.Accepted {
-		if err := packets.ConnErrors[ack.ReturnCode]; err != nil {
-			return fmt.Errorf("broker refused the connection: %w", err)
-		}
-		return fmt.Errorf("broker refused the connection: return code %d", ack.ReturnCode)
-	}
-	return nil
-}
-
 // read is the session's one reader: it dispatches publications inline and queues their acknowledgements.
-func (c *Client) read(s *session) error {
+func (c *Client) read(s *mqttsub.Session) error {
 	defer func() { c.inbox = c.inbox[:0] }() // a read cut short by an error is not delivered: not acknowledged either
+	r := s.Reader()
 	for {
-		if s.r.Buffered() == 0 {
+		if r.Buffered() == 0 {
 			// The next packet needs a socket read: deliver this read's messages, then acknowledge them and
 			// (under load) wait before reading again.
 			c.deliver()
-			if err := s.beforeRead(); err != nil {
+			if err := s.BeforeRead(); err != nil {
 				return err
 			}
 		}
-		pkt, err := packets.ReadPacket(s.r)
+		pkt, err := packets.ReadPacket(r)
 		if err != nil {
 			return err
 		}
 		switch p := pkt.(type) {
 		case *packets.PublishPacket:
 			c.inbox = append(c.inbox, Message{Topic: p.TopicName, Payload: p.Payload, Retained: p.Retain})
-			switch p.Qos {
-			case 1:
-				s.queueAck(ackPuback, p.MessageID)
-			case 2:
-				// Shown on PUBLISH; the broker releases it with PUBREL, answered below.
-				s.queueAck(ackPubrec, p.MessageID)
+			// QoS 2 is shown on PUBLISH; the broker releases it with PUBREL, answered below.
+			if kind, ok := mqttsub.AckKind(p.Qos); ok {
+				s.QueueAck(kind, p.MessageID)
 			}
 		case *packets.PubrelPacket:
-			s.queueAck(ackPubcomp, p.MessageID)
+			s.QueueAck(mqttsub.AckPubcomp, p.MessageID)
 		case *packets.SubackPacket:
 			c.mu.Lock()
 			filter := c.subIDs[p.MessageID]
@@ -397,15 +337,9 @@ func (c *Client) read(s *session) error {
 			}
 		case *packets.UnsubackPacket, *packets.PingrespPacket:
 		default:
-			return fmt.Errorf("unexpected %s packet from the broker", packetName(pkt))
+			return fmt.Errorf("unexpected %s packet from the broker", mqttsub.PacketName(pkt))
 		}
 	}
-}
-
-// packetName is the packet's type name (CONNACK, PUBLISH, …) from paho's String form.
-func packetName(p packets.ControlPacket) string {
-	name, _, _ := strings.Cut(p.String(), ":")
-	return name
 }
 
 // Connections is the number of successful connects so far.
@@ -563,20 +497,20 @@ func sortByReceived(ms []Message) {
 // the plugin's health check, which so tests the connection its live streams use. ctx bounds it.
 func Check(ctx context.Context, cfg Config) error {
 	c := New(cfg)
-	conn, err := c.dial()
+	conn, err := mqttsub.Dial(c.cfg.Dial, c.cfg.Options)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	s := mqttsub.NewSession(conn, -1, c.opts.WriteTimeout())
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
 	defer stop()
-	s := newSession(conn, -1, c.opts.WriteTimeout())
-	if err := c.handshake(s); err != nil {
+	if _, err := s.Handshake(c.cfg.Options, true); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("connect: %w", ctx.Err())
 		}
 		return fmt.Errorf("connect: %w", err)
 	}
-	_ = s.send(packets.NewControlPacket(packets.Disconnect))
+	s.Disconnect()
 	return nil
 }

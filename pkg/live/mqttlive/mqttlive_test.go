@@ -1,7 +1,6 @@
 package mqttlive
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/fieldline-iot/fieldline/internal/testsvc"
 )
@@ -266,25 +264,4 @@ func TestWebSocket(t *testing.T) {
 		ms := got.snapshot()
 		return len(ms) > 0 && ms[0].Topic == "ws/a" && string(ms[0].Payload) == "over-ws"
 	})
-}
-
-// TestAckBytesMatchPaho: the acknowledgements queueAck writes are byte for byte paho's PUBACK, PUBREC and PUBCOMP.
-func TestAckBytesMatchPaho(t *testing.T) {
-	for _, id := range []uint16{1, 255, 256, 0x1234, 0xffff} {
-		for kind, pkt := range map[byte]packets.ControlPacket{
-			ackPuback:  &packets.PubackPacket{FixedHeader: packets.FixedHeader{MessageType: packets.Puback}, MessageID: id},
-			ackPubrec:  &packets.PubrecPacket{FixedHeader: packets.FixedHeader{MessageType: packets.Pubrec}, MessageID: id},
-			ackPubcomp: &packets.PubcompPacket{FixedHeader: packets.FixedHeader{MessageType: packets.Pubcomp}, MessageID: id},
-		} {
-			var want bytes.Buffer
-			if err := pkt.Write(&want); err != nil {
-				t.Fatal(err)
-			}
-			s := &session{}
-			s.queueAck(kind, id)
-			if !bytes.Equal(s.acks.Bytes(), want.Bytes()) {
-				t.Errorf("%s id %d: %x, paho writes %x", pkt, id, s.acks.Bytes(), want.Bytes())
-			}
-		}
-	}
 }

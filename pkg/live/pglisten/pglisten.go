@@ -9,7 +9,7 @@
 // visible to the read-back that follows.
 //
 // Under load the listener reads in rounds: after a notification it waits until ReadInterval has passed (with
-// the socket's receive low-water mark raised: pkg/live/readpace), then collects everything that arrived meanwhile
+// the socket's receive low-water mark raised: internal/readpace), then collects everything that arrived meanwhile
 // with one round trip (a Ping, whose reply comes after every notification sent before it) and hands it to
 // each subscriber as one batch. The first notification after a quiet spell is delivered at once. At 1 000
 // rows/s this costs a wake-up per interval instead of one per notification.
@@ -27,8 +27,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/fieldline-iot/fieldline/internal/readpace"
 	"github.com/fieldline-iot/fieldline/internal/retry"
-	"github.com/fieldline-iot/fieldline/pkg/live/readpace"
 )
 
 // Handler receives a listener's events. Both methods must return quickly.

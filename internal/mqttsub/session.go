@@ -1,4 +1,17 @@
-package mqttlive
+// Package mqttsub is the subscriber side of an MQTT 3.1.1 connection, written for CPU per message: ONE
+// goroutine reads packets with paho's packets codec (bufio over the socket, reads optionally spaced by
+// internal/readpace), and acknowledgements are 4-byte writes queued under a mutex and sent together — after
+// a read's messages were handed on (the plugin's live client, pkg/live/mqttlive) or after a batch committed
+// (the ingester, ingester/pipeline). paho's full client spends a goroutine hand-off per inbound message and
+// three per acknowledgement (reader → router → handler; acker → router → outgoing), which on the 2-core
+// machines we measure on were most of the CPU of both (docs/benchmarks.md); it also has no way to send a
+// group of acknowledgements in one write. Connection options (brokers, credentials, TLS, WebSocket, timeouts)
+// are paho's ClientOptions, and dialing is internal/mqttconn's, so every Fieldline MQTT client is configured the
+// same way.
+//
+// A Session is one connection: Dial, then Handshake (CONNECT/CONNACK), then the owner's read loop calls
+// BeforeRead whenever Reader() has nothing buffered and reads packets with packets.ReadPacket.
+package mqttsub
 
 import (
 	"bufio"
@@ -13,13 +26,13 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
-	"github.com/fieldline-iot/fieldline/pkg/live/readpace"
+	"github.com/fieldline-iot/fieldline/internal/readpace"
 )
 
-// session is one connection to the broker. Its reader goroutine owns r; writes from any goroutine go through
+// Session is one connection to the broker. Its reader goroutine owns r; writes from any goroutine go through
 // wmu. Acknowledgements are queued and written in one go just before the reader's next socket read, so a
 // group of messages read together is acknowledged with one write.
-type session struct {
+type Session struct {
 	conn         net.Conn
 	r            *bufio.Reader
 	pace         *readpace.Pacer
@@ -31,8 +44,8 @@ type session struct {
 	out  bytes.Buffer // scratch for one packet
 }
 
-func newSession(conn net.Conn, readInterval, writeTimeout time.Duration) *session {
-	s := &session{conn: conn, writeTimeout: writeTimeout}
+func NewSession(conn net.Conn, readInterval, writeTimeout time.Duration) *Session {
+	s := &Session{conn: conn, writeTimeout: writeTimeout}
 	s.lastRead.Store(time.Now().UnixNano())
 	s.pace = readpace.New(conn, readInterval)
 	s.r = bufio.NewReaderSize(&spacedReader{s: s, pace: s.pace}, 64<<10)
@@ -40,7 +53,7 @@ func newSession(conn net.Conn, readInterval, writeTimeout time.Duration) *sessio
 }
 
 // send writes p at once (after any queued acknowledgements, keeping the order).
-func (s *session) send(p packets.ControlPacket) error {
+func (s *Session) Send(p packets.ControlPacket) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.out.Reset()
@@ -56,27 +69,27 @@ func (s *session) send(p packets.ControlPacket) error {
 
 // Acknowledgement packet types (MQTT 3.1.1 §3.4–3.7): the first byte of PUBACK, PUBREC and PUBCOMP.
 const (
-	ackPuback  byte = 0x40
-	ackPubrec  byte = 0x50
-	ackPubcomp byte = 0x70
+	AckPuback  byte = 0x40
+	AckPubrec  byte = 0x50
+	AckPubcomp byte = 0x70
 )
 
 // queueAck adds an acknowledgement (PUBACK, PUBREC or PUBCOMP of message id) to be written before the next socket
 // read. The 4 bytes are written directly: paho's packet types allocate a packet and a buffer for each (13 % of
 // the live client's CPU at 1 000 msg/s); TestAckBytesMatchPaho keeps them equal to paho's encoding.
-func (s *session) queueAck(kind byte, id uint16) {
+func (s *Session) QueueAck(kind byte, id uint16) {
 	s.wmu.Lock()
 	s.acks.Write([]byte{kind, 2, byte(id >> 8), byte(id)})
 	s.wmu.Unlock()
 }
 
-func (s *session) flush() error {
+func (s *Session) Flush() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	return s.flushLocked()
 }
 
-func (s *session) flushLocked() error {
+func (s *Session) flushLocked() error {
 	if s.acks.Len() == 0 {
 		return nil
 	}
@@ -85,7 +98,7 @@ func (s *session) flushLocked() error {
 	return err
 }
 
-func (s *session) write(b []byte) error {
+func (s *Session) write(b []byte) error {
 	if s.writeTimeout > 0 {
 		_ = s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 	}
@@ -95,7 +108,7 @@ func (s *session) write(b []byte) error {
 
 // keepAlive sends PINGREQ every keepAlive and closes the connection when nothing has been read from the
 // broker for keepAlive + pingTimeout (a PINGRESP, at least, should have come back).
-func (s *session) keepAlive(ctx context.Context, keepAlive, pingTimeout time.Duration, log *slog.Logger) {
+func (s *Session) KeepAlive(ctx context.Context, keepAlive, pingTimeout time.Duration, log *slog.Logger) {
 	if keepAlive <= 0 {
 		return
 	}
@@ -112,16 +125,16 @@ func (s *session) keepAlive(ctx context.Context, keepAlive, pingTimeout time.Dur
 			_ = s.conn.Close()
 			return
 		}
-		if err := s.send(packets.NewControlPacket(packets.Pingreq)); err != nil {
+		if err := s.Send(packets.NewControlPacket(packets.Pingreq)); err != nil {
 			_ = s.conn.Close()
 			return
 		}
 	}
 }
 
-// spacedReader is the socket side of the session's bufio.Reader: every call is one system call.
+// spacedReader is the socket side of the Session's bufio.Reader: every call is one system call.
 type spacedReader struct {
-	s    *session
+	s    *Session
 	pace *readpace.Pacer
 }
 
@@ -135,8 +148,8 @@ func (r *spacedReader) Read(p []byte) (int, error) {
 // beforeRead is called by the reader between packets when nothing is buffered: the next packet needs a
 // socket read, so the queued acknowledgements are written, and under load the read is spaced (readpace).
 // A packet that arrived in part is read on at once.
-func (s *session) beforeRead() error {
-	if err := s.flush(); err != nil {
+func (s *Session) BeforeRead() error {
+	if err := s.Flush(); err != nil {
 		return fmt.Errorf("write acknowledgements: %w", err)
 	}
 	s.pace.Wait()

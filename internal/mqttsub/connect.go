@@ -1,0 +1,108 @@
+package mqttsub
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/fieldline-iot/fieldline/internal/mqttconn"
+)
+
+// Dial opens a connection to the first of o's brokers that answers, through d (nil: direct; the plugin passes
+// Grafana's secure SOCKS proxy dialer). Every failure is in the error, broker by broker (no credentials: URLs
+// are reduced to scheme and host).
+func Dial(d mqttconn.ContextDialer, o *mqtt.ClientOptions) (net.Conn, error) {
+	var errs []error
+	r := mqtt.NewOptionsReader(o)
+	for _, u := range r.Servers() {
+		conn, err := mqttconn.DialVia(d, u, *o)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, fmt.Errorf("%s://%s: %w", u.Scheme, u.Host, err))
+	}
+	if len(errs) == 0 {
+		return nil, errors.New("mqtt: no broker configured")
+	}
+	return nil, errors.Join(errs...)
+}
+
+// Handshake sends CONNECT (MQTT 3.1.1 with o's client id, keep-alive and credentials; a clean or a persistent
+// session) and waits up to o's connect timeout for a CONNACK that accepts it. sessionPresent is the broker's
+// word that it resumed a persistent session.
+func (s *Session) Handshake(o *mqtt.ClientOptions, clean bool) (sessionPresent bool, err error) {
+	r := mqtt.NewOptionsReader(o)
+	p := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
+	p.ProtocolName, p.ProtocolVersion = "MQTT", 4
+	p.CleanSession = clean
+	p.ClientIdentifier = r.ClientID()
+	p.Keepalive = uint16(r.KeepAlive() / time.Second)
+	if u := r.Username(); u != "" {
+		p.UsernameFlag, p.Username = true, u
+	}
+	if pw := r.Password(); pw != "" {
+		p.PasswordFlag, p.Password = true, []byte(pw)
+	}
+	if err := s.Send(p); err != nil {
+		return false, fmt.Errorf("send CONNECT: %w", err)
+	}
+	timeout := r.ConnectTimeout()
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
+	reply, err := packets.ReadPacket(s.r)
+	if err != nil {
+		return false, fmt.Errorf("read CONNACK: %w", err)
+	}
+	_ = s.conn.SetReadDeadline(time.Time{})
+	ack, ok := reply.(*packets.ConnackPacket)
+	if !ok {
+		return false, fmt.Errorf("expected CONNACK, got %s", PacketName(reply))
+	}
+	if ack.ReturnCode != packets.Accepted {
+		if err := packets.ConnErrors[ack.ReturnCode]; err != nil {
+			return false, fmt.Errorf("broker refused the connection: %w", err)
+		}
+		return false, fmt.Errorf("broker refused the connection: return code %d", ack.ReturnCode)
+	}
+	return ack.SessionPresent, nil
+}
+
+// Disconnect sends DISCONNECT (the broker then drops the will and, for a persistent session, keeps it) and
+// closes the connection.
+func (s *Session) Disconnect() {
+	_ = s.Send(packets.NewControlPacket(packets.Disconnect))
+	_ = s.conn.Close()
+}
+
+// Close closes the connection without DISCONNECT.
+func (s *Session) Close() error { return s.conn.Close() }
+
+// Reader is the session's buffered reader, for its one read loop: read packets with packets.ReadPacket, and
+// call BeforeRead first whenever Buffered() is 0.
+func (s *Session) Reader() *bufio.Reader { return s.r }
+
+// PacketName is the packet's type name (CONNACK, PUBLISH, …) from paho's String form.
+func PacketName(p packets.ControlPacket) string {
+	name, _, _ := strings.Cut(p.String(), ":")
+	return name
+}
+
+// AckKind is the acknowledgement a received PUBLISH needs once its owner is done with it: PUBACK for QoS 1,
+// PUBREC for QoS 2 (the broker then sends PUBREL, answered with PUBCOMP by the read loop), none for QoS 0.
+func AckKind(qos byte) (kind byte, ok bool) {
+	switch qos {
+	case 1:
+		return AckPuback, true
+	case 2:
+		return AckPubrec, true
+	}
+	return 0, false
+}
