@@ -44,6 +44,7 @@ type message struct {
 	session acker
 	id      uint16
 	kind    byte
+	skipped int // > 0: the payload was longer than decode.max_payload_bytes and not kept (payload nil)
 }
 
 // readInterval spaces the reader's socket reads under load (internal/readpace): each read then takes what
@@ -182,13 +183,13 @@ func (c *brokerClient) read(s *mqttsub.Session, answered chan struct{}) error {
 				return err
 			}
 		}
-		pkt, err := packets.ReadPacket(r)
+		pkt, skipped, err := s.ReadPacket(c.p.cfg.Decode.MaxPayloadBytes)
 		if err != nil {
 			return err
 		}
 		switch pk := pkt.(type) {
 		case *packets.PublishPacket:
-			m := message{topic: pk.TopicName, payload: pk.Payload}
+			m := message{topic: pk.TopicName, payload: pk.Payload, skipped: skipped}
 			if kind, ok := mqttsub.AckKind(pk.Qos); ok {
 				m.session, m.id, m.kind = s, pk.MessageID, kind
 			}

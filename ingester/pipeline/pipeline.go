@@ -448,7 +448,11 @@ func (p *Pipeline) add(in inbound) {
 	}
 	in.sub.received.Inc()
 	var err error
-	b.readings, err = in.sub.dec.Decode(in.msg.topic, in.msg.payload, in.received, b.readings)
+	if in.msg.skipped > 0 {
+		err = telemetry.Oversized(in.msg.skipped, p.cfg.Decode.MaxPayloadBytes)
+	} else {
+		b.readings, err = in.sub.dec.Decode(in.msg.topic, in.msg.payload, in.received, b.readings)
+	}
 	if err != nil {
 		r, detail := telemetry.ReasonOf(err)
 		reason := string(r)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -105,4 +106,85 @@ func AckKind(qos byte) (kind byte, ok bool) {
 		return AckPubrec, true
 	}
 	return 0, false
+}
+
+// ReadPacket reads the next packet from the session's reader. A PUBLISH whose payload is longer than
+// maxPayload (when > 0) is read through without being kept: it comes back with a nil Payload and the payload's
+// size in skipped. paho's codec allocates a whole packet before anyone can look at it — MQTT allows 256 MB, and
+// a 250 MB message took the ingester to about 1 GB — so one oversized message from any publisher no longer
+// costs more memory than the reader's buffer.
+func (s *Session) ReadPacket(maxPayload int) (pkt packets.ControlPacket, skipped int, err error) {
+	if maxPayload <= 0 {
+		pkt, err = packets.ReadPacket(s.r)
+		return pkt, 0, err
+	}
+	head, err := s.r.Peek(2)
+	if err != nil {
+		pkt, err = packets.ReadPacket(s.r) // the codec reports what is wrong
+		return pkt, 0, err
+	}
+	if head[0]>>4 != packets.Publish {
+		pkt, err = packets.ReadPacket(s.r)
+		return pkt, 0, err
+	}
+	// Remaining length: a variable-length integer of 1 to 4 bytes (MQTT 3.1.1 §2.2.3). Each continuation bit
+	// promises another byte, so Peek does not wait for bytes that are not coming.
+	var remaining, shift int
+	n := 1
+	for {
+		b, err := s.r.Peek(n + 1)
+		if err != nil {
+			pkt, err = packets.ReadPacket(s.r)
+			return pkt, 0, err
+		}
+		c := b[n]
+		remaining |= int(c&0x7f) << shift
+		n++
+		if c&0x80 == 0 {
+			break
+		}
+		if shift += 7; shift > 21 {
+			return nil, 0, errors.New("mqtt: malformed remaining length")
+		}
+	}
+	qos := (head[0] >> 1) & 3
+	varHeader := 2 + 65535 + 2 // topic length, the longest topic, packet identifier
+	if remaining <= maxPayload+varHeader {
+		// Small enough whatever its topic: the codec reads it (and the payload check below is the decoder's).
+		pkt, err = packets.ReadPacket(s.r)
+		return pkt, 0, err
+	}
+	if _, err := s.r.Discard(n); err != nil {
+		return nil, 0, err
+	}
+	var lenBuf [2]byte
+	if _, err := io.ReadFull(s.r, lenBuf[:]); err != nil {
+		return nil, 0, err
+	}
+	topicLen := int(lenBuf[0])<<8 | int(lenBuf[1])
+	left := remaining - 2 - topicLen
+	if qos > 0 {
+		left -= 2
+	}
+	if qos > 2 || left < 0 {
+		return nil, 0, errors.New("mqtt: malformed PUBLISH")
+	}
+	topic := make([]byte, topicLen)
+	if _, err := io.ReadFull(s.r, topic); err != nil {
+		return nil, 0, err
+	}
+	p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	p.Dup, p.Qos, p.Retain = head[0]&0x08 != 0, qos, head[0]&0x01 != 0
+	p.RemainingLength = remaining
+	p.TopicName = string(topic)
+	if qos > 0 {
+		if _, err := io.ReadFull(s.r, lenBuf[:]); err != nil {
+			return nil, 0, err
+		}
+		p.MessageID = uint16(lenBuf[0])<<8 | uint16(lenBuf[1])
+	}
+	if _, err := s.r.Discard(left); err != nil {
+		return nil, 0, err
+	}
+	return p, left, nil
 }

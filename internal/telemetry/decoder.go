@@ -331,7 +331,7 @@ func (d *Decoder) Decode(topic string, payload []byte, received time.Time, dst [
 		return dst, reject(ReasonEmpty, "payload is empty (%d bytes of whitespace)", len(payload))
 	}
 	if len(payload) > d.maxPayload {
-		return dst, reject(ReasonOversized, "payload is %d bytes, limit %d", len(payload), d.maxPayload)
+		return dst, Oversized(len(payload), d.maxPayload)
 	}
 	if !utf8.Valid(payload) {
 		return dst, reject(ReasonNotUTF8, "payload is not valid UTF-8: %s", quoteTruncBytes(p))

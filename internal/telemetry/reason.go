@@ -85,6 +85,12 @@ func ReasonOf(err error) (Reason, string) {
 	return ReasonUnknown, err.Error()
 }
 
+// Oversized is the rejection of a payload of size bytes over limit: what Decode returns for one, and what a
+// reader that skipped such a payload without keeping it (internal/mqttsub) reports in its place.
+func Oversized(size, limit int) *Rejection {
+	return reject(ReasonOversized, "payload is %d bytes, limit %d", size, limit)
+}
+
 func reject(reason Reason, format string, args ...any) *Rejection {
 	return &Rejection{Reason: reason, Detail: truncate(fmt.Sprintf(format, args...), maxDetail)}
 }

@@ -89,6 +89,9 @@ func newMQTTDecoders(template, format string, j MQTTJSON) (*mqttDecoders, error)
 }
 
 func (d *mqttDecoders) decode(m *mqttlive.Message, dst []telemetry.Reading) ([]telemetry.Reading, error) {
+	if m.Skipped > 0 { // over mqttlive's default limit, the decoders' own
+		return dst, telemetry.Oversized(m.Skipped, telemetry.DefaultMaxPayloadBytes)
+	}
 	if d.tpl != nil && d.tpl.Template() != nil {
 		if _, ok := d.tpl.Template().Match(m.Topic); ok {
 			return d.tpl.Decode(m.Topic, m.Payload, m.Received, dst)

@@ -35,6 +35,7 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 	"github.com/fieldline-iot/fieldline/internal/mqttsub"
 	"github.com/fieldline-iot/fieldline/internal/retry"
+	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
 // Message is one received publication.
@@ -44,6 +45,9 @@ type Message struct {
 	Received time.Time
 	Retained bool
 	Cached   bool // replayed from the last-message cache to a consumer that joined late
+	// Skipped > 0: the payload was longer than Config.MaxPayloadBytes and was read through without being kept
+	// (Payload nil); consumers count it as oversized.
+	Skipped int
 }
 
 // Handler consumes a batch of messages (in arrival order; read only, not kept by the client); it must return
@@ -62,6 +66,9 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxCachedTopics bounds the last-message cache (default 10 000 topics).
 	MaxCachedTopics int
+	// MaxPayloadBytes bounds what one message may hold in memory (default telemetry.DefaultMaxPayloadBytes, the
+	// decoders' limit): a longer payload is skipped as it is read (Message.Skipped).
+	MaxPayloadBytes int
 	// ReadInterval spaces socket reads under load (default 10 ms; negative: no spacing). A message waits at
 	// most this long; the first one after a quiet spell not at all.
 	ReadInterval time.Duration
@@ -106,6 +113,9 @@ func New(cfg Config) *Client {
 	}
 	if cfg.MaxCachedTopics <= 0 {
 		cfg.MaxCachedTopics = 10_000
+	}
+	if cfg.MaxPayloadBytes <= 0 {
+		cfg.MaxPayloadBytes = telemetry.DefaultMaxPayloadBytes
 	}
 	if cfg.ReadInterval == 0 {
 		cfg.ReadInterval = 10 * time.Millisecond
@@ -312,13 +322,13 @@ func (c *Client) read(s *mqttsub.Session) error {
 				return err
 			}
 		}
-		pkt, err := packets.ReadPacket(r)
+		pkt, skipped, err := s.ReadPacket(c.cfg.MaxPayloadBytes)
 		if err != nil {
 			return err
 		}
 		switch p := pkt.(type) {
 		case *packets.PublishPacket:
-			c.inbox = append(c.inbox, Message{Topic: p.TopicName, Payload: p.Payload, Retained: p.Retain})
+			c.inbox = append(c.inbox, Message{Topic: p.TopicName, Payload: p.Payload, Retained: p.Retain, Skipped: skipped})
 			// QoS 2 is shown on PUBLISH; the broker releases it with PUBREL, answered below.
 			if kind, ok := mqttsub.AckKind(p.Qos); ok {
 				s.QueueAck(kind, p.MessageID)

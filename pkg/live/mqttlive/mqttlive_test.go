@@ -265,3 +265,47 @@ func TestWebSocket(t *testing.T) {
 		return len(ms) > 0 && ms[0].Topic == "ws/a" && string(ms[0].Payload) == "over-ws"
 	})
 }
+
+// TestOversizedPayloadSkipped: a publication over the payload limit (the decoders' 64 KiB by default) reaches
+// the consumers with its topic and size and without its payload, and the client keeps reading after it.
+func TestOversizedPayloadSkipped(t *testing.T) {
+	m := testsvc.PrivateMosquitto(t, testsvc.MosquittoOptions{}) // no max_packet_size: the broker passes it on
+	url := "tcp://127.0.0.1:" + m.Port
+	p := publisher(t, url, nil)
+	c, _ := newClient(t, url, 1, nil)
+	var got collector
+	unsub, err := c.Subscribe("big/+", got.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsub()
+	waitFor(t, "subscribed", func() bool {
+		pub(t, p, "big/probe", 1, false, "1")
+		time.Sleep(20 * time.Millisecond)
+		return len(got.snapshot()) > 0
+	})
+	big := strings.Repeat("9", 3<<20)
+	pub(t, p, "big/a", 1, false, big)
+	pub(t, p, "big/b", 1, false, "2.5")
+	waitFor(t, "the message after the big one", func() bool {
+		ms := got.snapshot()
+		return len(ms) > 0 && ms[len(ms)-1].Topic == "big/b"
+	})
+	var seen bool
+	for _, msg := range got.snapshot() {
+		switch msg.Topic {
+		case "big/a":
+			seen = true
+			if msg.Payload != nil || msg.Skipped != len(big) {
+				t.Errorf("big/a: %d payload bytes kept, Skipped %d; want none kept, Skipped %d", len(msg.Payload), msg.Skipped, len(big))
+			}
+		case "big/b":
+			if string(msg.Payload) != "2.5" || msg.Skipped != 0 {
+				t.Errorf("big/b: payload %q, Skipped %d", msg.Payload, msg.Skipped)
+			}
+		}
+	}
+	if !seen {
+		t.Error("the oversized message was not delivered at all")
+	}
+}
