@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -72,7 +74,7 @@ func (w *Writer) write(ctx context.Context, batch []telemetry.Reading) error {
 	numbers, states := splitStates(batch)
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		if len(numbers) > 0 {
-			n, err := tx.CopyFrom(ctx, pgx.Identifier{"readings"}, readingColumns, &copySource{rows: numbers, i: -1})
+			n, err := tx.CopyFrom(ctx, pgx.Identifier{"readings"}, readingColumns, newCopySource(numbers))
 			if err != nil {
 				return fmt.Errorf("copy %d readings: %w", len(numbers), err)
 			}
@@ -152,17 +154,45 @@ func (s *stateSource) Values() ([]any, error) {
 	return s.vals[:], nil
 }
 
-// copySource feeds a batch to COPY, reusing one values slice (pgx encodes each row before asking for the next).
+// copySource feeds a batch to COPY, reusing one values slice (pgx encodes each row before asking for the next),
+// in the order of readings' series index (metric, device, sensor, time DESC; labels compare bytewise, COLLATE
+// "C"): consecutive rows then go to the same index leaf. Index insertion was 40 % of PostgreSQL's CPU for a
+// gateway's batches (1 000 series in 20 000 readings, arriving series by series per message, perf); in index
+// order PostgreSQL's CPU per reading fell 15 % and the drain rose 14 % (docs/benchmarks.md). The batch itself
+// is not reordered (the other sinks read it at the same time): the order is a permutation, stable, so readings
+// with equal keys keep their arrival order.
 type copySource struct {
-	rows []telemetry.Reading
-	i    int
-	vals [6]any
+	rows  []telemetry.Reading
+	order []int32
+	i     int
+	vals  [6]any
+}
+
+func newCopySource(rows []telemetry.Reading) *copySource {
+	s := &copySource{rows: rows, i: -1, order: make([]int32, len(rows))}
+	for i := range s.order {
+		s.order[i] = int32(i)
+	}
+	slices.SortStableFunc(s.order, func(a, b int32) int {
+		x, y := &rows[a], &rows[b]
+		if c := strings.Compare(x.Metric, y.Metric); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Device, y.Device); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Sensor, y.Sensor); c != 0 {
+			return c
+		}
+		return y.Time.Compare(x.Time)
+	})
+	return s
 }
 
 func (s *copySource) Next() bool { s.i++; return s.i < len(s.rows) }
 func (s *copySource) Err() error { return nil }
 func (s *copySource) Values() ([]any, error) {
-	r := &s.rows[s.i]
+	r := &s.rows[s.order[s.i]]
 	s.vals[0] = r.Time
 	s.vals[1] = r.Device
 	s.vals[2] = r.Metric
