@@ -8,8 +8,9 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
-// TestCopyInIndexOrder: COPY gets the batch's rows in the series index's order (metric, device, sensor bytewise,
-// newest first), readings with equal keys in arrival order, and the batch itself is left as it was.
+// TestCopyInIndexOrder: COPY gets the batch's rows grouped in the series index's order (metric, device, sensor
+// bytewise), oldest first within a series, readings with equal keys in arrival order, and the batch itself is
+// left as it was.
 func TestCopyInIndexOrder(t *testing.T) {
 	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
 	batch := []telemetry.Reading{
@@ -30,7 +31,7 @@ func TestCopyInIndexOrder(t *testing.T) {
 		}
 		got = append(got, v[4].(float64))
 	}
-	if want := []float64{2, 4, 3, 1, 6, 5}; !slices.Equal(got, want) {
+	if want := []float64{2, 4, 1, 6, 3, 5}; !slices.Equal(got, want) {
 		t.Errorf("COPY order %v, want %v", got, want)
 	}
 	if !slices.EqualFunc(batch, before, func(a, b telemetry.Reading) bool { return a == b }) {
