@@ -154,47 +154,139 @@ func (s *stateSource) Values() ([]any, error) {
 	return s.vals[:], nil
 }
 
-// copySource feeds a batch to COPY, reusing one values slice (pgx encodes each row before asking for the next),
-// grouped in the order of readings' series index (metric, device, sensor; labels compare bytewise, COLLATE
-// "C"), oldest first within a series: consecutive rows then go to the same index leaf. (Oldest first, not the
-// index's time DESC: the rollup trigger sums a statement's rows in COPY order, and readings that arrive in time
-// order so sum exactly as they did before, to the last bit.) Index insertion was 40 % of PostgreSQL's CPU for a
-// gateway's batches (1 000 series in 20 000 readings, arriving series by series per message, perf); in index
-// order PostgreSQL's CPU per reading fell 15 % and the drain rose 14 % (docs/benchmarks.md). The batch itself
-// is not reordered (the other sinks read it at the same time): the order is a permutation, stable, so readings
-// with equal keys keep their arrival order.
+// copySource feeds a batch to COPY, reusing one values slice (pgx encodes each row before asking for the next).
+// A batch of many series (a gateway's) goes grouped in the order of readings' series index (metric, device,
+// sensor; labels compare bytewise, COLLATE "C"), oldest first within a series, so consecutive rows go to the same
+// index leaf: index insertion was 40 % of PostgreSQL's CPU for gateway batches (1 000 series in 20 000 readings,
+// arriving message by message; perf), and in index order PostgreSQL's CPU per reading fell 15 % and the drain
+// rose 14 % (docs/benchmarks.md). Oldest first rather than the index's time DESC: the rollup trigger sums a
+// statement's rows in COPY order, so readings that arrive in time order sum as before, to the last bit. The
+// batch itself is not reordered (the other sinks read it at the same time): the order is a stable permutation.
 type copySource struct {
 	rows  []telemetry.Reading
-	order []int32
+	order []int32 // nil: as the batch came
 	i     int
 	vals  [6]any
 }
 
 func newCopySource(rows []telemetry.Reading) *copySource {
-	s := &copySource{rows: rows, i: -1, order: make([]int32, len(rows))}
-	for i := range s.order {
-		s.order[i] = int32(i)
+	s := &copySource{rows: rows, i: -1}
+	if manySeries(rows) {
+		s.order = indexOrder(rows)
 	}
-	slices.SortStableFunc(s.order, func(a, b int32) int {
-		x, y := &rows[a], &rows[b]
-		if c := strings.Compare(x.Metric, y.Metric); c != 0 {
-			return c
-		}
-		if c := strings.Compare(x.Device, y.Device); c != 0 {
-			return c
-		}
-		if c := strings.Compare(x.Sensor, y.Sensor); c != 0 {
-			return c
-		}
-		return x.Time.Compare(y.Time)
-	})
 	return s
+}
+
+// fewSeries is the number of series up to which a batch is copied as it came: with few series each one's rows
+// already meet in few index leaves, and grouping cost the ingester more (about 0.3 µs per reading for 20
+// series of one-reading messages) than it saved PostgreSQL (nothing measurable).
+const fewSeries = 64
+
+// manySeries reports whether the batch's first rows hold more than fewSeries series (a sample: the distinct
+// series of up to 512 rows, counted against a short list).
+func manySeries(rows []telemetry.Reading) bool {
+	var seen [fewSeries]seriesKey
+	n := 0
+next:
+	for i := range min(len(rows), 512) {
+		r := &rows[i]
+		k := seriesKey{r.Metric, r.Device, r.Sensor}
+		for j := range n {
+			if seen[j] == k {
+				continue next
+			}
+		}
+		if n == fewSeries {
+			return true
+		}
+		seen[n] = k
+		n++
+	}
+	return false
+}
+
+type seriesKey struct{ metric, device, sensor string }
+
+// indexOrder returns the permutation of rows grouped by series in index order, oldest first within a series,
+// equal times in arrival order. A counting sort over the batch's series (a map lookup per row, a sort of the
+// distinct series), then a time sort only within series whose rows did not arrive in time order: comparison
+// sorting the whole batch was a fifth of the ingester's CPU for gateway batches.
+func indexOrder(rows []telemetry.Reading) []int32 {
+	group := make(map[seriesKey]int32)
+	var keys []seriesKey
+	of := make([]int32, len(rows)) // row → its series' index in keys
+	for i := range rows {
+		r := &rows[i]
+		k := seriesKey{r.Metric, r.Device, r.Sensor}
+		g, ok := group[k]
+		if !ok {
+			g = int32(len(keys))
+			group[k] = g
+			keys = append(keys, k)
+		}
+		of[i] = g
+	}
+	rank := make([]int32, len(keys)) // series → its place in index order
+	byKey := make([]int32, len(keys))
+	for g := range byKey {
+		byKey[g] = int32(g)
+	}
+	slices.SortFunc(byKey, func(a, b int32) int {
+		x, y := &keys[a], &keys[b]
+		if c := strings.Compare(x.metric, y.metric); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.device, y.device); c != 0 {
+			return c
+		}
+		return strings.Compare(x.sensor, y.sensor)
+	})
+	start := make([]int32, len(keys)+1) // by rank: where the series' rows begin in order
+	for r, g := range byKey {
+		rank[g] = int32(r)
+	}
+	for _, g := range of {
+		start[rank[g]+1]++
+	}
+	for r := 1; r <= len(keys); r++ {
+		start[r] += start[r-1]
+	}
+	order := make([]int32, len(rows))
+	next := slices.Clone(start[:len(keys)])
+	for i, g := range of {
+		r := rank[g]
+		order[next[r]] = int32(i)
+		next[r]++
+	}
+	for r := range len(keys) {
+		part := order[start[r]:start[r+1]]
+		sorted := true
+		for k := 1; k < len(part); k++ {
+			if rows[part[k]].Time.Before(rows[part[k-1]].Time) {
+				sorted = false
+				break
+			}
+		}
+		if !sorted {
+			slices.SortFunc(part, func(a, b int32) int {
+				if c := rows[a].Time.Compare(rows[b].Time); c != 0 {
+					return c
+				}
+				return int(a - b)
+			})
+		}
+	}
+	return order
 }
 
 func (s *copySource) Next() bool { s.i++; return s.i < len(s.rows) }
 func (s *copySource) Err() error { return nil }
 func (s *copySource) Values() ([]any, error) {
-	r := &s.rows[s.order[s.i]]
+	i := s.i
+	if s.order != nil {
+		i = int(s.order[i])
+	}
+	r := &s.rows[i]
 	s.vals[0] = r.Time
 	s.vals[1] = r.Device
 	s.vals[2] = r.Metric
