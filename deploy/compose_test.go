@@ -611,8 +611,7 @@ func TestIngesterSampleRouting(t *testing.T) {
 }
 
 // checkDemoRouting routes the demo's topics (fieldline-sim, the Pico W firmware) as the ingester does, to the first
-// configured subscription whose filter matches (ingester/pipeline: route, and paho's router in configuration
-// order), and decodes a typical payload with that subscription's decoder: the values are readings, the retained
+// configured subscription whose filter matches (ingester/pipeline: route, in configuration order), and decodes a typical payload with that subscription's decoder: the values are readings, the retained
 // status ("online"/"offline") one text state per device, metric status, never rejected.
 func checkDemoRouting(t *testing.T, name string, cfg config.Config) {
 	t.Helper()
