@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -65,15 +64,13 @@ const subackTimeout = 15 * time.Second
 // paho's client took four goroutine hand-offs per message and acknowledgement and was most of the ingester's
 // CPU (docs/benchmarks.md).
 type brokerClient struct {
-	p     *Pipeline
-	opts  *mqtt.ClientOptions
-	ctx   context.Context
-	stop  context.CancelFunc
-	done  chan struct{}
-	wrote time.Duration // write timeout
+	p    *Pipeline
+	opts *mqtt.ClientOptions
+	ctx  context.Context
+	stop context.CancelFunc
+	done chan struct{}
 
-	mu   sync.Mutex
-	sess *mqttsub.Session
+	writeTimeout time.Duration
 }
 
 func newBrokerClient(p *Pipeline) (*brokerClient, error) {
@@ -88,7 +85,7 @@ func newBrokerClient(p *Pipeline) (*brokerClient, error) {
 	}
 	opts := b.ClientOptions().SetKeepAlive(c.KeepAlive).SetPingTimeout(10 * time.Second)
 	ctx, stop := context.WithCancel(context.Background())
-	return &brokerClient{p: p, opts: opts, ctx: ctx, stop: stop, done: make(chan struct{}), wrote: b.WriteTimeout}, nil
+	return &brokerClient{p: p, opts: opts, ctx: ctx, stop: stop, done: make(chan struct{}), writeTimeout: b.WriteTimeout}, nil
 }
 
 // Run keeps a session up until Disconnect: the first connection and every reconnection back off from 1 s to
@@ -123,21 +120,13 @@ func (c *brokerClient) session() (up bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	s := mqttsub.NewSession(conn, readInterval, c.wrote)
+	s := mqttsub.NewSession(conn, readInterval, c.writeTimeout)
 	defer s.Close()
 	stop := context.AfterFunc(c.ctx, s.Disconnect)
 	defer stop()
 	if _, err := s.Handshake(c.opts, c.p.cfg.MQTT.CleanSession); err != nil {
 		return false, err
 	}
-	c.mu.Lock()
-	c.sess = s
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.sess = nil
-		c.mu.Unlock()
-	}()
 
 	// A persistent session's queued messages arrive right after CONNACK, before the SUBACK: the read loop
 	// takes them from the start.
@@ -236,7 +225,7 @@ func (c *brokerClient) EndSession() error {
 	if err != nil {
 		return err
 	}
-	s := mqttsub.NewSession(conn, -1, c.wrote)
+	s := mqttsub.NewSession(conn, -1, c.writeTimeout)
 	defer s.Close()
 	if _, err := s.Handshake(c.opts, true); err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"github.com/fieldline-iot/fieldline/ingester/metrics"
 	"github.com/fieldline-iot/fieldline/ingester/sink"
 	"github.com/fieldline-iot/fieldline/ingester/spool"
+	"github.com/fieldline-iot/fieldline/internal/mqttsub"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
@@ -547,5 +548,38 @@ func TestBatchLimits(t *testing.T) {
 			t.Errorf("max_readings %d, %d readings per message: batch sizes %v, want the largest %d", c.maxReadings, c.perMsg, sizes, c.wantMax)
 		}
 		_ = h.stop()
+	}
+}
+
+// recordingAcker records the acknowledgements queued on it and its flushes.
+type recordingAcker struct {
+	acks    []uint16
+	kinds   []byte
+	flushes int
+}
+
+func (a *recordingAcker) QueueAck(kind byte, id uint16) {
+	a.acks, a.kinds = append(a.acks, id), append(a.kinds, kind)
+}
+func (a *recordingAcker) Flush() error { a.flushes++; return nil }
+
+// TestAcksGoToTheirConnection: each acknowledgement is queued on the connection its message arrived on, in
+// receipt order, with the kind its QoS needs (none for QoS 0); a batch from one connection is written with one
+// flush, and a batch spanning a reconnect flushes each connection for its own messages.
+func TestAcksGoToTheirConnection(t *testing.T) {
+	p := &Pipeline{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	old, cur := &recordingAcker{}, &recordingAcker{}
+	p.ack([]message{
+		{topic: "a", session: old, id: 7, kind: mqttsub.AckPuback},
+		{topic: "b", session: old, id: 8, kind: mqttsub.AckPubrec},
+		{topic: "c"}, // QoS 0
+		{topic: "d", session: cur, id: 7, kind: mqttsub.AckPuback},
+		{topic: "e", session: cur, id: 9, kind: mqttsub.AckPuback},
+	})
+	if !slices.Equal(old.acks, []uint16{7, 8}) || !slices.Equal(old.kinds, []byte{mqttsub.AckPuback, mqttsub.AckPubrec}) || old.flushes != 1 {
+		t.Errorf("first connection: acks %v kinds %x flushes %d", old.acks, old.kinds, old.flushes)
+	}
+	if !slices.Equal(cur.acks, []uint16{7, 9}) || cur.flushes != 1 {
+		t.Errorf("second connection: acks %v flushes %d", cur.acks, cur.flushes)
 	}
 }
