@@ -15,8 +15,6 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 )
 
-var readingColumns = []string{"time", "device", "metric", "sensor", "value", "unit"}
-
 // WriterSessionSetup marks a connection as the ingester's: the optional foreign-writer NOTIFY trigger skips rows
 // the ingester already announces per batch, and the rollup trigger takes its lock shared (see Writer.Write). Only
 // sessions that write one statement per transaction may carry the mark. Use it as pgxpool.Config.AfterConnect.
@@ -74,11 +72,11 @@ func (w *Writer) write(ctx context.Context, batch []telemetry.Reading) error {
 	numbers, states := splitStates(batch)
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		if len(numbers) > 0 {
-			n, err := tx.CopyFrom(ctx, pgx.Identifier{"readings"}, readingColumns, newCopySource(numbers))
+			tag, err := tx.Conn().PgConn().CopyFrom(ctx, newBinaryReadings(numbers, copyOrder(numbers)), copyReadingsSQL)
 			if err != nil {
 				return fmt.Errorf("copy %d readings: %w", len(numbers), err)
 			}
-			if int(n) != len(numbers) {
+			if n := tag.RowsAffected(); int(n) != len(numbers) {
 				return fmt.Errorf("copy readings: stored %d of %d rows", n, len(numbers))
 			}
 		}
@@ -154,27 +152,19 @@ func (s *stateSource) Values() ([]any, error) {
 	return s.vals[:], nil
 }
 
-// copySource feeds a batch to COPY, reusing one values slice (pgx encodes each row before asking for the next).
-// A batch of many series (a gateway's) goes grouped in the order of readings' series index (metric, device,
-// sensor; labels compare bytewise, COLLATE "C"), oldest first within a series, so consecutive rows go to the same
-// index leaf: index insertion was 40 % of PostgreSQL's CPU for gateway batches (1 000 series in 20 000 readings,
-// arriving message by message; perf), and in index order PostgreSQL's CPU per reading fell 15 % and the drain
-// rose 14 % (docs/benchmarks.md). Oldest first rather than the index's time DESC: the rollup trigger sums a
+// copyOrder is the order a batch's numeric readings are copied in (nil: as the batch came). A batch of many
+// series (a gateway's) goes grouped in the order of readings' series index (metric, device, sensor; labels
+// compare bytewise, COLLATE "C"), oldest first within a series, so consecutive rows go to the same index leaf:
+// index insertion was 40 % of PostgreSQL's CPU for gateway batches (1 000 series in 20 000 readings, arriving
+// message by message; perf), and in index order PostgreSQL's CPU per reading fell 15–20 % and the drain rose
+// 12–19 % (docs/benchmarks.md). Oldest first rather than the index's time DESC: the rollup trigger sums a
 // statement's rows in COPY order, so readings that arrive in time order sum as before, to the last bit. The
 // batch itself is not reordered (the other sinks read it at the same time): the order is a stable permutation.
-type copySource struct {
-	rows  []telemetry.Reading
-	order []int32 // nil: as the batch came
-	i     int
-	vals  [6]any
-}
-
-func newCopySource(rows []telemetry.Reading) *copySource {
-	s := &copySource{rows: rows, i: -1}
-	if manySeries(rows) {
-		s.order = indexOrder(rows)
+func copyOrder(rows []telemetry.Reading) []int32 {
+	if !manySeries(rows) {
+		return nil
 	}
-	return s
+	return indexOrder(rows)
 }
 
 // fewSeries is the number of series up to which a batch is copied as it came: with few series each one's rows
@@ -277,27 +267,6 @@ func indexOrder(rows []telemetry.Reading) []int32 {
 		}
 	}
 	return order
-}
-
-func (s *copySource) Next() bool { s.i++; return s.i < len(s.rows) }
-func (s *copySource) Err() error { return nil }
-func (s *copySource) Values() ([]any, error) {
-	i := s.i
-	if s.order != nil {
-		i = int(s.order[i])
-	}
-	r := &s.rows[i]
-	s.vals[0] = r.Time
-	s.vals[1] = r.Device
-	s.vals[2] = r.Metric
-	s.vals[3] = r.Sensor
-	s.vals[4] = r.Value
-	if r.Unit == "" {
-		s.vals[5] = nil
-	} else {
-		s.vals[5] = r.Unit
-	}
-	return s.vals[:], nil
 }
 
 // Rollup is one pre-aggregated level of readings: a table (a hypertable on TimescaleDB) with columns bucket,
