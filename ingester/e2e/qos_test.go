@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"syscall"
@@ -70,15 +71,14 @@ func TestQoSLevels(t *testing.T) {
 	in.Stop(syscall.SIGTERM)
 
 	// Resume the session bare: whatever the broker sends now is a flow the ingester left open.
-	conn, err := mqttsub.Dial(nil, mqtt.NewClientOptions().AddBroker(e.mqttURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := mqttsub.NewSession(conn, -1, 5*time.Second)
-	if present, err := s.Handshake(mqtt.NewClientOptions().AddBroker(e.mqttURL).SetClientID(e.clientID).SetKeepAlive(30*time.Second), false); err != nil || !present {
+	listen, stop := context.WithCancel(context.Background())
+	s, present, err := mqttsub.Connect(listen, nil,
+		mqtt.NewClientOptions().AddBroker(e.mqttURL).SetClientID(e.clientID).SetKeepAlive(30*time.Second), false, -1)
+	if err != nil || !present {
 		t.Fatalf("resume the session: present %v, %v", present, err)
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+	defer s.Close()
+	time.AfterFunc(1500*time.Millisecond, stop) // DISCONNECT: the read below ends
 	var resent []string
 	for {
 		pkt, err := packets.ReadPacket(s.Reader())
@@ -87,7 +87,6 @@ func TestQoSLevels(t *testing.T) {
 		}
 		resent = append(resent, pkt.String())
 	}
-	s.Disconnect()
 	if len(resent) > 0 {
 		t.Errorf("the broker resent %d packets to the resumed session, first %s", len(resent), resent[0])
 	}

@@ -69,8 +69,6 @@ type brokerClient struct {
 	ctx  context.Context
 	stop context.CancelFunc
 	done chan struct{}
-
-	writeTimeout time.Duration
 }
 
 func newBrokerClient(p *Pipeline) (*brokerClient, error) {
@@ -85,7 +83,7 @@ func newBrokerClient(p *Pipeline) (*brokerClient, error) {
 	}
 	opts := b.ClientOptions().SetKeepAlive(c.KeepAlive).SetPingTimeout(10 * time.Second)
 	ctx, stop := context.WithCancel(context.Background())
-	return &brokerClient{p: p, opts: opts, ctx: ctx, stop: stop, done: make(chan struct{}), writeTimeout: b.WriteTimeout}, nil
+	return &brokerClient{p: p, opts: opts, ctx: ctx, stop: stop, done: make(chan struct{})}, nil
 }
 
 // Run keeps a session up until Disconnect: the first connection and every reconnection back off from 1 s to
@@ -116,17 +114,11 @@ func (c *brokerClient) Run() {
 
 // session dials, connects, subscribes (or unsubscribes) and reads until the connection fails or Disconnect.
 func (c *brokerClient) session() (up bool, err error) {
-	conn, err := mqttsub.Dial(nil, c.opts)
+	s, _, err := mqttsub.Connect(c.ctx, nil, c.opts, c.p.cfg.MQTT.CleanSession, readInterval)
 	if err != nil {
 		return false, err
 	}
-	s := mqttsub.NewSession(conn, readInterval, c.writeTimeout)
 	defer s.Close()
-	stop := context.AfterFunc(c.ctx, s.Disconnect)
-	defer stop()
-	if _, err := s.Handshake(c.opts, c.p.cfg.MQTT.CleanSession); err != nil {
-		return false, err
-	}
 
 	// A persistent session's queued messages arrive right after CONNACK, before the SUBACK: the read loop
 	// takes them from the start.
@@ -158,8 +150,7 @@ func (c *brokerClient) session() (up bool, err error) {
 
 	kctx, kcancel := context.WithCancel(c.ctx)
 	defer kcancel()
-	r := mqtt.NewOptionsReader(c.opts)
-	go s.KeepAlive(kctx, r.KeepAlive(), r.PingTimeout(), c.p.log)
+	go s.KeepAlive(kctx, c.p.log)
 	return true, c.read(s, answered)
 }
 
@@ -221,15 +212,11 @@ func (c *brokerClient) Disconnect() {
 
 // EndSession connects once with a clean session and disconnects.
 func (c *brokerClient) EndSession() error {
-	conn, err := mqttsub.Dial(nil, c.opts)
+	s, _, err := mqttsub.Connect(context.Background(), nil, c.opts, true, -1)
 	if err != nil {
 		return err
 	}
-	s := mqttsub.NewSession(conn, -1, c.writeTimeout)
-	defer s.Close()
-	if _, err := s.Handshake(c.opts, true); err != nil {
-		return err
-	}
 	s.Disconnect()
+	_ = s.Close() // releases the session; the connection is already closed
 	return nil
 }

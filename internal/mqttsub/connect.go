@@ -2,6 +2,7 @@ package mqttsub
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +16,29 @@ import (
 	"github.com/fieldline-iot/fieldline/internal/mqttconn"
 )
 
-// Dial opens a connection to the first of o's brokers that answers, through d (nil: direct; the plugin passes
-// Grafana's secure SOCKS proxy dialer). Every failure is in the error, broker by broker (no credentials: URLs
-// are reduced to scheme and host).
-func Dial(d mqttconn.ContextDialer, o *mqtt.ClientOptions) (net.Conn, error) {
+// Connect opens a session: it dials the first of o's brokers that answers, through d (nil: direct; the plugin
+// passes Grafana's secure SOCKS proxy dialer), and completes CONNECT/CONNACK with o's client id, keep-alive and
+// credentials, for a clean or a persistent session, within o's connect timeout. sessionPresent is the broker's
+// word that it resumed a persistent session. When ctx ends the session sends DISCONNECT (after any queued
+// acknowledgements) and closes; Close releases it either way. readInterval spaces socket reads under load
+// (internal/readpace; <= 0: no spacing).
+func Connect(ctx context.Context, d mqttconn.ContextDialer, o *mqtt.ClientOptions, clean bool, readInterval time.Duration) (s *Session, sessionPresent bool, err error) {
+	conn, err := dial(d, o)
+	if err != nil {
+		return nil, false, err
+	}
+	s = newSession(conn, readInterval, mqtt.NewOptionsReader(o))
+	s.stop = context.AfterFunc(ctx, s.Disconnect)
+	if sessionPresent, err = s.handshake(clean); err != nil {
+		_ = s.Close()
+		return nil, false, err
+	}
+	return s, sessionPresent, nil
+}
+
+// dial opens a connection to the first of o's brokers that answers. Every failure is in the error, broker by
+// broker (no credentials: URLs are reduced to scheme and host).
+func dial(d mqttconn.ContextDialer, o *mqtt.ClientOptions) (net.Conn, error) {
 	var errs []error
 	r := mqtt.NewOptionsReader(o)
 	for _, u := range r.Servers() {
@@ -34,11 +54,9 @@ func Dial(d mqttconn.ContextDialer, o *mqtt.ClientOptions) (net.Conn, error) {
 	return nil, errors.Join(errs...)
 }
 
-// Handshake sends CONNECT (MQTT 3.1.1 with o's client id, keep-alive and credentials; a clean or a persistent
-// session) and waits up to o's connect timeout for a CONNACK that accepts it. sessionPresent is the broker's
-// word that it resumed a persistent session.
-func (s *Session) Handshake(o *mqtt.ClientOptions, clean bool) (sessionPresent bool, err error) {
-	r := mqtt.NewOptionsReader(o)
+// handshake sends CONNECT (MQTT 3.1.1) and waits for a CONNACK that accepts it.
+func (s *Session) handshake(clean bool) (sessionPresent bool, err error) {
+	r := s.opts
 	p := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
 	p.ProtocolName, p.ProtocolVersion = "MQTT", 4
 	p.CleanSession = clean
@@ -83,11 +101,16 @@ func (s *Session) Disconnect() {
 	_ = s.conn.Close()
 }
 
-// Close closes the connection without DISCONNECT.
-func (s *Session) Close() error { return s.conn.Close() }
+// Close closes the connection without DISCONNECT and releases the session from Connect's context.
+func (s *Session) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
+	return s.conn.Close()
+}
 
-// Reader is the session's buffered reader, for its one read loop: read packets with packets.ReadPacket, and
-// call BeforeRead first whenever Buffered() is 0.
+// Reader is the session's buffered reader, for its one read loop: read packets with ReadPacket, and call
+// BeforeRead first whenever Buffered() is 0.
 func (s *Session) Reader() *bufio.Reader { return s.r }
 
 // PacketName is the packet's type name (CONNACK, PUBLISH, …) from paho's String form.
@@ -114,18 +137,16 @@ func AckKind(qos byte) (kind byte, ok bool) {
 // a 250 MB message took the ingester to about 1 GB — so one oversized message from any publisher no longer
 // costs more memory than the reader's buffer.
 func (s *Session) ReadPacket(maxPayload int) (pkt packets.ControlPacket, skipped int, err error) {
-	if maxPayload <= 0 {
-		pkt, err = packets.ReadPacket(s.r)
+	whole := func() (packets.ControlPacket, int, error) { // the codec reads it (and reports what is wrong)
+		pkt, err := packets.ReadPacket(s.r)
 		return pkt, 0, err
+	}
+	if maxPayload <= 0 {
+		return whole()
 	}
 	head, err := s.r.Peek(2)
-	if err != nil {
-		pkt, err = packets.ReadPacket(s.r) // the codec reports what is wrong
-		return pkt, 0, err
-	}
-	if head[0]>>4 != packets.Publish {
-		pkt, err = packets.ReadPacket(s.r)
-		return pkt, 0, err
+	if err != nil || head[0]>>4 != packets.Publish {
+		return whole()
 	}
 	// Remaining length: a variable-length integer of 1 to 4 bytes (MQTT 3.1.1 §2.2.3). Each continuation bit
 	// promises another byte, so Peek does not wait for bytes that are not coming.
@@ -134,8 +155,7 @@ func (s *Session) ReadPacket(maxPayload int) (pkt packets.ControlPacket, skipped
 	for {
 		b, err := s.r.Peek(n + 1)
 		if err != nil {
-			pkt, err = packets.ReadPacket(s.r)
-			return pkt, 0, err
+			return whole()
 		}
 		c := b[n]
 		remaining |= int(c&0x7f) << shift
@@ -150,9 +170,7 @@ func (s *Session) ReadPacket(maxPayload int) (pkt packets.ControlPacket, skipped
 	qos := (head[0] >> 1) & 3
 	varHeader := 2 + 65535 + 2 // topic length, the longest topic, packet identifier
 	if remaining <= maxPayload+varHeader {
-		// Small enough whatever its topic: the codec reads it (and the payload check below is the decoder's).
-		pkt, err = packets.ReadPacket(s.r)
-		return pkt, 0, err
+		return whole() // small enough whatever its topic; its payload is checked by the consumer's decoder
 	}
 	if _, err := s.r.Discard(n); err != nil {
 		return nil, 0, err

@@ -9,8 +9,8 @@
 // are paho's ClientOptions, and dialing is internal/mqttconn's, so every Fieldline MQTT client is configured the
 // same way.
 //
-// A Session is one connection: Dial, then Handshake (CONNECT/CONNACK), then the owner's read loop calls
-// BeforeRead whenever Reader() has nothing buffered and reads packets with packets.ReadPacket.
+// A Session is one connection, opened by Connect; the owner's read loop calls BeforeRead whenever Reader() has
+// nothing buffered and reads packets with ReadPacket.
 package mqttsub
 
 import (
@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/fieldline-iot/fieldline/internal/readpace"
@@ -36,7 +37,9 @@ type Session struct {
 	conn         net.Conn
 	r            *bufio.Reader
 	pace         *readpace.Pacer
+	opts         mqtt.ClientOptionsReader // client id, credentials, keep-alive, timeouts
 	writeTimeout time.Duration
+	stop         func() bool  // releases Connect's context hook
 	lastRead     atomic.Int64 // Unix ns of the last socket read that returned
 
 	wmu  sync.Mutex
@@ -44,15 +47,15 @@ type Session struct {
 	out  bytes.Buffer // scratch for one packet
 }
 
-func NewSession(conn net.Conn, readInterval, writeTimeout time.Duration) *Session {
-	s := &Session{conn: conn, writeTimeout: writeTimeout}
+func newSession(conn net.Conn, readInterval time.Duration, opts mqtt.ClientOptionsReader) *Session {
+	s := &Session{conn: conn, opts: opts, writeTimeout: opts.WriteTimeout()}
 	s.lastRead.Store(time.Now().UnixNano())
 	s.pace = readpace.New(conn, readInterval)
 	s.r = bufio.NewReaderSize(&spacedReader{s: s, pace: s.pace}, 64<<10)
 	return s
 }
 
-// send writes p at once (after any queued acknowledgements, keeping the order).
+// Send writes p at once (after any queued acknowledgements, keeping the order).
 func (s *Session) Send(p packets.ControlPacket) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -74,7 +77,7 @@ const (
 	AckPubcomp byte = 0x70
 )
 
-// queueAck adds an acknowledgement (PUBACK, PUBREC or PUBCOMP of message id) to be written before the next socket
+// QueueAck adds an acknowledgement (PUBACK, PUBREC or PUBCOMP of message id) to be written before the next socket
 // read. The 4 bytes are written directly: paho's packet types allocate a packet and a buffer for each (13 % of
 // the live client's CPU at 1 000 msg/s); TestAckBytesMatchPaho keeps them equal to paho's encoding.
 func (s *Session) QueueAck(kind byte, id uint16) {
@@ -83,6 +86,7 @@ func (s *Session) QueueAck(kind byte, id uint16) {
 	s.wmu.Unlock()
 }
 
+// Flush writes the queued acknowledgements now.
 func (s *Session) Flush() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -106,9 +110,11 @@ func (s *Session) write(b []byte) error {
 	return err
 }
 
-// keepAlive sends PINGREQ every keepAlive and closes the connection when nothing has been read from the
-// broker for keepAlive + pingTimeout (a PINGRESP, at least, should have come back).
-func (s *Session) KeepAlive(ctx context.Context, keepAlive, pingTimeout time.Duration, log *slog.Logger) {
+// KeepAlive sends PINGREQ every keep-alive interval of the session's options and closes the connection when
+// nothing has been read from the broker for that interval plus the ping timeout (a PINGRESP, at least, should
+// have come back). It returns when ctx ends or the connection is closed.
+func (s *Session) KeepAlive(ctx context.Context, log *slog.Logger) {
+	keepAlive, pingTimeout := s.opts.KeepAlive(), s.opts.PingTimeout()
 	if keepAlive <= 0 {
 		return
 	}
@@ -145,7 +151,7 @@ func (r *spacedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// beforeRead is called by the reader between packets when nothing is buffered: the next packet needs a
+// BeforeRead is called by the reader between packets when nothing is buffered: the next packet needs a
 // socket read, so the queued acknowledgements are written, and under load the read is spaced (readpace).
 // A packet that arrived in part is read on at once.
 func (s *Session) BeforeRead() error {

@@ -269,17 +269,11 @@ func (c *Client) run(ctx context.Context) {
 
 // session dials, connects, subscribes every filter and reads until the connection fails or ctx ends.
 func (c *Client) session(ctx context.Context) (connected bool, err error) {
-	conn, err := mqttsub.Dial(c.cfg.Dial, c.cfg.Options)
+	s, _, err := mqttsub.Connect(ctx, c.cfg.Dial, c.cfg.Options, true, c.cfg.ReadInterval)
 	if err != nil {
 		return false, err
 	}
-	s := mqttsub.NewSession(conn, c.cfg.ReadInterval, c.opts.WriteTimeout())
 	defer s.Close()
-	stop := context.AfterFunc(ctx, s.Disconnect)
-	defer stop()
-	if _, err := s.Handshake(c.cfg.Options, true); err != nil {
-		return false, err
-	}
 
 	c.mu.Lock()
 	if c.closed {
@@ -305,7 +299,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 
 	kctx, kcancel := context.WithCancel(ctx)
 	defer kcancel()
-	go s.KeepAlive(kctx, c.opts.KeepAlive(), c.opts.PingTimeout(), c.log)
+	go s.KeepAlive(kctx, c.log)
 	return true, c.read(s)
 }
 
@@ -507,20 +501,14 @@ func sortByReceived(ms []Message) {
 // the plugin's health check, which so tests the connection its live streams use. ctx bounds it.
 func Check(ctx context.Context, cfg Config) error {
 	c := New(cfg)
-	conn, err := mqttsub.Dial(c.cfg.Dial, c.cfg.Options)
+	s, _, err := mqttsub.Connect(ctx, c.cfg.Dial, c.cfg.Options, true, -1)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	s := mqttsub.NewSession(conn, -1, c.opts.WriteTimeout())
-	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
-	defer stop()
-	if _, err := s.Handshake(c.cfg.Options, true); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("connect: %w", ctx.Err())
 		}
 		return fmt.Errorf("connect: %w", err)
 	}
 	s.Disconnect()
+	_ = s.Close()
 	return nil
 }
