@@ -1,10 +1,13 @@
 // Command bench measures the plugin's builder queries, query to frames, on a generated dataset: 7 days of
 // 10-second readings for 20 series (1 209 600 rows) written with store.Writer (COPY + rollup) in batches of
 // 10 000, then builder 24 h @ 1 m and 7 d @ 10 m over all 20 series and 24 h raw for one series. It prints
-// p50 and p95 in milliseconds, in process (QueryData) and end to end (QueryData over the SDK's gRPC adapter, the
-// Arrow frames decoded and the response streamed as JSON with the SDK's encoders, what Grafana does for
-// /api/ds/query), with Grafana's part of that, the Arrow and JSON sizes and the process's CPU time per end-to-end
-// query. FIELDLINE_CPUPROFILE=file writes a CPU profile of the run.
+// p50 and p95 in milliseconds, in process (QueryData in this process) and end to end: the plugin runs as a process
+// of its own, as Grafana runs it (this binary started again with -plugin-process, serving the SDK's gRPC adapter on
+// a unix socket, hashicorp/go-plugin's transport on Linux), and this process plays Grafana: QueryData over gRPC,
+// the Arrow frames decoded and the response streamed as JSON with the SDK's encoders, what Grafana does for
+// /api/ds/query. It prints Grafana's part of that, the Arrow and JSON sizes, the CPU time per end-to-end query of
+// each process, and the plugin process's peak RSS. FIELDLINE_CPUPROFILE=file writes a CPU profile of this process,
+// FIELDLINE_PLUGIN_CPUPROFILE=file one of the plugin process.
 //
 //	eval "$(scripts/services.sh env)"; go run ./bench/query [-n 30] [-keep] [-db name]
 //
@@ -17,12 +20,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
-	"net"
 	"net/url"
 	"os"
+	"os/signal"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -34,8 +38,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	jsoniter "github.com/json-iterator/go"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
@@ -55,14 +57,27 @@ func main() {
 	n := flag.Int("n", 30, "measured runs per query (after 3 warm-up runs)")
 	keep := flag.Bool("keep", false, "keep the generated database")
 	dbName := flag.String("db", "", "reuse this (kept) database instead of generating one")
+	pluginSocket := flag.String("plugin-process", "", "internal: be the plugin process, serving QueryData on this unix socket for -db")
 	flag.Parse()
-	// FIELDLINE_CPUPROFILE=file profiles the whole run (data generation excluded when -db reuses a database).
-	if path := os.Getenv("FIELDLINE_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+	// FIELDLINE_CPUPROFILE=file profiles the bench process (data generation excluded when -db reuses a
+	// database), FIELDLINE_PLUGIN_CPUPROFILE=file the plugin process.
+	profile := os.Getenv("FIELDLINE_CPUPROFILE")
+	if *pluginSocket != "" {
+		profile = os.Getenv("FIELDLINE_PLUGIN_CPUPROFILE")
+	}
+	if profile != "" {
+		if f, err := os.Create(profile); err == nil && pprof.StartCPUProfile(f) == nil {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	if err := run(*n, *keep, *dbName); err != nil {
+	var err error
+	if *pluginSocket != "" {
+		err = pluginProcessMain(*dbName, *pluginSocket)
+	} else {
+		err = run(*n, *keep, *dbName)
+	}
+	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -101,23 +116,16 @@ func run(n int, keep bool, dbName string) error {
 			return err
 		}
 	}
-	u.Path = "/" + dbName
-
-	pw, _ := u.User.Password()
-	jsonData, _ := json.Marshal(map[string]any{"postgres": map[string]any{
-		"host": u.Host, "database": dbName, "user": u.User.Username(), "sslMode": "disable"}})
-	inst, err := plugin.NewDatasource(ctx, backend.DataSourceInstanceSettings{ID: 1, UID: "bench", JSONData: jsonData,
-		DecryptedSecureJSONData: map[string]string{"postgresPassword": pw}})
+	ds, err := newDatasource(ctx, u, dbName)
 	if err != nil {
 		return err
 	}
-	ds := inst.(*plugin.Datasource)
 	defer ds.Dispose()
-	wire, stop, err := serveGRPC(ds)
+	proc, err := startPluginProcess(dbName)
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer proc.stop()
 
 	cases := []struct {
 		name      string
@@ -170,7 +178,7 @@ func run(n int, keep bool, dbName string) error {
 		}
 		fmt.Printf("%-36s frames=%-3d points=%-6d p50=%7.2f ms  p95=%7.2f ms  (target p50 <= %.0f ms: %s)\n",
 			c.name, frames, rows, p50, p95, c.target, verdict)
-		e2e, err := endToEnd(ctx, wire, raw, c.from, end, c.interval, n)
+		e2e, err := endToEnd(ctx, proc, raw, c.from, end, c.interval, n)
 		if err != nil {
 			return fmt.Errorf("%s end to end: %w", c.name, err)
 		}
@@ -183,9 +191,10 @@ func run(n int, keep bool, dbName string) error {
 		}
 		fmt.Printf("%-36s end to end (gRPC + Grafana's JSON): p50=%7.2f ms  p95=%7.2f ms, Grafana's part p50=%.2f ms%s\n",
 			"", percentile(e2e.times, 0.5), percentile(e2e.times, 0.95), percentile(e2e.grafana, 0.5), verdict)
-		fmt.Printf("%-36s Arrow %d KiB, JSON %d KiB, process CPU %.2f ms per end-to-end query\n",
-			"", e2e.arrowBytes>>10, e2e.jsonBytes>>10, e2e.cpuPerQuery)
+		fmt.Printf("%-36s Arrow %d KiB, JSON %d KiB, CPU per end-to-end query: plugin process %.2f ms, Grafana's side %.2f ms\n",
+			"", e2e.arrowBytes>>10, e2e.jsonBytes>>10, e2e.pluginCPU, e2e.grafanaCPU)
 	}
+	fmt.Printf("plugin process peak RSS %.1f MB\n", float64(processPeakRSS(proc.cmd.Process.Pid))/1e6)
 	// Discovery resources on the large table (loose index scan).
 	for _, path := range []string{"devices?metric=temperature", "sensors?device=dev03", "metrics"} {
 		var times []float64
@@ -207,29 +216,6 @@ func run(n int, keep bool, dbName string) error {
 	return nil
 }
 
-// serveGRPC serves the instance's QueryData over the SDK's gRPC adapter on a loopback listener (the protocol
-// Grafana speaks to the plugin process) and returns a client.
-func serveGRPC(ds *plugin.Datasource) (pluginv2.DataClient, func(), error) {
-	opts, err := backend.GRPCServeOpts(backend.ServeOpts{QueryDataHandler: ds})
-	if err != nil {
-		return nil, nil, err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20))
-	pluginv2.RegisterDataServer(srv, opts.DataServer)
-	go func() { _ = srv.Serve(l) }()
-	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
-	if err != nil {
-		srv.Stop()
-		return nil, nil, err
-	}
-	return pluginv2.NewDataClient(conn), func() { _ = conn.Close(); srv.Stop() }, nil
-}
-
 // e2eResult is what endToEnd measured: wall times of the measured runs (sorted), the sizes of the last answer
 // as Arrow (what the plugin sends Grafana) and as JSON (what Grafana sends the browser), and the process's CPU
 // time per measured run (plugin, gRPC and Grafana's part together; PostgreSQL's is not in it).
@@ -237,23 +223,23 @@ type e2eResult struct {
 	times                 []float64
 	grafana               []float64 // of times: Grafana's part (Arrow decoded, JSON encoded)
 	jsonBytes, arrowBytes int
-	cpuPerQuery           float64 // milliseconds
+	grafanaCPU, pluginCPU float64 // milliseconds per query: this process's (gRPC client, Grafana's part) and the plugin process's
 }
 
 // endToEnd times a query as a panel gets it: QueryData over gRPC (Arrow frames), then what Grafana does to
 // answer /api/ds/query: the frames decoded and the response streamed as JSON with the SDK's encoders.
-func endToEnd(ctx context.Context, wire pluginv2.DataClient, raw []byte, from, to time.Time, interval time.Duration, n int) (e2eResult, error) {
+func endToEnd(ctx context.Context, proc *pluginProcess, raw []byte, from, to time.Time, interval time.Duration, n int) (e2eResult, error) {
 	req := &pluginv2.QueryDataRequest{PluginContext: &pluginv2.PluginContext{OrgId: 1, PluginId: plugin.PluginID},
 		Queries: []*pluginv2.DataQuery{{RefId: "A", Json: raw, IntervalMS: interval.Milliseconds(), MaxDataPoints: 2000,
 			TimeRange: &pluginv2.TimeRange{FromEpochMS: from.UnixMilli(), ToEpochMS: to.UnixMilli()}}}}
 	var res e2eResult
-	var cpu0 time.Duration
+	var cpu0, pluginCPU0 time.Duration
 	for i := 0; i < n+3; i++ {
 		if i == 3 {
-			cpu0 = cpuTime()
+			cpu0, pluginCPU0 = cpuTime(), proc.cpu()
 		}
 		start := time.Now()
-		resp, err := wire.QueryData(ctx, req)
+		resp, err := proc.client.QueryData(ctx, req)
 		if err != nil {
 			return res, err
 		}
@@ -283,7 +269,8 @@ func endToEnd(ctx context.Context, wire pluginv2.DataClient, raw []byte, from, t
 		}
 		res.jsonBytes, res.arrowBytes = int(body), arrowBytes
 	}
-	res.cpuPerQuery = float64((cpuTime() - cpu0).Microseconds()) / 1000 / float64(n)
+	res.grafanaCPU = float64((cpuTime() - cpu0).Microseconds()) / 1000 / float64(n)
+	res.pluginCPU = float64((proc.cpu() - pluginCPU0).Microseconds()) / 1000 / float64(n)
 	sort.Float64s(res.times)
 	sort.Float64s(res.grafana)
 	return res, nil
@@ -298,6 +285,38 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 }
 
 // generate writes the dataset with the project's writer and analyzes the tables.
+// newDatasource is the plugin's data-source instance for database dbName on the server of u.
+func newDatasource(ctx context.Context, u *url.URL, dbName string) (*plugin.Datasource, error) {
+	pw, _ := u.User.Password()
+	jsonData, _ := json.Marshal(map[string]any{"postgres": map[string]any{
+		"host": u.Host, "database": dbName, "user": u.User.Username(), "sslMode": "disable"}})
+	inst, err := plugin.NewDatasource(ctx, backend.DataSourceInstanceSettings{ID: 1, UID: "bench", JSONData: jsonData,
+		DecryptedSecureJSONData: map[string]string{"postgresPassword": pw}})
+	if err != nil {
+		return nil, err
+	}
+	return inst.(*plugin.Datasource), nil
+}
+
+// pluginProcessMain is the plugin process (startPluginProcess): the instance for dbName, served on socket.
+func pluginProcessMain(dbName, socket string) error {
+	u, err := url.Parse(os.Getenv("FIELDLINE_TEST_POSTGRES_URL"))
+	if err != nil {
+		return fmt.Errorf("parse FIELDLINE_TEST_POSTGRES_URL: %w", err)
+	}
+	if dbName == "" {
+		return errors.New("-plugin-process needs -db")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ds, err := newDatasource(ctx, u, dbName)
+	if err != nil {
+		return err
+	}
+	defer ds.Dispose()
+	return servePluginProcess(ctx, ds, socket)
+}
+
 func generate(ctx context.Context, dbURL string, end time.Time) error {
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
