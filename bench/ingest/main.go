@@ -15,7 +15,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -35,6 +34,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/fieldline-iot/fieldline/bench/internal/procstat"
 )
 
 func main() {
@@ -457,27 +458,15 @@ func scrape(addr string) (acked, batches float64) {
 
 // procStats returns CPU seconds (user+system) and peak RSS (VmHWM, MB) of a running process.
 func procStats(pid int) (cpu, rssMB float64, err error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := procstat.CPU(pid)
 	if err != nil {
 		return 0, 0, err
 	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-	ut, _ := strconv.ParseFloat(fields[11], 64)
-	st, _ := strconv.ParseFloat(fields[12], 64)
-	cpu = (ut + st) / 100 // USER_HZ
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	rss, err := procstat.PeakRSS(pid)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(sc.Text())[1], 64)
-			rssMB = kb / 1024
-		}
-	}
-	return cpu, rssMB, nil
+	return d.Seconds(), float64(rss) / (1 << 20), nil
 }
 
 func influxQL(base, q string) error {

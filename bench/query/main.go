@@ -194,7 +194,7 @@ func run(n int, keep bool, dbName string) error {
 		fmt.Printf("%-36s Arrow %d KiB, JSON %d KiB, CPU per end-to-end query: plugin process %.2f ms, Grafana's side %.2f ms\n",
 			"", e2e.arrowBytes>>10, e2e.jsonBytes>>10, e2e.pluginCPU, e2e.grafanaCPU)
 	}
-	fmt.Printf("plugin process peak RSS %.1f MB\n", float64(processPeakRSS(proc.cmd.Process.Pid))/1e6)
+	fmt.Printf("plugin process peak RSS %.1f MB\n", float64(proc.peakRSS())/1e6)
 	// Discovery resources on the large table (loose index scan).
 	for _, path := range []string{"devices?metric=temperature", "sensors?device=dev03", "metrics"} {
 		var times []float64

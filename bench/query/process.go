@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/fieldline-iot/fieldline/bench/internal/procstat"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
 )
 
@@ -80,7 +81,16 @@ func startPluginProcess(dbName string) (*pluginProcess, error) {
 }
 
 // cpu is the plugin process's CPU time so far (0 where /proc is not available).
-func (p *pluginProcess) cpu() time.Duration { return processCPU(p.cmd.Process.Pid) }
+func (p *pluginProcess) cpu() time.Duration {
+	d, _ := procstat.CPU(p.cmd.Process.Pid)
+	return d
+}
+
+// peakRSS is the plugin process's peak RSS in bytes (0 where /proc is not available).
+func (p *pluginProcess) peakRSS() int64 {
+	n, _ := procstat.PeakRSS(p.cmd.Process.Pid)
+	return n
+}
 
 func (p *pluginProcess) stop() {
 	if p.conn != nil {
