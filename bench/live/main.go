@@ -56,6 +56,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/fieldline-iot/fieldline/bench/internal/procstat"
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
 )
@@ -316,7 +317,7 @@ func (b *bench) run(path string, rate float64) (result, error) {
 		return result{}, err
 	}
 	rows0 := d.LiveStats().Rows
-	cpu0 := cpuTime()
+	cpu0 := procstat.SelfCPU()
 	if err := pub.Start(); err != nil {
 		return result{}, err
 	}
@@ -339,7 +340,7 @@ func (b *bench) run(path string, rate float64) (result, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	cpu := cpuTime() - cpu0
+	cpu := procstat.SelfCPU() - cpu0
 	if client != nil {
 		if err := client.dump(recs); err != nil {
 			return result{}, err
@@ -591,12 +592,6 @@ func analyse(recs []*recorder, published int, duration, cpu time.Duration) (resu
 		res.cpuPerMsg = float64(cpu.Microseconds()) / float64(received)
 	}
 	return res, nil
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // publish is the publisher process: rate messages per second for duration, QoS 1, payload = publish time in

@@ -39,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	jsoniter "github.com/json-iterator/go"
 
+	"github.com/fieldline-iot/fieldline/bench/internal/procstat"
 	"github.com/fieldline-iot/fieldline/internal/store"
 	"github.com/fieldline-iot/fieldline/internal/telemetry"
 	"github.com/fieldline-iot/fieldline/pkg/plugin"
@@ -236,7 +237,7 @@ func endToEnd(ctx context.Context, proc *pluginProcess, raw []byte, from, to tim
 	var cpu0, pluginCPU0 time.Duration
 	for i := 0; i < n+3; i++ {
 		if i == 3 {
-			cpu0, pluginCPU0 = cpuTime(), proc.cpu()
+			cpu0, pluginCPU0 = procstat.SelfCPU(), proc.cpu()
 		}
 		start := time.Now()
 		resp, err := proc.client.QueryData(ctx, req)
@@ -269,7 +270,7 @@ func endToEnd(ctx context.Context, proc *pluginProcess, raw []byte, from, to tim
 		}
 		res.jsonBytes, res.arrowBytes = int(body), arrowBytes
 	}
-	res.grafanaCPU = float64((cpuTime() - cpu0).Microseconds()) / 1000 / float64(n)
+	res.grafanaCPU = float64((procstat.SelfCPU() - cpu0).Microseconds()) / 1000 / float64(n)
 	res.pluginCPU = float64((proc.cpu() - pluginCPU0).Microseconds()) / 1000 / float64(n)
 	sort.Float64s(res.times)
 	sort.Float64s(res.grafana)

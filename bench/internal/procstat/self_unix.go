@@ -1,14 +1,15 @@
 //go:build unix
 
-package main
+package procstat
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the CPU time (user + system) the process has used so far.
-func cpuTime() time.Duration {
+// SelfCPU is the CPU time (user + system) this process has used so far, at getrusage's resolution (finer than
+// /proc's 10 ms ticks).
+func SelfCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
